@@ -216,6 +216,10 @@ class Cohort:
             if arr.shape != (len(index),):
                 raise DesignError(f"{what} mask has length {arr.size}, expected {len(index)}.")
             return np.flatnonzero(arr)
+        if np.issubdtype(arr.dtype, np.integer):  # positions
+            if arr.size and (arr.min() < -len(index) or arr.max() >= len(index)):
+                raise DesignError(f"{what} position out of range (there are {len(index)}).")
+            return arr.ravel()
         labels = [str(s) for s in (arr.tolist() if arr.ndim else [arr.item()])]
         pos = index.get_indexer(labels)
         if (pos < 0).any():
@@ -224,7 +228,7 @@ class Cohort:
         return pos
 
     def subset(self, samples: Any = None, features: Any = None) -> Cohort:
-        """Keep the given samples and/or features (boolean masks or ID lists), in the given order."""
+        """Keep the given samples and/or features (boolean masks, integer positions or ID lists), in that order."""
         rows = self._positions(samples, self.sample_ids, "sample")
         cols = self._positions(features, self.feature_ids, "feature")
         out = self._take_samples(rows)._take_features(cols)

@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import pdist, squareform
 from skbio import DistanceMatrix
 from skbio.diversity import alpha_diversity as _sk_alpha
 from skbio.diversity import beta_diversity as _sk_beta
@@ -69,7 +70,7 @@ def beta_diversity(cohort: Cohort, metric: BetaMetric = "braycurtis", *, pseudoc
         return _sk_beta("jaccard", cohort.dense() > 0, ids=ids)
     if metric == "aitchison":
         z = cohort.clr(pseudocount=pseudocount).to_numpy()
-        return _sk_beta("euclidean", z, ids=ids)
+        return DistanceMatrix(squareform(pdist(z, "euclidean"), checks=False), ids=ids)
     raise DesignError(f"unknown beta metric {metric!r}; use {', '.join(BETA_METRICS)}.")
 
 

@@ -1,0 +1,193 @@
+"""Command-line interface: a thin layer over the Python API.
+
+``main(argv) -> int``; :class:`~gutlink.errors.GutlinkError` becomes exit code 2 with one paragraph on stderr,
+anything else keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import GutlinkError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``gutlink`` argument parser (one sub-command per question)."""
+    parser = argparse.ArgumentParser(
+        prog="gutlink",
+        description="Test the link between the gut microbiome and autoimmune disease on cohort data. "
+        "A research tool, not medical advice.",
+    )
+    parser.add_argument("--version", action="version", version=f"gutlink {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_link(sub)
+    _add_demo(sub)
+    _add_convert(sub)
+    return parser
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--covariates", default="", help="comma-separated metadata columns to adjust for")
+    p.add_argument("--strata", default=None, help="restrict permutations within levels of this column")
+    p.add_argument("--subject", default=None, help="subject ID column (repeated measures)")
+    p.add_argument("--rank", default=None, help="aggregate to this rank first (e.g. genus)")
+    p.add_argument("--metrics", default="braycurtis,jaccard,aitchison", help="beta-diversity metrics")
+    p.add_argument("--permutations", type=int, default=999)
+    p.add_argument("--seed", type=int, default=0, help="seed of every random step")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--drop-empty", action="store_true", help="drop all-zero samples instead of failing")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _add_link(sub: Any) -> None:
+    p = sub.add_parser("link", help="is the community different between cases and controls?")
+    p.add_argument("abundance", help="abundance table (MetaPhlAn, BIOM, .qza, Kraken/Bracken, TSV/CSV)")
+    p.add_argument("--metadata", default=None, help="sample metadata (TSV/CSV/QIIME 2); default: embedded in the table")
+    p.add_argument("--format", default=None, help="abundance format (default: detected)")
+    p.add_argument("--group", required=True, help="metadata column holding case/control status")
+    p.add_argument("--case", required=True, help="case value(s), comma-separated (pooled)")
+    p.add_argument("--control", required=True, help="control value")
+    p.add_argument("--where", action="append", default=[], metavar="COL=V1[,V2]",
+                   help="keep only samples whose COL is one of the values (repeatable)")
+    p.add_argument("--out", default="gutlink-link", help="output folder (written atomically)")
+    _add_common(p)
+
+
+def _add_demo(sub: Any) -> None:
+    p = sub.add_parser("demo", help="run `link` on the bundled Franzosa 2019 PRISM IBD cohort (CD and UC vs controls)")
+    p.add_argument("--out", default="gutlink-demo", help="output folder (written atomically)")
+    p.add_argument("--permutations", type=int, default=999)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", default=True, help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true")
+
+
+def _add_convert(sub: Any) -> None:
+    p = sub.add_parser("convert", help="read any supported table and write TSV or BIOM")
+    p.add_argument("abundance")
+    p.add_argument("output", help="output path; .biom writes BIOM 2.1 HDF5, anything else TSV")
+    p.add_argument("--format", default=None)
+    p.add_argument("--rank", default=None)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    p = Path(path)
+    if p.is_dir():
+        return ""
+    with open(p, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _Progress:
+    """Step lines on stderr with elapsed time (the library itself never prints)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.start = quiet, time.perf_counter()
+
+    def __call__(self, step: str, i: int, n: int) -> None:
+        if not self.quiet:
+            print(f"[{i + 1:>2}/{n}] {time.perf_counter() - self.start:6.1f}s  {step}", file=sys.stderr, flush=True)
+
+
+def _split(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _apply_where(cohort: Any, clauses: list[str]) -> Any:
+    from ..errors import DesignError
+
+    for clause in clauses:
+        if "=" not in clause:
+            raise DesignError(f"--where {clause!r}: expected COL=VALUE[,VALUE].")
+        col, vals = clause.split("=", 1)
+        if col not in cohort.metadata.columns:
+            raise DesignError(f"--where: metadata has no column {col!r}.")
+        keep = cohort.metadata[col].astype("string").isin(_split(vals)).fillna(False).to_numpy(dtype=bool)
+        if not keep.any():
+            raise DesignError(f"--where {clause!r} keeps no sample.")
+        cohort = cohort.subset(samples=keep)
+    return cohort
+
+
+# ----------------------------------------------------------------------------- commands
+def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> Path:
+    from ..link import link
+    from ..report import write
+
+    result = link(cohort, group=args.group, case=_split(args.case), control=args.control,
+                  covariates=_split(args.covariates), strata=args.strata, subject=args.subject, rank=args.rank,
+                  metrics=_split(args.metrics), permutations=args.permutations, rng=args.seed,
+                  drop_empty=args.drop_empty, inputs=inputs, callback=_Progress(args.quiet))
+    out = write(result, args.out, overwrite=args.overwrite)
+    print(result.verdict["headline"])
+    print(f"Report: {Path(out) / 'report.html'}")
+    return Path(out)
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    """``gutlink link``."""
+    from ..io import read, read_metadata
+
+    cohort = read(args.abundance, format=args.format)
+    files = [{"role": "abundance", "path": str(args.abundance), "sha256": _sha256(args.abundance)}]
+    if args.metadata:
+        cohort = cohort.align(read_metadata(args.metadata), source=str(args.metadata))
+        files.append({"role": "metadata", "path": str(args.metadata), "sha256": _sha256(args.metadata)})
+    cohort = _apply_where(cohort, args.where)
+    inputs = {"files": files, "command": "gutlink " + shlex.join(sys.argv[1:]) if sys.argv else ""}
+    _run_link(args, cohort, inputs)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``gutlink demo``: the bundled Franzosa 2019 PRISM cohort, CD and UC vs controls."""
+    from ..datasets import franzosa2019
+
+    ns = argparse.Namespace(group="Diagnosis", case="CD,UC", control="Control", covariates="", strata=None,
+                            subject=None, rank=None, metrics="braycurtis,jaccard,aitchison", drop_empty=False,
+                            out=args.out, permutations=args.permutations, seed=args.seed, overwrite=True,
+                            quiet=args.quiet)
+    inputs = {"files": [{"role": "abundance", "path": "gutlink.datasets.franzosa2019 (bundled)", "sha256": ""}],
+              "dataset": "Franzosa et al. 2019 Nat Microbiol 4:293, PRISM cohort (BSD-2)",
+              "command": f"gutlink demo --out {args.out} --permutations {args.permutations} --seed {args.seed}"}
+    _run_link(ns, franzosa2019(), inputs)
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """``gutlink convert``."""
+    from ..io import read, write_biom, write_tsv
+
+    cohort = read(args.abundance, format=args.format)
+    if args.rank:
+        cohort = cohort.aggregate(args.rank)
+    (write_biom if str(args.output).endswith(".biom") else write_tsv)(cohort, args.output)
+    print(f"Wrote {cohort.n_samples} samples × {cohort.n_features} features to {args.output}")
+    return 0
+
+
+_COMMANDS = {"link": cmd_link, "demo": cmd_demo, "convert": cmd_convert}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except GutlinkError as err:
+        print(f"gutlink {args.command}: error: {err}", file=sys.stderr)
+        return 2

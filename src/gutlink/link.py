@@ -1,0 +1,304 @@
+"""``gutlink link``: is this cohort's gut community different between cases and controls?
+
+Runs the association layer end to end (alpha diversity, beta diversity with PCoA, PERMANOVA, PERMDISP,
+dysbiosis score) and writes a plain-language verdict from the numbers.
+
+Examples
+--------
+>>> from gutlink.datasets import toy
+>>> res = link(toy(), group="group", case=["case"], control="control", permutations=99, rng=1,
+...            metrics=("braycurtis",))
+>>> res.n_per_group
+{'case': 11, 'control': 8}
+>>> res.verdict["level"] in {"evidence", "weak", "none"}
+True
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .association import (
+    LABEL, AlphaResult, DysbiosisResult, PermanovaResult, PermdispResult,
+    alpha_test, case_control, dysbiosis_score, permanova, permdisp,
+)
+from .cohort import Cohort
+from .diversity import BETA_METRICS, OrdinationResult, beta_diversity, pcoa
+from .errors import DesignError
+from .multitest import bh
+from .results import TEST_COLUMNS, Result
+
+__all__ = ["LinkResult", "link", "ALPHA_LEVEL"]
+
+#: q-value below which a test counts as evidence.
+ALPHA_LEVEL = 0.05
+Callback = Callable[[str, int, int], None]
+_METRIC_NAMES = {"braycurtis": "Bray–Curtis", "jaccard": "Jaccard", "aitchison": "Aitchison"}
+
+
+@dataclass(frozen=True)
+class LinkResult(Result):
+    """Everything ``gutlink link`` measured, with the verdict it drew."""
+
+    inputs: dict[str, Any]
+    group: str
+    case: tuple[str, ...]
+    control: str
+    covariates: tuple[str, ...]
+    strata: str | None
+    rank: str | None
+    n_per_group: dict[str, int]
+    cohort_summary: dict[str, Any]
+    alpha: AlphaResult
+    ordinations: dict[str, OrdinationResult]
+    permanova: dict[str, PermanovaResult]
+    permdisp: dict[str, PermdispResult]
+    dysbiosis: DysbiosisResult
+    tests: pd.DataFrame
+    verdict: dict[str, Any]
+    versions: dict[str, str]
+    seed: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """All tests of the run, with BH q-values across them."""
+        return self.tests
+
+
+def versions() -> dict[str, str]:
+    """Versions of gutlink and the libraries its numbers come from."""
+    import scipy
+    import skbio
+    import statsmodels
+
+    return {"gutlink": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "scipy": scipy.__version__, "pandas": pd.__version__, "scikit-bio": skbio.__version__,
+            "statsmodels": statsmodels.__version__}
+
+
+def _prepare(cohort: Cohort, *, group: str, case: Sequence[str], control: str, covariates: Sequence[str],
+             strata: str | None, subject: str | None, rank: str | None, drop_empty: bool) -> Cohort:
+    for col in [*covariates, *( [strata] if strata else []), *([subject] if subject else [])]:
+        if col not in cohort.metadata.columns:
+            raise DesignError(f"metadata has no column {col!r} (given as a covariate, stratum or subject).")
+    if rank is not None:
+        cohort = cohort.aggregate(rank)
+    cohort = _check_empty(cohort, drop_empty)
+    cohort = case_control(cohort, group=group, case=case, control=control)
+    needed = [c for c in [*covariates, strata, subject] if c]
+    missing = cohort.metadata[needed].isna().any(axis=1).to_numpy() if needed else np.zeros(cohort.n_samples, bool)
+    if missing.any():
+        cohort = cohort.subset(samples=~missing)
+        cohort = replace_history(cohort, {"op": "drop_missing_covariates", "columns": needed,
+                                          "n_dropped": int(missing.sum())})
+        cohort = case_control(cohort, group=group, case=case, control=control)
+    return cohort
+
+
+def replace_history(cohort: Cohort, op: dict[str, Any]) -> Cohort:
+    """Append one operation record to a cohort's history."""
+    from dataclasses import replace
+
+    return replace(cohort, history=cohort.history + (op,))
+
+
+def _check_empty(cohort: Cohort, drop_empty: bool) -> Cohort:
+    totals = np.asarray(cohort.abundance.sum(axis=1)).ravel()
+    if (totals > 0).all():
+        return cohort
+    if drop_empty:
+        return cohort.drop_empty_samples()
+    bad = list(cohort.sample_ids[totals <= 0][:5])
+    raise DesignError(
+        f"{int((totals <= 0).sum())} sample(s) have all-zero abundances (e.g. {bad}); diversity and distances are "
+        "undefined for them. Remove them, or pass drop_empty=True (--drop-empty) to drop them and record it."
+    )
+
+
+def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
+         covariates: Sequence[str] = (), strata: str | None = None, subject: str | None = None,
+         rank: str | None = None, metrics: Sequence[str] = BETA_METRICS, permutations: int = 999,
+         rng: int | None = 0, drop_empty: bool = False, inputs: dict[str, Any] | None = None,
+         callback: Callback | None = None) -> LinkResult:
+    """Test whether the community differs between *case* and *control* samples of column *group*.
+
+    Parameters
+    ----------
+    cohort
+        Abundances with sample metadata attached (see :meth:`Cohort.align`).
+    group, case, control
+        The metadata column and its case value(s) (pooled) and control value.
+    covariates
+        Columns adjusted for (PERMANOVA margin test of the group term; OLS for alpha diversity).
+    strata
+        Column within whose levels permutations are restricted (study, household).
+    subject
+        Column of subject IDs: dysbiosis scores never compare a sample with the same subject's references.
+    rank
+        Aggregate to this rank first (``None``: use the features as they are).
+    metrics
+        Beta-diversity metrics: ``braycurtis``, ``jaccard``, ``aitchison``.
+    permutations, rng
+        Number of permutations and the seed of every random step.
+    drop_empty
+        Drop all-zero samples (recorded) instead of raising.
+    inputs
+        Provenance (paths, sha256, command line) copied into the result.
+    callback
+        Called as ``callback(step, i, n)`` before each step (progress display).
+
+    Returns
+    -------
+    LinkResult
+    """
+    cases = (case,) if isinstance(case, str) else tuple(case)
+    step = _progress(callback, 3 + 3 * len(metrics))
+    step("preparing cohort")
+    c = _prepare(cohort, group=group, case=cases, control=control, covariates=covariates, strata=strata,
+                 subject=subject, rank=rank, drop_empty=drop_empty)
+    gen = np.random.default_rng(rng)
+    step("alpha diversity")
+    levels = group if len(cases) > 1 else None
+    alpha = alpha_test(c, covariates=covariates, levels_column=levels)
+    ords, perms, disps, dms = {}, {}, {}, {}
+    for metric in metrics:
+        step(f"{_METRIC_NAMES.get(metric, metric)} distances and PCoA")
+        dms[metric] = beta_diversity(c, metric)  # type: ignore[arg-type]
+        ords[metric] = pcoa(dms[metric], metric=metric)
+        step(f"PERMANOVA ({_METRIC_NAMES.get(metric, metric)}, {permutations} permutations)")
+        perms[metric] = permanova(c, metric=metric, covariates=covariates, strata=strata,
+                                  permutations=permutations, rng=gen, distances=dms[metric])
+        step(f"PERMDISP ({_METRIC_NAMES.get(metric, metric)})")
+        disps[metric] = permdisp(c, metric=metric, permutations=permutations, rng=gen, distances=dms[metric])
+    step("dysbiosis score")
+    ref_metric = "braycurtis" if "braycurtis" in dms else metrics[0]
+    dys = dysbiosis_score(c, metric=ref_metric, subject=subject, distances=dms.get(ref_metric))
+    tests = _all_tests(alpha, perms, disps, dys)
+    labels = c.metadata[LABEL].astype(str)
+    n_per = {"case": int((labels == "case").sum()), "control": int((labels == "control").sum())}
+    verdict = _verdict(tests, perms, disps, dys, n_per)
+    summary = _cohort_summary(cohort, c, group, cases, control)
+    return LinkResult(inputs=dict(inputs or {}), group=group, case=cases, control=control,
+                      covariates=tuple(covariates), strata=strata, rank=rank, n_per_group=n_per,
+                      cohort_summary=summary, alpha=alpha, ordinations=ords, permanova=perms, permdisp=disps,
+                      dysbiosis=dys, tests=tests, verdict=verdict, versions=versions(),
+                      seed=rng if isinstance(rng, int) else None)
+
+
+def _progress(callback: Callback | None, total: int) -> Callable[[str], None]:
+    counter = iter(range(total + 1))
+
+    def step(name: str) -> None:
+        i = next(counter, total)
+        if callback is not None:
+            callback(name, i, total)
+
+    return step
+
+
+def _cohort_summary(original: Cohort, analysed: Cohort, group: str, cases: tuple[str, ...], control: str) -> dict[str, Any]:
+    levels = analysed.metadata[group].astype(str).value_counts().to_dict()
+    return {"n_samples_input": original.n_samples, "n_samples_analysed": analysed.n_samples,
+            "n_features": analysed.n_features, "units": analysed.units, "group_levels": levels,
+            "history": list(analysed.history)}
+
+
+# ----------------------------------------------------------------------------- tests table
+def _all_tests(alpha: AlphaResult, perms: dict[str, PermanovaResult], disps: dict[str, PermdispResult],
+               dys: DysbiosisResult) -> pd.DataFrame:
+    rows = [r for r in alpha.tests.to_dict("records")]
+    for metric, res in perms.items():
+        t = res.term(LABEL)
+        rows.append({**dict.fromkeys(TEST_COLUMNS, np.nan), "analysis": "permanova", "metric": metric,
+                     "test": f"permanova ({res.by})", "comparison": res.formula, "statistic": t["statistic"],
+                     "p_value": t["p_value"], "effect": t["r2"], "effect_name": "r_squared"})
+    for metric, res in disps.items():
+        g = res.groups.set_index("group")["mean_distance_to_centroid"]
+        rows.append({**dict.fromkeys(TEST_COLUMNS, np.nan), "analysis": "permdisp", "metric": metric,
+                     "test": "permdisp", "comparison": "case vs control", "statistic": res.statistic,
+                     "p_value": res.p_value, "effect": float(g.get("case", np.nan) - g.get("control", np.nan)),
+                     "effect_name": "difference_in_mean_distance_to_centroid"})
+    rows += dys.tests.to_dict("records")
+    frame = pd.DataFrame(rows, columns=TEST_COLUMNS)
+    frame["q_value"] = bh(frame["p_value"].to_numpy(dtype=float))
+    return frame
+
+
+# ----------------------------------------------------------------------------- verdict
+def _fmt_p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+def _verdict(tests: pd.DataFrame, perms: dict[str, PermanovaResult], disps: dict[str, PermdispResult],
+             dys: DysbiosisResult, n_per: dict[str, int]) -> dict[str, Any]:
+    """Plain-language statements, each carrying its own numbers."""
+    sig = tests["q_value"] < ALPHA_LEVEL
+    sentences = [*_beta_sentences(tests, disps), *_alpha_sentences(tests), *_dysbiosis_sentences(tests, dys)]
+    if sig.any():
+        level = "evidence"
+        head = "The gut community differs between cases and controls in this cohort."
+    elif (tests["p_value"] < ALPHA_LEVEL).any():
+        level = "weak"
+        head = ("Weak evidence at most: some tests have p < 0.05, but none survives correction for the "
+                f"{len(tests)} tests run (all q ≥ {ALPHA_LEVEL}).")
+    else:
+        level = "none"
+        head = ("No evidence of a difference between cases and controls in community composition, diversity or "
+                f"dysbiosis score (all {len(tests)} tests q ≥ {ALPHA_LEVEL}).")
+    small = min(n_per.values())
+    if level != "evidence" and small < 20:
+        sentences.append(f"With only {small} samples in the smaller group, a modest difference could go undetected: "
+                         "absence of evidence is not evidence of absence.")
+    sentences.append("This is an association in observational data, not proof of cause; a research result, "
+                     "not medical advice.")
+    return {"level": level, "headline": head, "sentences": sentences, "q_threshold": ALPHA_LEVEL}
+
+
+def _beta_sentences(tests: pd.DataFrame, disps: dict[str, PermdispResult]) -> list[str]:
+    out = []
+    for row in tests[tests.analysis == "permanova"].itertuples():
+        name = _METRIC_NAMES.get(row.metric, row.metric)
+        verb = "differs" if row.q_value < ALPHA_LEVEL else "does not differ detectably"
+        text = (f"Community composition ({name}) {verb} between groups: PERMANOVA R² = {row.effect:.3f}, "
+                f"pseudo-F = {row.statistic:.2f}, p {_fmt_p(row.p_value)}, q {_fmt_p(row.q_value)}.")
+        disp = tests[(tests.analysis == "permdisp") & (tests.metric == row.metric)]
+        if len(disp) and disp.q_value.iloc[0] < ALPHA_LEVEL:
+            wider = "cases" if disp.effect.iloc[0] > 0 else "controls"
+            text += (f" The groups also differ in spread (PERMDISP q {_fmt_p(disp.q_value.iloc[0])}; {wider} are more "
+                     "variable), so part of this difference may be dispersion rather than a shift in location.")
+        out.append(text)
+    return out
+
+
+def _alpha_sentences(tests: pd.DataFrame) -> list[str]:
+    rows = tests[(tests.analysis == "alpha") & (tests.test == "mann_whitney") & (tests.metric == "shannon")]
+    out = []
+    for row in rows.itertuples():
+        if row.q_value < ALPHA_LEVEL:
+            direction = "lower" if row.effect < 0 else "higher"
+            out.append(f"Cases have {direction} Shannon diversity than controls (Hodges–Lehmann shift "
+                       f"{row.effect:.3f}, 95 % CI {row.ci_low:.3f} to {row.ci_high:.3f}; q {_fmt_p(row.q_value)}).")
+        else:
+            out.append(f"Shannon diversity does not differ detectably (shift {row.effect:.3f}, 95 % CI "
+                       f"{row.ci_low:.3f} to {row.ci_high:.3f}; q {_fmt_p(row.q_value)}).")
+    return out
+
+
+def _dysbiosis_sentences(tests: pd.DataFrame, dys: DysbiosisResult) -> list[str]:
+    s = dys.scores
+    frac = s.groupby(LABEL, observed=True)["dysbiotic"].mean()
+    row = tests[(tests.analysis == "dysbiosis") & (tests.test == "mann_whitney")].iloc[0]
+    higher = "higher" if row.effect > 0 else "lower"
+    verb = f"is {higher} in cases" if row.q_value < ALPHA_LEVEL else "does not differ detectably"
+    return [f"The dysbiosis score (median {_METRIC_NAMES.get(dys.metric, dys.metric)} distance to controls) {verb} "
+            f"(shift {row.effect:.3f}, q {_fmt_p(row.q_value)}); {frac.get('case', np.nan):.0%} of cases and "
+            f"{frac.get('control', np.nan):.0%} of controls lie above the controls' "
+            f"{dys.quantile:.0%} percentile."]

@@ -1,0 +1,580 @@
+"""PERMANOVA and PERMDISP on a distance matrix, equal to R vegan ``adonis2`` and ``betadisper``.
+
+The engine follows McArdle & Anderson (2001): the Gower-centred matrix
+``G = -1/2 (I - 11'/n) D² (I - 11'/n)`` is projected on an orthonormal basis
+``Q`` of the centred design, and the sum of squares explained by a set of
+basis columns is ``sum_c q_c' G q_c``.  Permuting the rows and columns of
+``G`` equals permuting the rows of ``Q``, so a block of permutations costs one
+matrix product ``G @ [Q_p1 | Q_p2 | ...]`` and never a Python loop per sample.
+Non-Euclidean distances (negative eigenvalues of ``G``) need no correction,
+as in vegan.
+
+Permutation schemes match vegan 2.6: ``by="terms"`` permutes the raw data and
+recomputes every sequential F (``permutest.cca(by="terms")``); ``by="margin"``
+permutes the raw data and recomputes each term's F given all the others
+(``anova.ccabymargin``); ``by="overall"`` tests the whole model.  PERMDISP
+permutes the residuals of the one-way ANOVA of distances to centroids
+(``permutest.betadisper``).  p = (1 + #{F_perm >= F_obs - eps}) / (P + 1), with
+vegan's ``eps = sqrt(machine epsilon)``.
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> x = np.r_[np.arange(6.0), np.arange(6.0) + 20]
+>>> d = np.abs(x[:, None] - x[None, :])
+>>> meta = pd.DataFrame({"group": ["a"] * 6 + ["b"] * 6})
+>>> table = permanova_table(d, meta, "~ group", permutations=99, rng=1)
+>>> table["term"].tolist(), table["r2"].round(3).tolist(), float(table["p_value"].iloc[0])
+(['group', 'Residual', 'Total'], [0.972, 0.028, 1.0], 0.01)
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import patsy
+from numpy.typing import ArrayLike
+
+from .errors import DesignError, InputFormatError, SampleMismatchError
+
+__all__ = ["gower_centre", "permanova_table", "permdisp_table", "permutation_matrix"]
+
+_EPS = float(np.sqrt(np.finfo(float).eps))  # vegan's tolerance when counting F_perm >= F_obs
+_ALIAS_TOL = 1e-7  # R's qr() tolerance for aliased design columns
+_BLOCK_BYTES = 64 * 2**20  # memory for one block of permuted bases (and as much for G @ it)
+_TABLE_COLUMNS = ["term", "df", "sum_of_squares", "r2", "statistic", "p_value"]
+
+By = Literal["terms", "margin", "overall"]
+
+
+# ---------------------------------------------------------------- input checks
+
+
+def _as_distance_array(distances: object) -> np.ndarray:
+    """Return a validated float copy of a square, symmetric, hollow, finite distance matrix."""
+    raw = getattr(distances, "data", distances) if hasattr(distances, "ids") else distances
+    d = np.array(raw, dtype=float)
+    if d.ndim != 2 or d.shape[0] != d.shape[1]:
+        raise InputFormatError(
+            f"distances must be a square matrix; got shape {d.shape}.",
+            hint="Pass an n x n array or a skbio DistanceMatrix.",
+        )
+    _check_values(d)
+    return d
+
+
+def _check_values(d: np.ndarray) -> None:
+    bad = ~np.isfinite(d)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise InputFormatError(
+            f"distances hold {int(bad.sum())} missing or infinite values (first at row {i}, column {j}).",
+            hint="Drop the samples with undefined distances first.",
+        )
+    scale = max(1.0, float(np.abs(d).max()))
+    if np.abs(d - d.T).max() > 1e-8 * scale:
+        i, j = np.unravel_index(np.argmax(np.abs(d - d.T)), d.shape)
+        raise InputFormatError(
+            f"distances are not symmetric: d[{i}, {j}] = {d[i, j]!r} but d[{j}, {i}] = {d[j, i]!r}.",
+            hint="A distance matrix must satisfy d[i, j] == d[j, i].",
+        )
+    if np.abs(np.diag(d)).max() > 1e-8 * scale or d.min() < -1e-7:
+        raise InputFormatError(
+            "distances must be non-negative with a zero diagonal.",
+            hint="Check that the matrix holds dissimilarities, not similarities.",
+        )
+
+
+def _check_ids(distances: object, metadata: pd.DataFrame) -> None:
+    """Raise if a DistanceMatrix's IDs and a string metadata index disagree in content or order."""
+    ids = getattr(distances, "ids", None)
+    index = metadata.index
+    if ids is None or not all(isinstance(v, str) for v in index):
+        return
+    if list(ids) != list(index):
+        off = [f"{a!r} vs {b!r}" for a, b in zip(ids, index) if a != b][:3]
+        raise SampleMismatchError(
+            f"distance matrix IDs and metadata index differ ({', '.join(off) or 'different lengths'}). "
+            "Put the metadata rows in the distance matrix's order: metadata.loc[list(dm.ids)]."
+        )
+
+
+def _check_labels(labels: ArrayLike, n: int, what: str) -> np.ndarray:
+    """Return labels as an object array of length n without missing values."""
+    values = pd.Series(np.asarray(labels, dtype=object).ravel())
+    if len(values) != n:
+        raise DesignError(f"{what} has {len(values)} labels but the distance matrix has {n} samples.")
+    if values.isna().any():
+        raise DesignError(f"{what} has {int(values.isna().sum())} missing labels; drop those samples first.")
+    return values.to_numpy()
+
+
+# ---------------------------------------------------------------------- design
+
+
+@dataclass(frozen=True)
+class _Design:
+    """Centred design columns (intercept removed) and, per term, its columns and factor names."""
+
+    x: np.ndarray
+    assign: np.ndarray
+    terms: tuple[str, ...]
+    factors: tuple[frozenset[str], ...]
+
+
+def _formula_variables(formula: str, columns: pd.Index) -> list[str]:
+    """Metadata columns a formula uses; raise DesignError for a bare name that is no column."""
+    try:
+        desc = patsy.ModelDesc.from_formula(formula)
+    except patsy.PatsyError as err:
+        raise DesignError(f"cannot parse formula {formula!r}: {err}") from err
+    if desc.lhs_termlist:
+        raise DesignError(f"formula {formula!r} has a left-hand side; give only '~ terms'.")
+    used: list[str] = []
+    for term in desc.rhs_termlist:
+        for factor in term.factors:
+            used += _code_variables(factor.code, columns, formula)
+    return list(dict.fromkeys(used))
+
+
+def _code_variables(code: str, columns: pd.Index, formula: str) -> list[str]:
+    tree = ast.parse(code.strip(), mode="eval")
+    if isinstance(tree.body, ast.Name) and tree.body.id not in columns:
+        raise DesignError(
+            f"formula {formula!r} uses {tree.body.id!r}, which is not a metadata column "
+            f"(columns: {', '.join(map(str, columns[:10]))}{', ...' if len(columns) > 10 else ''})."
+        )
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    quoted = {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Q" and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+    return [c for c in columns if c in names or c in quoted]
+
+
+def _check_missing(metadata: pd.DataFrame, variables: list[str]) -> None:
+    counts = {v: int(metadata[v].isna().sum()) for v in variables}
+    missing = {v: k for v, k in counts.items() if k}
+    if missing:
+        what = ", ".join(f"{v!r} ({k} of {len(metadata)})" for v, k in missing.items())
+        raise DesignError(
+            f"metadata has missing values in formula column(s) {what}. "
+            "Drop those samples from the distances and the metadata explicitly first."
+        )
+
+
+def _build_design(metadata: pd.DataFrame, formula: str) -> _Design:
+    """Treatment-coded design from patsy, intercept dropped and columns centred (as vegan)."""
+    _check_missing(metadata, _formula_variables(formula, metadata.columns))
+    try:
+        dm = patsy.dmatrix(formula, metadata.reset_index(drop=True), NA_action="raise")
+    except patsy.PatsyError as err:
+        raise DesignError(f"cannot build the design of {formula!r}: {err}") from err
+    info = dm.design_info
+    blocks, assign, names, factors = [], [], [], []
+    for term, cols in info.term_slices.items():
+        if not term.factors:
+            continue
+        names.append(term.name())
+        factors.append(frozenset(f.name() for f in term.factors))
+        blocks.append(np.asarray(dm)[:, cols])
+        assign += [len(names) - 1] * (cols.stop - cols.start)
+    if not names:
+        raise DesignError(f"formula {formula!r} has no terms to test.")
+    x = np.hstack(blocks)
+    return _Design(x - x.mean(axis=0), np.array(assign, dtype=int), tuple(names), tuple(factors))
+
+
+def _orthonormal_basis(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Orthonormal basis of x's columns in order, skipping aliased columns as R's qr() does.
+
+    Returns the basis (n x rank) and the indices of the columns it spans.
+    """
+    keep = np.arange(x.shape[1])
+    norms = np.linalg.norm(x, axis=0)
+    while True:
+        if keep.size == 0:
+            return np.zeros((x.shape[0], 0)), keep
+        q, r = np.linalg.qr(x[:, keep])
+        small = np.abs(np.diag(r)) <= _ALIAS_TOL * np.maximum(norms[keep], np.finfo(float).tiny)
+        if not small.any():
+            return q, keep
+        keep = np.delete(keep, np.argmax(small))
+
+
+def _term_basis(design: _Design) -> tuple[np.ndarray, np.ndarray]:
+    """Basis of the full design and the term of each basis column; raise on terms with no rank."""
+    q, kept = _orthonormal_basis(design.x)
+    assign = design.assign[kept]
+    empty = [t for i, t in enumerate(design.terms) if not np.any(assign == i)]
+    if empty:
+        raise DesignError(
+            f"term(s) {', '.join(map(repr, empty))} add nothing to the design: the variable is constant "
+            "(a factor with one level) or fully determined by earlier terms. Remove it from the formula."
+        )
+    return q, assign
+
+
+# ------------------------------------------------------------------- engine
+
+
+def gower_centre(distances: ArrayLike) -> np.ndarray:
+    """Gower-centred matrix ``-1/2 (I - 11'/n) D² (I - 11'/n)`` (vegan's ``initDBRDA``).
+
+    Parameters
+    ----------
+    distances
+        Square distance matrix.
+
+    Returns
+    -------
+    numpy.ndarray
+        The centred matrix; its trace is the total sum of squares.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = np.array([[0.0, 2.0], [2.0, 0.0]])
+    >>> gower_centre(d)
+    array([[ 1., -1.],
+           [-1.,  1.]])
+    """
+    a = -0.5 * np.asarray(distances, dtype=float) ** 2
+    a -= a.mean(axis=0, keepdims=True)
+    a -= a.mean(axis=1, keepdims=True)
+    return a
+
+
+def _column_traces(g: np.ndarray, basis: np.ndarray, perms: np.ndarray) -> np.ndarray:
+    """``diag(Q_p' G Q_p)`` for every permutation p (rows of perms); shape (P, k).
+
+    ``Q_p[p[i]] = Q[i]``, so that ``trace(Q_p' G Q_p) = trace(Q' G[p][:, p] Q)``.
+    """
+    n, k = basis.shape
+    out = np.empty((len(perms), k))
+    block = max(1, _BLOCK_BYTES // (8 * n * max(k, 1)))
+    for start in range(0, len(perms), block):
+        chunk = perms[start : start + block]
+        b = len(chunk)
+        moved = np.empty((n, b, k))
+        moved[chunk.T, np.arange(b)[None, :], :] = basis[:, None, :]
+        moved = moved.reshape(n, b * k)
+        out[start : start + b] = np.einsum("ij,ij->j", moved, g @ moved).reshape(b, k)
+    return out
+
+
+def _f_statistics(traces: np.ndarray, plan: _Plan, total: float) -> np.ndarray:
+    """Pseudo-F of each tested term for each row of column traces."""
+    ss = traces @ plan.groups
+    residual = total - traces @ plan.model
+    return (ss / plan.df) / (residual[:, None] / plan.df_residual)
+
+
+def _p_values(f_obs: np.ndarray, f_perm: np.ndarray) -> np.ndarray:
+    if len(f_perm) == 0:
+        return np.full(f_obs.shape, np.nan)
+    return (1 + (f_perm >= f_obs - _EPS).sum(axis=0)) / (len(f_perm) + 1)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which basis columns make the model and which the tested terms."""
+
+    basis: np.ndarray
+    model: np.ndarray
+    groups: np.ndarray
+    df: np.ndarray
+    df_residual: int
+    labels: tuple[str, ...]
+
+
+def _plan(design: _Design, by: str) -> _Plan:
+    q, assign = _term_basis(design)
+    n, rank = q.shape
+    df_residual = n - rank - 1
+    if df_residual < 1:
+        raise DesignError(f"the design has {rank} columns for {n} samples: no residual degrees of freedom left.")
+    if by == "overall":
+        groups = np.ones((rank, 1))
+        return _Plan(q, np.ones(rank), groups, np.array([rank]), df_residual, ("Model",))
+    if by == "margin":
+        return _margin_plan(design, q, df_residual)
+    groups = (assign[:, None] == np.arange(len(design.terms))[None, :]).astype(float)
+    return _Plan(q, np.ones(rank), groups, groups.sum(axis=0), df_residual, design.terms)
+
+
+def _margin_scope(design: _Design) -> list[int]:
+    """Terms that can be dropped respecting marginality (R's ``drop.scope``)."""
+    return [i for i, f in enumerate(design.factors) if not any(f < other for other in design.factors)]
+
+
+def _margin_plan(design: _Design, q: np.ndarray, df_residual: int) -> _Plan:
+    """Full basis plus, per droppable term, a basis of that term orthogonal to all others."""
+    blocks, sizes = [q], []
+    for i in _margin_scope(design):
+        order = np.r_[np.flatnonzero(design.assign != i), np.flatnonzero(design.assign == i)]
+        basis, kept = _orthonormal_basis(design.x[:, order])
+        mine = design.assign[order][kept] == i
+        blocks.append(basis[:, mine])
+        sizes.append(int(mine.sum()))
+    rank = q.shape[1]
+    groups = np.zeros((rank + sum(sizes), len(sizes)))
+    for j, start in enumerate(np.cumsum([rank] + sizes[:-1])):
+        groups[start : start + sizes[j], j] = 1.0
+    model = np.r_[np.ones(rank), np.zeros(sum(sizes))]
+    labels = tuple(design.terms[i] for i in _margin_scope(design))
+    return _Plan(np.hstack(blocks), model, groups, np.array(sizes), df_residual, labels)
+
+
+# ------------------------------------------------------------- permutations
+
+
+def permutation_matrix(
+    n: int,
+    permutations: int | ArrayLike = 999,
+    *,
+    strata: ArrayLike | None = None,
+    rng: int | np.random.Generator | None = None,
+) -> np.ndarray:
+    """Permutations of ``range(n)``, free or within blocks (``permute::how(blocks=strata)``).
+
+    Parameters
+    ----------
+    n
+        Number of samples.
+    permutations
+        How many random permutations, or an explicit (P, n) integer array of 0-based
+        permutations (validated and returned), e.g. to reproduce a run of vegan.
+    strata
+        Block label of every sample; samples are only exchanged within their block.
+    rng
+        Seed or generator; the only source of randomness.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer array of shape (P, n); row p sends sample ``p[i]`` to position i.
+
+    Examples
+    --------
+    >>> perms = permutation_matrix(6, 4, strata=["a", "a", "a", "b", "b", "b"], rng=0)
+    >>> perms.shape, bool((np.sort(perms[:, :3], axis=1) == [0, 1, 2]).all())
+    ((4, 6), True)
+    """
+    blocks = None if strata is None else pd.factorize(_check_labels(strata, n, "strata"))[0]
+    if not np.isscalar(permutations):
+        return _check_permutations(np.asarray(permutations), n, blocks)
+    count = int(permutations)  # type: ignore[arg-type]
+    if count < 0:
+        raise DesignError(f"permutations must be >= 0; got {count}.")
+    gen = np.random.default_rng(rng)
+    if blocks is None:
+        return gen.permuted(np.tile(np.arange(n), (count, 1)), axis=1)
+    perms = np.tile(np.arange(n), (count, 1))
+    for level in range(blocks.max() + 1):
+        idx = np.flatnonzero(blocks == level)
+        perms[:, idx] = idx[gen.permuted(np.tile(np.arange(idx.size), (count, 1)), axis=1)]
+    return perms
+
+
+def _check_permutations(perms: np.ndarray, n: int, blocks: np.ndarray | None) -> np.ndarray:
+    if perms.ndim != 2 or perms.shape[1] != n or not np.issubdtype(perms.dtype, np.integer):
+        raise DesignError(f"explicit permutations must be an integer array of shape (P, {n}); got {perms.shape}.")
+    if not (np.sort(perms, axis=1) == np.arange(n)).all():
+        raise DesignError("every row of explicit permutations must be a permutation of 0..n-1 (0-based).")
+    if blocks is not None and not (blocks[perms] == blocks).all():
+        raise DesignError("explicit permutations move samples between strata.")
+    return perms
+
+
+# --------------------------------------------------------------------- public
+
+
+def permanova_table(
+    distances: ArrayLike,
+    metadata: pd.DataFrame,
+    formula: str,
+    *,
+    by: By = "terms",
+    strata: ArrayLike | None = None,
+    permutations: int | ArrayLike = 999,
+    rng: int | np.random.Generator | None = None,
+) -> pd.DataFrame:
+    """PERMANOVA table equal to R vegan ``adonis2(d ~ formula, by=by, strata=strata)``.
+
+    Parameters
+    ----------
+    distances
+        Square symmetric (n, n) array or skbio ``DistanceMatrix``; any dissimilarity
+        (non-Euclidean ones are used as they are, as in vegan).
+    metadata
+        n rows in the order of ``distances``.
+    formula
+        Right-hand side such as ``"~ group + age"`` or ``"group * age"`` (patsy syntax:
+        strings become treatment contrasts, numbers stay numeric).
+    by
+        ``"terms"``: sequential sums of squares; ``"margin"``: each term given all others
+        (terms contained in an interaction are not tested, as ``drop.scope``);
+        ``"overall"``: one test of the whole model (vegan ``by=NULL``).
+    strata
+        Block label of every sample; permutations stay within blocks.
+    permutations
+        Number of permutations, or an explicit (P, n) array of 0-based permutations.
+    rng
+        Seed or ``numpy.random.Generator``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``term, df, sum_of_squares, r2, statistic, p_value``; one row per tested
+        term, then ``Residual`` and ``Total`` (NaN statistic and p-value).
+
+    Raises
+    ------
+    InputFormatError
+        The distances are not a finite, symmetric, hollow, non-negative square matrix.
+    DesignError
+        A formula column is missing or has missing values, a term is constant, or no
+        residual degrees of freedom are left.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> x = np.array([0.0, 1.0, 2.0, 10.0, 11.0, 12.0])
+    >>> d = np.abs(x[:, None] - x[None, :])
+    >>> meta = pd.DataFrame({"group": list("aaabbb"), "age": [30.0, 41, 52, 33, 47, 60]})
+    >>> t = permanova_table(d, meta, "~ group + age", permutations=0)
+    >>> t[["term", "df", "sum_of_squares"]].round(2).values.tolist()
+    [['group', 1, 150.0], ['age', 1, 3.96], ['Residual', 3, 0.04], ['Total', 5, 154.0]]
+    """
+    if by not in ("terms", "margin", "overall"):
+        raise DesignError(f"by must be 'terms', 'margin' or 'overall'; got {by!r}.")
+    d = _as_distance_array(distances)
+    _check_rows(metadata, d.shape[0])
+    _check_ids(distances, metadata)
+    plan = _plan(_build_design(metadata, formula), by)
+    perms = permutation_matrix(d.shape[0], permutations, strata=strata, rng=rng)
+    g = gower_centre(d)
+    total = float(np.trace(g))
+    traces = _column_traces(g, plan.basis, np.vstack([np.arange(d.shape[0]), perms]))
+    f = _f_statistics(traces, plan, total)
+    return _permanova_frame(plan, traces[0], f[0], _p_values(f[0], f[1:]), total)
+
+
+def _check_rows(metadata: pd.DataFrame, n: int) -> None:
+    if not isinstance(metadata, pd.DataFrame):
+        raise DesignError(f"metadata must be a pandas DataFrame; got {type(metadata).__name__}.")
+    if len(metadata) != n:
+        raise SampleMismatchError(
+            f"metadata has {len(metadata)} rows but the distance matrix has {n} samples; "
+            "give one metadata row per sample, in the distance matrix's order."
+        )
+
+
+def _permanova_frame(plan: _Plan, traces: np.ndarray, f: np.ndarray, p: np.ndarray, total: float) -> pd.DataFrame:
+    ss = traces @ plan.groups
+    residual = total - traces @ plan.model
+    frame = pd.DataFrame(
+        {
+            "term": [*plan.labels, "Residual", "Total"],
+            "df": [*plan.df.astype(int), plan.df_residual, plan.basis.shape[0] - 1],
+            "sum_of_squares": [*ss, residual, total],
+            "statistic": [*f, np.nan, np.nan],
+            "p_value": [*p, np.nan, np.nan],
+        }
+    )
+    frame.insert(3, "r2", frame["sum_of_squares"] / total)
+    return frame[_TABLE_COLUMNS]
+
+
+def permdisp_table(
+    distances: ArrayLike,
+    groups: ArrayLike,
+    *,
+    permutations: int | ArrayLike = 999,
+    rng: int | np.random.Generator | None = None,
+) -> tuple[float, float, pd.DataFrame]:
+    """Test of multivariate dispersion, equal to ``vegan::betadisper(type="centroid")`` + ``permutest``.
+
+    Distances to the group centroid are taken in the full PCoA space, the imaginary
+    axes of non-Euclidean distances subtracting (vegan's correction; a negative squared
+    distance becomes zero).  F is the one-way ANOVA F of these distances; the
+    permutation test permutes the ANOVA residuals, as ``permutest.betadisper``.
+
+    Parameters
+    ----------
+    distances
+        Square symmetric (n, n) array or skbio ``DistanceMatrix``.
+    groups
+        Group label of every sample (at least two groups).
+    permutations
+        Number of permutations, or an explicit (P, n) array of 0-based permutations.
+    rng
+        Seed or ``numpy.random.Generator``.
+
+    Returns
+    -------
+    statistic : float
+        The ANOVA F.
+    p_value : float
+        Permutation p-value (NaN with 0 permutations).
+    per_group : pandas.DataFrame
+        Columns ``group, n, mean_distance_to_centroid``, groups sorted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([0.0, 1.0, 2.0, 10.0, 14.0, 18.0])
+    >>> d = np.abs(x[:, None] - x[None, :])
+    >>> f, p, per_group = permdisp_table(d, list("aaabbb"), permutations=0)
+    >>> round(f, 3), per_group["mean_distance_to_centroid"].round(3).tolist()
+    (2.118, [0.667, 2.667])
+    """
+    d = _as_distance_array(distances)
+    labels = _check_labels(groups, d.shape[0], "groups")
+    codes, levels = pd.factorize(pd.Series(labels).astype(str), sort=True)
+    if len(levels) < 2:
+        raise DesignError(f"permdisp needs at least two groups; got only {list(levels)!r}.")
+    z = _centroid_distances(gower_centre(d), codes, len(levels))
+    f_obs = _anova_f(z[None, :], codes, len(levels))[0]
+    perms = permutation_matrix(d.shape[0], permutations, rng=rng)
+    resid = z - (np.bincount(codes, z) / np.bincount(codes))[codes]
+    f_perm = _anova_f(resid[perms], codes, len(levels))
+    per_group = pd.DataFrame(
+        {"group": list(levels), "n": np.bincount(codes), "mean_distance_to_centroid": np.bincount(codes, z) / np.bincount(codes)}
+    )
+    return float(f_obs), float(_p_values(np.array([f_obs]), f_perm[:, None])[0]), per_group
+
+
+def _centroid_distances(g: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
+    """Distance of each sample to its group centroid in (pseudo-)Euclidean PCoA space.
+
+    ``|x_i - c_g|² = G_ii - 2 mean_{j in g} G_ij + mean_{j,l in g} G_jl``; negative
+    squared distances (possible when imaginary axes dominate) become zero, as in vegan.
+    """
+    member = np.zeros((len(codes), k))
+    member[np.arange(len(codes)), codes] = 1.0 / np.bincount(codes, minlength=k)[codes]
+    gm = g @ member
+    within = np.einsum("ig,ig->g", member, gm)
+    sq = np.diag(g) - 2 * gm[np.arange(len(codes)), codes] + within[codes]
+    return np.sqrt(np.clip(sq, 0.0, None))
+
+
+def _anova_f(y: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
+    """One-way ANOVA F of each row of y (P, n) against the groups in codes."""
+    n = y.shape[1]
+    counts = np.bincount(codes, minlength=k)
+    member = np.zeros((n, k))
+    member[np.arange(n), codes] = 1.0
+    means = (y @ member) / counts
+    fitted_ss = (means**2) @ counts
+    grand = y.mean(axis=1)
+    between = fitted_ss - n * grand**2
+    within = (y**2).sum(axis=1) - fitted_ss
+    return (between / (k - 1)) / (within / (n - k))
