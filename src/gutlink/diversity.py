@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,7 +94,9 @@ def pcoa(distances: DistanceMatrix, *, metric: str = "", dimensions: int = 10) -
     n = distances.shape[0]
     dims = max(1, min(dimensions, n - 1))
     method = "fsvd" if n > 500 else "eigh"
-    res = _sk_pcoa(distances, number_of_dimensions=dims, method=method) if method == "fsvd" else _sk_pcoa(distances)
+    with warnings.catch_warnings():  # local: non-Euclidean distances (Bray–Curtis) have negative eigenvalues
+        warnings.filterwarnings("ignore", message=".*negative eigenvalues.*", category=RuntimeWarning)
+        res = _sk_pcoa(distances, number_of_dimensions=dims, method=method)
     coords = res.samples.iloc[:, :dims].copy()
     coords.columns = [f"PC{i + 1}" for i in range(coords.shape[1])]
     coords.index = pd.Index(distances.ids, dtype=object, name="sample_id")

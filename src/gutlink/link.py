@@ -241,7 +241,7 @@ def _verdict(tests: pd.DataFrame, perms: dict[str, PermanovaResult], disps: dict
              dys: DysbiosisResult, n_per: dict[str, int]) -> dict[str, Any]:
     """Plain-language statements, each carrying its own numbers."""
     sig = tests["q_value"] < ALPHA_LEVEL
-    sentences = [*_beta_sentences(tests, disps), *_alpha_sentences(tests), *_dysbiosis_sentences(tests, dys)]
+    sentences = [*_beta_sentences(tests, perms), *_alpha_sentences(tests), *_dysbiosis_sentences(tests, dys)]
     if sig.any():
         level = "evidence"
         head = "The gut community differs between cases and controls in this cohort."
@@ -262,13 +262,16 @@ def _verdict(tests: pd.DataFrame, perms: dict[str, PermanovaResult], disps: dict
     return {"level": level, "headline": head, "sentences": sentences, "q_threshold": ALPHA_LEVEL}
 
 
-def _beta_sentences(tests: pd.DataFrame, disps: dict[str, PermdispResult]) -> list[str]:
+def _beta_sentences(tests: pd.DataFrame, perms: dict[str, PermanovaResult]) -> list[str]:
     out = []
     for row in tests[tests.analysis == "permanova"].itertuples():
         name = _METRIC_NAMES.get(row.metric, row.metric)
         verb = "differs" if row.q_value < ALPHA_LEVEL else "does not differ detectably"
+        perm = perms[row.metric].permutations
+        floor = " (the smallest p possible with this many permutations)" if row.p_value <= 1 / (perm + 1) + 1e-12 else ""
         text = (f"Community composition ({name}) {verb} between groups: PERMANOVA R² = {row.effect:.3f}, "
-                f"pseudo-F = {row.statistic:.2f}, p {_fmt_p(row.p_value)}, q {_fmt_p(row.q_value)}.")
+                f"pseudo-F = {row.statistic:.2f}, p {_fmt_p(row.p_value)}{floor} with {perm} permutations, "
+                f"q {_fmt_p(row.q_value)}.")
         disp = tests[(tests.analysis == "permdisp") & (tests.metric == row.metric)]
         if len(disp) and disp.q_value.iloc[0] < ALPHA_LEVEL:
             wider = "cases" if disp.effect.iloc[0] > 0 else "controls"
@@ -301,4 +304,9 @@ def _dysbiosis_sentences(tests: pd.DataFrame, dys: DysbiosisResult) -> list[str]
     return [f"The dysbiosis score (median {_METRIC_NAMES.get(dys.metric, dys.metric)} distance to controls) {verb} "
             f"(shift {row.effect:.3f}, q {_fmt_p(row.q_value)}); {frac.get('case', np.nan):.0%} of cases and "
             f"{frac.get('control', np.nan):.0%} of controls lie above the controls' "
-            f"{dys.quantile:.0%} percentile."]
+            f"{_ordinal(round(dys.quantile * 100))} percentile."]
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

@@ -176,19 +176,28 @@ def _build_design(metadata: pd.DataFrame, formula: str) -> _Design:
         dm = patsy.dmatrix(formula, metadata.reset_index(drop=True), NA_action="raise")
     except patsy.PatsyError as err:
         raise DesignError(f"cannot build the design of {formula!r}: {err}") from err
-    info = dm.design_info
-    blocks, assign, names, factors = [], [], [], []
-    for term, cols in info.term_slices.items():
-        if not term.factors:
-            continue
-        names.append(term.name())
-        factors.append(frozenset(f.name() for f in term.factors))
-        blocks.append(np.asarray(dm)[:, cols])
-        assign += [len(names) - 1] * (cols.stop - cols.start)
-    if not names:
+    slices = {_factor_set(t): (t.name(), cols) for t, cols in dm.design_info.term_slices.items() if t.factors}
+    if not slices:
         raise DesignError(f"formula {formula!r} has no terms to test.")
+    order = _r_term_order(formula)
+    blocks = [np.asarray(dm)[:, slices[key][1]] for key in order]
+    assign = np.repeat(np.arange(len(order)), [b.shape[1] for b in blocks])
     x = np.hstack(blocks)
-    return _Design(x - x.mean(axis=0), np.array(assign, dtype=int), tuple(names), tuple(factors))
+    names = tuple(slices[key][0] for key in order)
+    return _Design(x - x.mean(axis=0), assign, names, tuple(order))
+
+
+def _factor_set(term: patsy.Term) -> frozenset[str]:
+    return frozenset(f.name() for f in term.factors)
+
+
+def _r_term_order(formula: str) -> list[frozenset[str]]:
+    """Terms in R's order: as written (after expansion), stably sorted by interaction degree.
+
+    patsy puts categorical-only terms first, which would change sequential sums of squares.
+    """
+    terms = [t for t in patsy.ModelDesc.from_formula(formula).rhs_termlist if t.factors]
+    return [_factor_set(t) for t in sorted(terms, key=lambda t: len(t.factors))]
 
 
 def _orthonormal_basis(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -50,12 +50,10 @@ def jsonable(value: Any) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class Result:
-    """Base class of every analysis result."""
+    """Base class of every analysis result.
 
-    @property
-    def table(self) -> pd.DataFrame:  # pragma: no cover - every child defines its own
-        """The tidy main table of this result."""
-        raise AttributeError(f"{type(self).__name__} has no table")
+    Every child exposes its tidy main table as ``.table`` (a field or a property).
+    """
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary of every field (tables as lists of records)."""
