@@ -1,0 +1,118 @@
+"""Write a result's output folder atomically: everything or nothing.
+
+The folder is built under a temporary name next to its destination (same filesystem) and renamed into place
+only when every file is written. On any error the temporary folder is removed and the destination is left as
+it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import GutlinkError
+from ..results import Result
+from .export import summary_json, tables, to_tsv
+from .page import render_html
+
+__all__ = ["write", "OutputExistsError", "MARKER"]
+
+#: A folder holding this file is a gutlink output and may be replaced with ``overwrite=True``.
+MARKER = "summary.json"
+
+
+class OutputExistsError(GutlinkError, FileExistsError):
+    """The output folder exists and may not (or cannot safely) be replaced."""
+
+
+def _check_destination(out: Path, overwrite: bool) -> None:
+    if not out.exists() and not out.is_symlink():
+        return
+    if not overwrite:
+        raise OutputExistsError(f"{out}: the output folder already exists. Choose another folder, or pass "
+                                "overwrite=True (--overwrite) to replace it.")
+    if out.is_symlink() or not out.is_dir():
+        raise OutputExistsError(f"{out}: exists and is not a folder; it will not be replaced.")
+    if any(out.iterdir()) and not (out / MARKER).is_file():
+        raise OutputExistsError(f"{out}: the folder is not empty and holds no {MARKER}, so it does not look like "
+                                "a gutlink output; it will not be replaced. Choose a new or empty folder.")
+
+
+def _write_text(folder: Path, name: str, text: str) -> str:
+    data = text.encode("utf-8")
+    (folder / name).write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fill(folder: Path, result: Result) -> None:
+    files = {name: _write_text(folder, name, to_tsv(frame)) for name, frame in tables(result).items()}
+    files["report.html"] = _write_text(folder, "report.html", render_html(result))
+    _write_text(folder, MARKER, summary_json(result, dict(sorted(files.items()))))
+
+
+@contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """A fresh temporary folder beside *out*, removed unless it was moved away."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    os.replace(out, old)  # an empty folder is replaced by the old output
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write(result: Result, out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write the report folder of *result*: ``report.html``, ``summary.json`` and one TSV per table.
+
+    Parameters
+    ----------
+    result
+        A result with a registered renderer (usually a :class:`gutlink.link.LinkResult`).
+    out_dir
+        The folder to create. Its parent is created when missing.
+    overwrite
+        Replace an existing gutlink output folder (one holding ``summary.json``) or an empty folder.
+
+    Returns
+    -------
+    Path
+        The output folder.
+
+    Raises
+    ------
+    OutputExistsError
+        *out_dir* exists and *overwrite* is false, or it exists but is not a gutlink output.
+    """
+    out = Path(out_dir).absolute()
+    _check_destination(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with _staging(out) as tmp:
+        _fill(tmp, result)
+        os.chmod(tmp, 0o777 & ~_umask())
+        _check_destination(out, overwrite)
+        _swap_in(tmp, out)
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
