@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import shlex
 import sys
 import time
@@ -19,6 +20,10 @@ from .. import __version__
 from ..errors import GutlinkError
 
 __all__ = ["main", "build_parser"]
+
+#: Sub-command modules of this package. Each defines ``add_parser(subparsers)``, which adds its parser and sets
+#: ``handler=<function(args) -> int>`` with ``set_defaults``.
+_PLUGINS: tuple[str, ...] = ("differential", "predict", "index", "mimicry")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_link(sub)
     _add_demo(sub)
     _add_convert(sub)
+    for module in _PLUGINS:
+        try:
+            plugin = importlib.import_module(f"{__name__}.{module}")
+        except ModuleNotFoundError as err:  # a sub-command not built yet
+            if err.name != f"{__name__}.{module}":
+                raise
+            continue
+        plugin.add_parser(sub)
     return parser
 
 
@@ -61,6 +74,7 @@ def _add_link(sub: Any) -> None:
                    help="keep only samples whose COL is one of the values (repeatable)")
     p.add_argument("--out", default="gutlink-link", help="output folder (written atomically)")
     _add_common(p)
+    p.set_defaults(handler=cmd_link)
 
 
 def _add_demo(sub: Any) -> None:
@@ -70,6 +84,7 @@ def _add_demo(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", default=True, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=cmd_demo)
 
 
 def _add_convert(sub: Any) -> None:
@@ -78,6 +93,7 @@ def _add_convert(sub: Any) -> None:
     p.add_argument("output", help="output path; .biom writes BIOM 2.1 HDF5, anything else TSV")
     p.add_argument("--format", default=None)
     p.add_argument("--rank", default=None)
+    p.set_defaults(handler=cmd_convert)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -180,14 +196,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"link": cmd_link, "demo": cmd_demo, "convert": cmd_convert}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        return _COMMANDS[args.command](args)
+        return int(args.handler(args))
     except GutlinkError as err:
         print(f"gutlink {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,10 +55,21 @@ def _fill(folder: Path, result: Result) -> None:
     _write_text(folder, MARKER, summary_json(result, dict(sorted(files.items()))))
 
 
+def _new_folder(out: Path, tag: str) -> Path:
+    """A new hidden folder beside *out* (``mkdir`` honours the umask, unlike ``mkdtemp``'s 0700)."""
+    while True:
+        path = out.parent / f".{out.name}.{tag}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+
+
 @contextmanager
 def _staging(out: Path) -> Iterator[Path]:
     """A fresh temporary folder beside *out*, removed unless it was moved away."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = _new_folder(out, "tmp")
     try:
         yield tmp
     finally:
@@ -69,7 +80,7 @@ def _swap_in(tmp: Path, out: Path) -> None:
     if not out.exists():
         os.replace(tmp, out)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    old = _new_folder(out, "old")
     os.replace(out, old)  # an empty folder is replaced by the old output
     try:
         os.replace(tmp, out)
@@ -106,13 +117,7 @@ def write(result: Result, out_dir: str | os.PathLike[str], *, overwrite: bool = 
     out.parent.mkdir(parents=True, exist_ok=True)
     with _staging(out) as tmp:
         _fill(tmp, result)
-        os.chmod(tmp, 0o777 & ~_umask())
         _check_destination(out, overwrite)
         _swap_in(tmp, out)
     return out
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

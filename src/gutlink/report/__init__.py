@@ -1,0 +1,17 @@
+"""The report: one self-contained HTML page plus machine-readable tables, written atomically.
+
+``write(result, out_dir)`` creates ``out_dir`` holding ``report.html`` (inline CSS and SVG figures, no
+scripts, no network requests), ``summary.json`` (every number, versions, inputs with sha256) and one TSV per
+table. Renderers are chosen by the result's type (:func:`render`), so a new analysis adds one renderer.
+"""
+
+from __future__ import annotations
+
+from .context import Context, Section
+from .export import summary, tables
+from .output import OutputExistsError, write
+from .page import context_for, render_html
+from .render import render
+
+__all__ = ["Context", "OutputExistsError", "Section", "context_for", "render", "render_html", "summary",
+           "tables", "write"]
