@@ -13,6 +13,7 @@ __all__ = [
     "SampleMismatchError",
     "DesignError",
     "ConvergenceError",
+    "OutputExistsError",
 ]
 
 
@@ -75,3 +76,7 @@ class DesignError(GutlinkError, ValueError):
 
 class ConvergenceError(GutlinkError, RuntimeError):
     """A numerical fit did not converge."""
+
+
+class OutputExistsError(GutlinkError, FileExistsError):
+    """The output folder exists and may not (or cannot safely) be replaced."""

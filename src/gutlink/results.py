@@ -23,6 +23,8 @@ TEST_COLUMNS = [
 
 def jsonable(value: Any) -> Any:
     """Convert numpy / pandas values to plain JSON types (NaN and inf become ``None``)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type) and hasattr(value, "to_dict"):
+        return value.to_dict()
     if isinstance(value, pd.DataFrame):
         frame = value.reset_index() if value.index.name else value
         return [jsonable(r) for r in frame.to_dict(orient="records")]

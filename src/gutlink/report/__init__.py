@@ -11,7 +11,7 @@ from .context import Context, Section
 from .export import summary, tables
 from .output import OutputExistsError, write
 from .page import context_for, render_html
-from .render import render
+from .renderers import render
 
 __all__ = ["Context", "OutputExistsError", "Section", "context_for", "render", "render_html", "summary",
            "tables", "write"]

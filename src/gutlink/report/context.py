@@ -10,7 +10,7 @@ Examples
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 
 import pandas as pd
@@ -46,24 +46,26 @@ class Context:
     env: Environment
     groups: GroupStyle
     labels: pd.Series | None = None
-    names: dict[str, str] = field(default_factory=dict)
     tests: pd.DataFrame | None = None
+    q_threshold: float = 0.05
 
     def name(self, label: object) -> str:
         """Display name of a group label (e.g. ``'case'`` → ``'Cases (CD)'``)."""
-        return self.names.get(str(label), str(label))
+        return self.groups.name(label)
 
     def render(self, template: str, **values: object) -> Markup:
         """Render a template fragment (autoescaped) with this context available as ``ctx``."""
         return Markup(self.env.get_template(template).render(ctx=self, **values))
 
-    def q_value(self, analysis: str, metric: str, test: str) -> float:
-        """The run-wide q-value of one test (NaN when there is no run-wide table)."""
+    def test(self, analysis: str, metric: str, test: str | None = None) -> dict[str, object] | None:
+        """The run-wide row of one test (with its q-value across the whole run), or ``None``."""
         if self.tests is None or self.tests.empty:
-            return float("nan")
+            return None
         t = self.tests
-        hit = t[(t["analysis"] == analysis) & (t["metric"] == metric) & (t["test"] == test)]
-        return float(hit["q_value"].iloc[0]) if len(hit) else float("nan")
+        hit = t[(t["analysis"] == analysis) & (t["metric"] == metric)]
+        if test is not None:
+            hit = hit[hit["test"] == test]
+        return {str(k): v for k, v in hit.iloc[0].items()} if len(hit) else None
 
 
 def slug(text: object) -> str:

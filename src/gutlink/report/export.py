@@ -1,6 +1,6 @@
 """Machine-readable outputs: one TSV per result table and the JSON summary.
 
-:func:`tables` dispatches on the result type like :func:`gutlink.report.render.render`; a new analysis adds
+:func:`tables` dispatches on the result type like :func:`gutlink.report.renderers.render`; a new analysis adds
 one ``@tables.register`` function.
 """
 

@@ -17,8 +17,8 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -41,16 +41,24 @@ class GroupStyle:
     """Order, colour and marker of each group label."""
 
     order: tuple[str, ...]
+    names: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_labels(cls, labels: Iterable[object], *, control: object = None,
-                    case: Sequence[object] = ()) -> GroupStyle:
-        """Control first, then the case labels in the given order, then any other label sorted."""
+    def from_labels(cls, labels: Iterable[object], *, control: object = None, case: Sequence[object] = (),
+                    names: Mapping[str, str] | None = None) -> GroupStyle:
+        """Control first, then the case labels in the given order, then any other label sorted.
+
+        *names* maps labels to display names (e.g. ``'case'`` → ``'Cases (CD)'``).
+        """
         present = [str(x) for x in pd.unique(pd.Series(list(labels), dtype=object).dropna())]
         first = [str(control)] if control is not None else []
         wanted = first + [str(c) for c in case]
         order = [g for g in wanted if g in present] + sorted(g for g in present if g not in wanted)
-        return cls(order=tuple(dict.fromkeys(order)))
+        return cls(order=tuple(dict.fromkeys(order)), names=dict(names or {}))
+
+    def name(self, label: object) -> str:
+        """Display name of *label*."""
+        return self.names.get(str(label), str(label))
 
     def colour(self, label: object) -> str:
         """Hex colour of *label* (grey when unknown)."""
@@ -79,7 +87,7 @@ def _scatter_groups(ax: Axes, xy: pd.DataFrame, labels: pd.Series, groups: Group
         if pts.empty:
             continue
         ax.scatter(pts.iloc[:, 0], pts.iloc[:, 1], s=22, marker=groups.marker(g), color=groups.colour(g),
-                   alpha=0.75, edgecolors="white", linewidths=0.4, label=f"{mpl_text(g)} (n = {len(pts)})")
+                   alpha=0.75, edgecolors="white", linewidths=0.4, label=f"{mpl_text(groups.name(g))} (n = {len(pts)})")
         ax.scatter([pts.iloc[:, 0].mean()], [pts.iloc[:, 1].mean()], s=120, marker=groups.marker(g),
                    color=groups.colour(g), edgecolors="black", linewidths=1.2, zorder=3)
 
@@ -99,7 +107,8 @@ def _draw_pcoa(fig: Figure, coords: pd.DataFrame, shares: pd.Series, labels: pd.
     ax.set_ylabel(_axis_label("PC2", float(shares.get("PC2", np.nan))))
     ax.axhline(0, color="#dddddd", lw=0.6, zorder=0)
     ax.axvline(0, color="#dddddd", lw=0.6, zorder=0)
-    ax.legend(loc="best", fontsize=8, markerscale=1.0, handletextpad=0.3)
+    fig.legend(loc="outside lower center", ncols=min(3, len(groups.order)), fontsize=8, handletextpad=0.3,
+               columnspacing=1.2)
 
 
 def pcoa_figure(coords: pd.DataFrame, shares: pd.Series, labels: pd.Series, groups: GroupStyle, *,
@@ -109,7 +118,7 @@ def pcoa_figure(coords: pd.DataFrame, shares: pd.Series, labels: pd.Series, grou
     Large outlined markers are the group centroids; the axis labels give each axis' share of variance.
     """
     return figure_svg(lambda fig: _draw_pcoa(fig, coords, shares, labels, groups), fig_id, title,
-                      size=(5.0, 4.2))
+                      size=(4.2, 4.0))
 
 
 def _group_values(values: pd.Series, labels: pd.Series, groups: GroupStyle) -> list[tuple[str, np.ndarray]]:
@@ -133,7 +142,7 @@ def _draw_box_strip(ax: Axes, data: list[tuple[str, np.ndarray]], groups: GroupS
         x = i + rng.uniform(-0.18, 0.18, v.size)
         ax.scatter(x, v, s=14, marker=groups.marker(g), color=groups.colour(g), alpha=0.7,
                    edgecolors="none", zorder=2)
-    ax.set_xticks(range(len(data)), [f"{mpl_text(g, 24)}\nn = {v.size}" for g, v in data])
+    ax.set_xticks(range(len(data)), [f"{mpl_text(groups.name(g), 24)}\nn = {v.size}" for g, v in data])
     ax.set_xlim(-0.6, len(data) - 0.4)
 
 
@@ -147,10 +156,9 @@ def _draw_box_strip_figure(fig: Figure, values: pd.Series, labels: pd.Series, gr
     _draw_box_strip(ax, data, groups)
     ax.set_ylabel(mpl_text(ylabel, 60))
     if threshold is not None and np.isfinite(threshold):
-        ax.axhline(threshold, color="#444444", ls="--", lw=1.0, zorder=1)
-        ax.annotate(mpl_text(threshold_label, 60), xy=(1.0, threshold), xycoords=("axes fraction", "data"),
-                    xytext=(-2, 3), textcoords="offset points", ha="right", va="bottom", fontsize=8,
-                    color="#444444")
+        line = ax.axhline(threshold, color="#444444", ls="--", lw=1.0, zorder=1)
+        fig.legend([line], [mpl_text(threshold_label, 60)], loc="outside lower center", fontsize=8,
+                   handlelength=2.5)
 
 
 def box_strip_figure(values: pd.Series, labels: pd.Series, groups: GroupStyle, *, fig_id: str, title: str,
@@ -172,7 +180,7 @@ def box_strip_figure(values: pd.Series, labels: pd.Series, groups: GroupStyle, *
     threshold, threshold_label
         Optional dashed horizontal line (e.g. the dysbiosis cut-off) and its label.
     """
-    width = max(3.2, 1.3 + 1.1 * len(groups.order))
+    width = max(3.4, 1.2 + 1.2 * len(groups.order))
     return figure_svg(
         lambda fig: _draw_box_strip_figure(fig, values, labels, groups, ylabel, threshold, threshold_label),
         fig_id, title, size=(width, 3.4),

@@ -29,8 +29,10 @@ NAMES = {
     "permanova": "PERMANOVA", "dysbiosis": "Dysbiosis score",
     "hodges_lehmann_shift": "Hodges–Lehmann shift", "epsilon_squared": "ε²",
     "adjusted_mean_difference": "Adjusted mean difference", "r_squared": "R²",
-    "difference_in_mean_distance_to_centroid": "Δ mean distance to centroid",
+    "difference_in_mean_distance_to_centroid": "Δ dispersion",
     "difference_in_fraction": "Δ fraction dysbiotic", "group_label": "case vs control",
+    "~ group_label": "case vs control", "permanova (margin)": "PERMANOVA (marginal)",
+    "permanova (terms)": "PERMANOVA (sequential)",
 }
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import GutlinkError
+from ..errors import OutputExistsError
 from ..results import Result
 from .export import summary_json, tables, to_tsv
 from .page import render_html
@@ -24,10 +24,6 @@ __all__ = ["write", "OutputExistsError", "MARKER"]
 
 #: A folder holding this file is a gutlink output and may be replaced with ``overwrite=True``.
 MARKER = "summary.json"
-
-
-class OutputExistsError(GutlinkError, FileExistsError):
-    """The output folder exists and may not (or cannot safely) be replaced."""
 
 
 def _check_destination(out: Path, overwrite: bool) -> None:
@@ -50,8 +46,9 @@ def _write_text(folder: Path, name: str, text: str) -> str:
 
 
 def _fill(folder: Path, result: Result) -> None:
+    html = render_html(result)
     files = {name: _write_text(folder, name, to_tsv(frame)) for name, frame in tables(result).items()}
-    files["report.html"] = _write_text(folder, "report.html", render_html(result))
+    files["report.html"] = _write_text(folder, "report.html", html)
     _write_text(folder, MARKER, summary_json(result, dict(sorted(files.items()))))
 
 

@@ -37,7 +37,8 @@ _STEPS = {
     "filter": lambda op: (f"Filtered features (min prevalence {op.get('min_prevalence')}, min abundance "
                           f"{op.get('min_abundance')}): {op.get('n_features_kept')} kept, "
                           f"{op.get('n_features_dropped')} dropped."),
-    "drop_empty_samples": lambda op: f"Dropped {op.get('n_dropped')} sample(s) with all-zero abundances{_examples(op)}.",
+    "drop_empty_samples": lambda op: (f"Dropped {op.get('n_dropped')} sample(s) with all-zero abundances"
+                                      f"{_examples(op)}."),
     "drop_missing_covariates": lambda op: (f"Dropped {op.get('n_dropped')} sample(s) with missing "
                                            f"{', '.join(map(str, op.get('columns') or []))}."),
     "rarefy": lambda op: f"Rarefied to {op.get('depth')} reads; {op.get('n_dropped')} shallower sample(s) dropped.",

@@ -12,7 +12,7 @@ from ..link import LinkResult
 from ..results import Result
 from .context import Context, Section, css, environment
 from .figures import GroupStyle
-from .render import render
+from .renderers import render
 
 __all__ = ["render_html", "context_for", "VERDICT_BADGES"]
 
@@ -38,9 +38,10 @@ def context_for(result: Result) -> Context:
     env = environment()
     if isinstance(result, LinkResult):
         labels = _sample_labels(result.alpha)
-        names = _group_names(result)
-        groups = GroupStyle.from_labels(labels if labels is not None else [], control="control", case=["case"])
-        return Context(env=env, groups=groups, labels=labels, names=names, tests=result.tests)
+        groups = GroupStyle.from_labels(labels if labels is not None else [], control="control", case=["case"],
+                                        names=_group_names(result))
+        q = float(result.verdict.get("q_threshold", 0.05))
+        return Context(env=env, groups=groups, labels=labels, tests=result.tests, q_threshold=q)
     labels = _sample_labels(result)
     groups = GroupStyle.from_labels(labels if labels is not None else ["samples"], control="control",
                                     case=["case"])

@@ -16,7 +16,7 @@ from ..link import LinkResult
 from ..results import Result
 from .context import Context, Section, slug
 from .figures import box_strip_figure, pcoa_figure
-from .fmt import fmt_name, fmt_p
+from .fmt import fmt_name
 from .overview import overview_section, reproduce_section
 
 __all__ = ["render", "DISPERSION_P"]
@@ -82,17 +82,18 @@ def _(result: OrdinationResult, ctx: Context) -> list[Section]:
 # ----------------------------------------------------------------------------- PERMANOVA / PERMDISP
 def permanova_section(results: list[PermanovaResult], ctx: Context) -> Section:
     """One table of PERMANOVA terms across metrics."""
-    rows = [{"metric": r.metric, **rec} for r in results for rec in _records(r.table)]
-    meta = [{"metric": r.metric, "formula": r.formula, "by": r.by, "permutations": r.permutations,
-             "strata": r.strata, "q": ctx.q_value("permanova", r.metric, f"permanova ({r.by})")} for r in results]
-    body = ctx.render("permanova.html.j2", rows=rows, meta=meta, label=LABEL)
+    rows = [{"metric": r.metric, "run": ctx.test("permanova", r.metric), **rec}
+            for r in results for rec in _records(r.table)]
+    settings = list(dict.fromkeys((r.formula, r.by, r.permutations, r.strata) for r in results))
+    body = ctx.render("permanova.html.j2", rows=rows, settings=settings, label=LABEL)
     return Section("permanova", "PERMANOVA: does composition differ?", body)
 
 
 def permdisp_section(results: list[PermdispResult], ctx: Context) -> Section:
     """One table of PERMDISP results across metrics, with a note where dispersions differ."""
     items = [{"metric": r.metric, "statistic": r.statistic, "p_value": r.p_value, "permutations": r.permutations,
-              "groups": _records(r.groups), "q": ctx.q_value("permdisp", r.metric, "permdisp")} for r in results]
+              "groups": {str(g["group"]): g for g in _records(r.groups)}, "test": ctx.test("permdisp", r.metric)}
+             for r in results]
     differ = [i["metric"] for i in items if i["p_value"] == i["p_value"] and i["p_value"] < DISPERSION_P]
     body = ctx.render("permdisp.html.j2", items=items, differ=differ, threshold=DISPERSION_P)
     return Section("permdisp", "PERMDISP: does spread differ?", body)
@@ -136,7 +137,7 @@ def _beta_section(result: LinkResult, ctx: Context) -> Section:
 
 
 def _tests_section(result: LinkResult, ctx: Context) -> Section:
-    body = ctx.render("tests.html.j2", tests=_records(result.tests), q_threshold=result.verdict.get("q_threshold", 0.05))
+    body = ctx.render("tests.html.j2", tests=_records(result.tests))
     return Section("tests", "All tests", body)
 
 
@@ -157,10 +158,3 @@ def _first(frame: pd.DataFrame) -> dict[str, object] | None:
     rows = _records(frame)
     return rows[0] if rows else None
 
-
-def caption_p(test: dict[str, object] | None) -> str:
-    """``p = 0.012`` style text of a test row (for captions)."""
-    if not test:
-        return "not tested"
-    p = fmt_p(test.get("p_value"))
-    return f"p {p}" if p.startswith("<") else f"p = {p}"
