@@ -25,7 +25,7 @@ import zlib
 
 from ..errors import InputFormatError
 
-__all__ = ["HDF5_MAGIC", "sniff", "decompress", "is_zip"]
+__all__ = ["HDF5_MAGIC", "sniff", "decompress", "is_zip", "is_qza"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _MAGIC = (
@@ -49,6 +49,18 @@ def sniff(data: bytes) -> str | None:
 def is_zip(data: bytes) -> bool:
     """Whether *data* is a zip archive (also a QIIME 2 ``.qza``)."""
     return sniff(data) == "zip"
+
+
+def is_qza(data: bytes) -> bool:
+    """Whether *data* is a QIIME 2 artifact: a zip with ``<uuid>/metadata.yaml`` at its top level."""
+    if not is_zip(data):
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return any(n.count("/") == 1 and n.endswith("/metadata.yaml") for n in names)
 
 
 def _corrupt(kind: str, path: str, exc: BaseException) -> InputFormatError:

@@ -9,7 +9,9 @@ Examples
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import io
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputFormatError
-from ._compress import decompress
+from ._compress import decompress, is_qza
 
 __all__ = ["Source"]
 
@@ -49,6 +51,8 @@ class Source:
         """A source from bytes already in memory (*path* names it in messages)."""
         if not raw:
             raise InputFormatError("the file is empty.", path=path, hint="Check that it was written completely.")
+        if is_qza(raw):
+            return cls(path, raw, raw, "qza")
         data, compression = decompress(raw, path)
         if not data.strip():
             raise InputFormatError("the file holds no data (empty after decompression).", path=path,
@@ -56,12 +60,27 @@ class Source:
         return cls(path, raw, data, compression)
 
     @cached_property
+    def _decoded(self) -> tuple[str, str]:
+        try:
+            return self.data.decode("utf-8-sig"), "utf-8"
+        except UnicodeDecodeError:
+            return self.data.decode("latin-1"), "latin-1"
+
+    @property
     def text(self) -> str:
         """The content as text (UTF-8, with a byte-order mark removed; Latin-1 when not UTF-8)."""
-        try:
-            return self.data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return self.data.decode("latin-1")
+        return self._decoded[0]
+
+    @property
+    def encoding(self) -> str:
+        """``'utf-8'`` when the content decodes as UTF-8, else ``'latin-1'``."""
+        return self._decoded[1]
+
+    def bytes_from(self, offset: int) -> io.BytesIO:
+        """The content from character *offset* of :attr:`text` on, as bytes (no copy of the text)."""
+        bom = 3 if self.data.startswith(codecs.BOM_UTF8) else 0
+        start = len(self.text[:offset].encode(self.encoding)) + bom
+        return io.BytesIO(memoryview(self.data)[start:])
 
     @cached_property
     def sha256(self) -> str:
@@ -82,8 +101,9 @@ class Source:
         """1-based number of the first line whose first field is *label* (error paths only)."""
         for number, line in enumerate(self.text.splitlines(), start=1):
             sep = delimiter or ("\t" if "\t" in line else ",")
-            if line.split(sep, 1)[0].strip().strip('"') == label:
-                return number
+            fields = [f.strip().strip('"') for f in line.split(sep, 2)[:2]]
+            if fields[0] == label or (len(fields) > 1 and fields[0].isdigit() and fields[1] == label):
+                return number  # the label is the first field, or follows an R row number
         return None
 
     def error(self, message: str, **fields: Any) -> InputFormatError:
