@@ -1,0 +1,193 @@
+"""``gutlink differential``: which taxa differ? A thin layer over :func:`gutlink.differential.test`.
+
+Reads the abundance table and metadata, runs the test (and, with ``--study``, a random-effects meta-analysis
+across studies), and writes ``differential.tsv``, ``prevalence.tsv``, ``meta*.tsv``, ``summary.json`` and, when the
+report package has a renderer for differential results, ``report.html`` — all into a temporary folder beside
+``--out`` that replaces it only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import shlex
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import DesignError, OutputExistsError
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: Any) -> None:
+    """Add the ``differential`` sub-command to *sub* (an argparse sub-parsers object)."""
+    p = sub.add_parser("differential", help="which taxa differ? compositional linear models, per feature")
+    p.add_argument("abundance", help="abundance table (MetaPhlAn, BIOM, .qza, Kraken/Bracken, TSV/CSV)")
+    p.add_argument("--metadata", default=None, help="sample metadata; default: embedded in the table")
+    p.add_argument("--format", default=None, help="abundance format (default: detected)")
+    p.add_argument("--formula", required=True, help='model formula, e.g. "~ group + age"')
+    p.add_argument("--group", default=None, help="case-control column (kept levels: --case, --control)")
+    p.add_argument("--case", default=None, help="case value(s), comma-separated (pooled)")
+    p.add_argument("--control", default=None, help="control value (the reference level)")
+    p.add_argument("--reference", action="append", default=[], metavar="COL=LEVEL",
+                   help="reference level of a categorical column (repeatable)")
+    p.add_argument("--contrast", action="append", default=[], metavar="COL:A:B",
+                   help="extra comparison A vs B of column COL (repeatable); 'pairwise' for all pairs")
+    p.add_argument("--subject", default=None, help="subject / household column: random intercept")
+    p.add_argument("--study", default=None, help="study column: adjust for it and meta-analyse across studies")
+    p.add_argument("--meta-method", default="reml", choices=["reml", "dl"], help="between-study variance")
+    p.add_argument("--rank", default=None, help="aggregate to this rank first (e.g. genus)")
+    p.add_argument("--min-prevalence", type=float, default=0.1, help="test features present in this fraction")
+    p.add_argument("--load", default=None, help="column of total microbial load: model absolute abundance")
+    p.add_argument("--no-prevalence", action="store_true", help="skip the presence/absence model")
+    p.add_argument("--shuffles", type=int, default=10, help="label-shuffled copies for the negative control")
+    p.add_argument("--strata", default=None, help="shuffle labels within levels of this column")
+    p.add_argument("--rng", type=int, default=0, help="seed of every random step")
+    p.add_argument("--out", default="gutlink-differential", help="output folder (written atomically)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.set_defaults(handler=run)
+
+
+# ----------------------------------------------------------------------------- argument parsing
+def _pairs(items: list[str], sep: str, what: str) -> list[list[str]]:
+    out = []
+    for item in items:
+        parts = item.split(sep)
+        if len(parts) < 2 or not all(parts):
+            raise DesignError(f"{what} {item!r}: expected {('COL=LEVEL' if sep == '=' else 'COL:A:B')}.")
+        out.append(parts)
+    return out
+
+
+def _test_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    reference = {p[0]: "=".join(p[1:]) for p in _pairs(args.reference, "=", "--reference")}
+    contrasts: Any = None
+    if args.contrast == ["pairwise"]:
+        contrasts = "pairwise"
+    elif args.contrast:
+        contrasts = [tuple(p) for p in _pairs(args.contrast, ":", "--contrast")]
+        if any(len(c) != 3 for c in contrasts):
+            raise DesignError("--contrast takes COL:A:B (three parts).")
+    case = None if args.case is None else [c.strip() for c in args.case.split(",") if c.strip()]
+    if (args.group is None) != (case is None and args.control is None) or (args.group and not (case and args.control)):
+        raise DesignError("--group needs both --case and --control (and they need --group).")
+    return {"group": args.group, "case": case, "control": args.control, "reference": reference or None,
+            "contrasts": contrasts, "subject": args.subject, "prevalence": not args.no_prevalence,
+            "min_prevalence": args.min_prevalence, "load": args.load}
+
+
+# ----------------------------------------------------------------------------- outputs
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _report_html(result: Any) -> str | None:
+    """The HTML report when :mod:`gutlink.report` has a renderer for this result type, else ``None``."""
+    try:
+        from ..report import render_html
+        from ..report.renderers import render
+    except ImportError:
+        return None
+    if render.dispatch(type(result)) is render.dispatch(object):
+        return None
+    return render_html(result)
+
+
+def _write_folder(folder: Path, result: Any, meta_result: Any, doc: dict[str, Any]) -> None:
+    tables = {"differential.tsv": result.table}
+    if result.prevalence is not None:
+        tables["prevalence.tsv"] = result.prevalence
+    if meta_result is not None:
+        tables.update({"meta.tsv": meta_result.table, "meta_loso.tsv": meta_result.loso,
+                       "meta_studies.tsv": meta_result.studies})
+    files = {}
+    for name, frame in tables.items():
+        frame.to_csv(folder / name, sep="\t", index=False, float_format="%.6g")
+        files[name] = _sha256(folder / name)
+    html = _report_html(result)
+    if html is not None:
+        (folder / "report.html").write_text(html, encoding="utf-8")
+        files["report.html"] = _sha256(folder / "report.html")
+    doc["outputs"] = {"files": files, "report_html": html is not None}
+    text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    (folder / "summary.json").write_text(text, encoding="utf-8")
+
+
+def _replace_atomically(out: Path, build: Any, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out}: the output folder already exists; choose another or pass --overwrite.")
+    if out.exists() and any(out.iterdir()) and not (out / "summary.json").is_file():
+        raise OutputExistsError(f"{out}: not empty and not a gutlink output (no summary.json); not replaced.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        build(tmp)
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{secrets.token_hex(4)}"
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- command
+def _cohort(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
+    from ..io import read, read_metadata
+
+    cohort = read(args.abundance, format=args.format)
+    files = [{"role": "abundance", "path": str(args.abundance), "sha256": _sha256(Path(args.abundance))}]
+    if args.metadata:
+        cohort = cohort.align(read_metadata(args.metadata), source=str(args.metadata))
+        files.append({"role": "metadata", "path": str(args.metadata), "sha256": _sha256(Path(args.metadata))})
+    if args.rank:
+        cohort = cohort.aggregate(args.rank)
+    return cohort, files
+
+
+def _formula_with_study(formula: str, study: str | None) -> str:
+    if study is None:
+        return formula
+    name = study if study.isidentifier() else f"`{study}`"
+    return f"{formula} + {name}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """``gutlink differential``: returns the exit code."""
+    from .. import differential, meta
+
+    cohort, files = _cohort(args)
+    kwargs = _test_kwargs(args)
+    result = differential.test(cohort, _formula_with_study(args.formula, args.study), n_shuffles=args.shuffles,
+                               strata=args.strata or args.study, rng=args.rng, **kwargs)
+    meta_result = None
+    if args.study:
+        meta_result = meta.by_study(cohort, args.formula, study=args.study, method=args.meta_method, **kwargs)
+    doc = {"gutlink_version": __version__, "command": "gutlink " + shlex.join(sys.argv[1:]),
+           "inputs": files, "seed": args.rng, "differential": result.to_dict(),
+           "meta_analysis": None if meta_result is None else meta_result.to_dict()}
+    out = Path(args.out).absolute()
+    _replace_atomically(out, lambda folder: _write_folder(folder, result, meta_result, doc), args.overwrite)
+    found = doc["differential"]["discoveries"]
+    print(f"{result.n_features} features × {len(result.terms)} term(s) tested on {result.n_samples} samples "
+          f"({result.model}); q < {result.alpha}: " + ", ".join(f"{t} {n}" for t, n in found.items()))
+    if result.negative_control:
+        nc = result.negative_control
+        print(f"Negative control: {nc['mean_discoveries']:.1f} discoveries on average over {nc['n_shuffles']} "
+              "label-shuffled copies.")
+    print(f"Results: {out / 'differential.tsv'}" + ("" if doc["outputs"]["report_html"] else
+                                                    " (no report.html: the report has no differential page yet)"))
+    return 0

@@ -1,0 +1,74 @@
+"""The tidy output table: one row per feature and term, with per-group prevalence and mean abundance.
+
+Examples
+--------
+>>> import pandas as pd
+>>> rel = np.array([[0.5, 0.0], [0.2, 0.1], [0.0, 0.3]])
+>>> group_summary(rel, pd.Series(["a", "a", "b"]), ["f1", "f2"]).round(2).to_dict("list")
+{'prevalence_a': [1.0, 0.5], 'prevalence_b': [0.0, 1.0], 'mean_abundance_a': [0.35, 0.05], 'mean_abundance_b': [0.0, 0.3]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..multitest import bh
+from ..taxonomy import RANKS
+from ._design import Term
+from ._linmod import confidence, t_test
+
+__all__ = ["COLUMNS", "group_summary", "lineages", "term_frame"]
+
+#: Leading columns of every differential table (per-group columns follow).
+COLUMNS = ["feature_id", "lineage", "term", "comparison", "effect", "se", "ci_low", "ci_high", "statistic", "df",
+           "p_value", "q_value", "effect_name", "model", "n"]
+
+
+def group_summary(rel: np.ndarray, labels: pd.Series | None, features: Sequence[str]) -> pd.DataFrame:
+    """Prevalence (fraction of samples with the feature) and mean relative abundance, overall or per group."""
+    if labels is None:
+        return pd.DataFrame({"prevalence": (rel > 0).mean(axis=0), "mean_abundance": rel.mean(axis=0)},
+                            index=pd.Index(features, name="feature_id"))
+    lab = np.asarray(labels, dtype=str)
+    levels = list(dict.fromkeys(labels.astype(str)))
+    prev = {f"prevalence_{lv}": (rel[lab == lv] > 0).mean(axis=0) for lv in levels}
+    mean = {f"mean_abundance_{lv}": rel[lab == lv].mean(axis=0) for lv in levels}
+    return pd.DataFrame({**prev, **mean}, index=pd.Index(features, name="feature_id"))
+
+
+def lineages(taxonomy: pd.DataFrame) -> pd.Series:
+    """``'k__Bacteria|p__…|s__…'``-style lineage strings from the cohort's rank columns."""
+    cols = [r for r in RANKS if r in taxonomy.columns]
+    prefixes = {r: r[0] for r in cols}
+    def one(row: pd.Series) -> str:
+        return "|".join(f"{prefixes[r]}__{row[r]}" for r in cols if row[r] is not None and pd.notna(row[r]))
+    return taxonomy[cols].apply(one, axis=1)
+
+
+def term_frame(term: Term, effect: np.ndarray, se: np.ndarray, df: float, *, features: Sequence[str],
+               lineage: pd.Series, model: str, n: int, effect_name: str, extra: dict[str, Any],
+               p_value: np.ndarray | None = None) -> pd.DataFrame:
+    """One term's rows: effect, SE, t-based CI, p (Wald t unless *p_value* is given) and BH q within the term."""
+    stat, p = t_test(effect, se, df)
+    if p_value is not None:
+        p = p_value
+    lo, hi = confidence(effect, se, df)
+    frame = pd.DataFrame({
+        "feature_id": list(features), "lineage": lineage.reindex(list(features)).to_numpy(),
+        "term": term.name, "comparison": term.comparison, "effect": effect, "se": se, "ci_low": lo,
+        "ci_high": hi, "statistic": stat, "df": df, "p_value": p, "q_value": bh(p), "effect_name": effect_name,
+        "model": model, "n": n, **extra,
+    })
+    return frame
+
+
+def effect_name(term: Term, scale: str, prevalence: bool) -> str:
+    """What an effect of *term* measures, in words a table reader can use."""
+    unit = "" if term.categorical or term.variable is None else "_per_unit"
+    if prevalence:
+        return f"log_odds_ratio_presence{unit}"
+    return f"log2_fold_change{unit}" if scale == "clr" else f"log2_fold_change_absolute{unit}"
