@@ -126,3 +126,15 @@ def test_franzosa_cd_has_lower_shannon_and_higher_dysbiosis():
     assert ols.effect < 0 and ols.ci_low < ols.effect < ols.ci_high
     d = dysbiosis_score(c)
     assert d.tests.iloc[0].effect > 0 and d.tests.iloc[0].p_value < 1e-6
+
+
+def test_dysbiosis_strata_compare_within_stratum_only():
+    c = case_control(franzosa2019(), group="Diagnosis", case=["CD"], control="Control")
+    meta = c.metadata.assign(site=np.where(np.arange(c.n_samples) % 2 == 0, "a", "b"))
+    c = c.with_metadata(meta)
+    res = dysbiosis_score(c, strata="site")
+    d = beta_diversity(c, "braycurtis").data
+    ref = np.flatnonzero(meta.group_label == "control")
+    i = int(np.flatnonzero(meta.group_label == "case")[0])
+    same = [j for j in ref if meta.site.iloc[j] == meta.site.iloc[i]]
+    assert res.scores["score"].iloc[i] == pytest.approx(np.median(d[i, same]))

@@ -106,3 +106,18 @@ def test_bad_design_errors():
     res = link(empty, group="group", case=["case"], control="control", drop_empty=True, permutations=19,
                metrics=("braycurtis",))
     assert res.cohort_summary["n_samples_analysed"] == c.n_samples - 1
+
+
+def test_repeated_subjects_keep_one_sample_each():
+    c = toy()
+    meta = c.metadata.copy()
+    cases = np.flatnonzero(meta.group == "case")
+    meta.iloc[cases[1], meta.columns.get_loc("subject")] = meta.iloc[cases[0]]["subject"]
+    res = link(c.with_metadata(meta), group="group", case=["case"], control="control", subject="subject",
+               permutations=19, metrics=("braycurtis",))
+    assert res.n_per_group == {"case": 10, "control": 8}
+    assert any(h["op"] == "one_sample_per_subject" for h in res.cohort_summary["history"])
+    ctrl = np.flatnonzero(meta.group == "control")
+    meta.iloc[ctrl[0], meta.columns.get_loc("subject")] = meta.iloc[cases[0]]["subject"]
+    with pytest.raises(DesignError, match="paired design"):
+        link(c.with_metadata(meta), group="group", case=["case"], control="control", subject="subject")

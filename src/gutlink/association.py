@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -303,12 +304,16 @@ class DysbiosisResult(Result):
 
 
 def dysbiosis_score(cohort: Cohort, *, metric: str = "braycurtis", quantile: float = 0.9,
-                    subject: str | None = None, distances: DistanceMatrix | None = None) -> DysbiosisResult:
+                    subject: str | None = None, strata: str | None = None,
+                    distances: DistanceMatrix | None = None) -> DysbiosisResult:
     """Median distance of each sample to the control (reference) samples.
 
     As defined for HMP2 (Lloyd-Price et al. 2019 *Nature* 569:655): a reference sample is scored
     leave-one-out (never against itself) and, when *subject* is given, never against samples of the same
-    subject. Samples above the reference scores' *quantile* (90th percentile) are called dysbiotic.
+    subject. With *strata* (e.g. country, study), each sample is compared only with the references of its own
+    stratum, so a confounder that shifts whole strata does not pass for dysbiosis; samples of a stratum with
+    fewer than 3 references get no score. Samples above the reference scores' *quantile* (90th percentile)
+    are called dysbiotic.
     """
     labels = _labels(cohort)
     dm = _distances(cohort, metric, distances).data
@@ -318,12 +323,19 @@ def dysbiosis_score(cohort: Cohort, *, metric: str = "braycurtis", quantile: flo
     if subject is not None:
         subj = cohort.metadata[subject].astype(str).to_numpy()
         d[subj[:, None] == subj[ref][None, :]] = np.nan
-    score = np.nanmedian(d, axis=1)
+    if strata is not None:
+        block = cohort.metadata[strata].astype(str).to_numpy()
+        d[block[:, None] != block[ref][None, :]] = np.nan
+    usable = np.isfinite(d).sum(axis=1) >= 2
+    d[~usable] = np.nan
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="All-NaN slice", category=RuntimeWarning)
+        score = np.nanmedian(d, axis=1)
     threshold = float(np.nanquantile(score[ref], quantile))
     scores = pd.DataFrame({LABEL: labels, "score": score, "reference": ref, "dysbiotic": score > threshold},
                           index=cohort.sample_ids)
     rows = [_mann_whitney(scores["score"], labels, analysis="dysbiosis", metric=metric)]
-    rows.append(_fraction_test(scores, metric))
+    rows.append(_fraction_test(scores.dropna(subset=["score"]), metric))
     return DysbiosisResult(metric=metric, quantile=quantile, threshold=threshold, scores=scores,
                            tests=_tests_frame(rows))
 

@@ -100,7 +100,33 @@ def _prepare(cohort: Cohort, *, group: str, case: Sequence[str], control: str, c
         cohort = replace_history(cohort, {"op": "drop_missing_covariates", "columns": needed,
                                           "n_dropped": int(missing.sum())})
         cohort = case_control(cohort, group=group, case=case, control=control)
+    if subject is not None:
+        cohort = _one_per_subject(cohort, subject, strata)
     return cohort
+
+
+def _one_per_subject(cohort: Cohort, subject: str, strata: str | None) -> Cohort:
+    """Keep the first sample of each subject when the case/control label is a subject-level attribute.
+
+    The tests of this layer assume independent samples; several samples of one person are not. When the label
+    changes within subjects (paired, pre/post designs) the samples are kept and permutations must be
+    restricted within subjects (``strata=subject``).
+    """
+    subj = cohort.metadata[subject].astype(str)
+    if not subj.duplicated().any():
+        return cohort
+    varies = cohort.metadata.groupby(subj, observed=True)[LABEL].nunique() > 1
+    if varies.any():
+        if strata != subject:
+            raise DesignError(
+                f"{int(varies.sum())} subject(s) in {subject!r} have both case and control samples (a paired design); "
+                f"restrict permutations within subjects with strata={subject!r} (--strata {subject})."
+            )
+        return cohort
+    first = ~subj.duplicated().to_numpy()
+    out = cohort.subset(samples=first)
+    return replace_history(out, {"op": "one_sample_per_subject", "column": subject,
+                                 "n_dropped": int((~first).sum()), "n_subjects": int(first.sum())})
 
 
 def replace_history(cohort: Cohort, op: dict[str, Any]) -> Cohort:
@@ -141,7 +167,10 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
     strata
         Column within whose levels permutations are restricted (study, household).
     subject
-        Column of subject IDs: dysbiosis scores never compare a sample with the same subject's references.
+        Column of subject IDs (repeated measures). When the case/control label is fixed per subject, the first
+        sample of each subject is analysed (the tests assume independent samples; recorded in the history);
+        when it varies within subjects, give ``strata=subject``. Dysbiosis scores never compare a sample with
+        the same subject's references.
     rank
         Aggregate to this rank first (``None``: use the features as they are).
     metrics
@@ -180,7 +209,7 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
         disps[metric] = permdisp(c, metric=metric, permutations=permutations, rng=gen, distances=dms[metric])
     step("dysbiosis score")
     ref_metric = "braycurtis" if "braycurtis" in dms else metrics[0]
-    dys = dysbiosis_score(c, metric=ref_metric, subject=subject, distances=dms.get(ref_metric))
+    dys = dysbiosis_score(c, metric=ref_metric, subject=subject, strata=strata, distances=dms.get(ref_metric))
     tests = _all_tests(alpha, perms, disps, dys)
     labels = c.metadata[LABEL].astype(str)
     n_per = {"case": int((labels == "case").sum()), "control": int((labels == "control").sum())}
@@ -282,7 +311,11 @@ def _beta_sentences(tests: pd.DataFrame, perms: dict[str, PermanovaResult]) -> l
 
 
 def _alpha_sentences(tests: pd.DataFrame) -> list[str]:
-    rows = tests[(tests.analysis == "alpha") & (tests.test == "mann_whitney") & (tests.metric == "shannon")]
+    shannon = tests[(tests.analysis == "alpha") & (tests.metric == "shannon")]
+    adjusted = shannon[shannon.test == "ols"]
+    if len(adjusted):
+        return [_adjusted_alpha_sentence(adjusted.iloc[0])]
+    rows = shannon[shannon.test == "mann_whitney"]
     out = []
     for row in rows.itertuples():
         if row.q_value < ALPHA_LEVEL:
@@ -295,8 +328,18 @@ def _alpha_sentences(tests: pd.DataFrame) -> list[str]:
     return out
 
 
+def _adjusted_alpha_sentence(row: pd.Series) -> str:
+    covs = str(row.comparison).split("|", 1)[-1].strip()
+    if row.q_value < ALPHA_LEVEL:
+        direction = "lower" if row.effect < 0 else "higher"
+        return (f"Adjusted for {covs}, cases have {direction} Shannon diversity than controls (difference "
+                f"{row.effect:.3f}, 95 % CI {row.ci_low:.3f} to {row.ci_high:.3f}; q {_fmt_p(row.q_value)}).")
+    return (f"Adjusted for {covs}, Shannon diversity does not differ detectably (difference {row.effect:.3f}, "
+            f"95 % CI {row.ci_low:.3f} to {row.ci_high:.3f}; q {_fmt_p(row.q_value)}).")
+
+
 def _dysbiosis_sentences(tests: pd.DataFrame, dys: DysbiosisResult) -> list[str]:
-    s = dys.scores
+    s = dys.scores.dropna(subset=["score"])
     frac = s.groupby(LABEL, observed=True)["dysbiotic"].mean()
     row = tests[(tests.analysis == "dysbiosis") & (tests.test == "mann_whitney")].iloc[0]
     higher = "higher" if row.effect > 0 else "lower"
