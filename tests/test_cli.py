@@ -1,0 +1,79 @@
+"""The command line: demo, link on real files, convert, and bad input (exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gutlink.cli import main
+
+
+def test_demo_writes_report(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--permutations", "99", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert str(out / "report.html") in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_per_group"] == {"case": 121, "control": 34}
+    assert summary["verdict"]["level"] == "evidence"
+    for name in ["report.html", "tests.tsv", "permanova.tsv", "dysbiosis_scores.tsv", "alpha_diversity.tsv"]:
+        assert (out / name).stat().st_size > 0
+
+
+@pytest.mark.realdata
+def test_link_on_real_files(tmp_path, shared_data):
+    prism = shared_data / "ibd" / "franzosa2019_prism"
+    out = tmp_path / "run"
+    code = main(["link", str(prism / "ibd_taxa.csv"), "--metadata", str(prism / "ibd_metadata.csv"),
+                 "--group", "Diagnosis", "--case", "UC", "--control", "Control", "--covariates", "Age",
+                 "--metrics", "braycurtis", "--permutations", "99", "--out", str(out), "--quiet"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_per_group"] == {"case": 53, "control": 34}
+    files = summary["inputs"]["files"]
+    assert [f["role"] for f in files] == ["abundance", "metadata"] and len(files[0]["sha256"]) == 64
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--group", "Dx", "--case", "CD", "--control", "Control"], "no column 'Dx'"),
+    (["--group", "Diagnosis", "--case", "IBD", "--control", "Control"], "'IBD' does not occur"),
+    (["--group", "Diagnosis", "--case", "CD", "--control", "Control", "--covariates", "bmi"], "no column 'bmi'"),
+])
+def test_bad_design_exits_2_and_writes_nothing(tmp_path, capsys, shared_data, argv, message):
+    prism = shared_data / "ibd" / "franzosa2019_prism"
+    out = tmp_path / "run"
+    code = main(["link", str(prism / "ibd_taxa.csv"), "--metadata", str(prism / "ibd_metadata.csv"), *argv,
+                 "--out", str(out), "--quiet"])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_unreadable_input_exits_2(tmp_path, capsys):
+    bad = tmp_path / "table.tsv"
+    bad.write_text("")
+    assert main(["link", str(bad), "--group", "g", "--case", "a", "--control", "b", "--out",
+                 str(tmp_path / "o")]) == 2
+    assert "table.tsv" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_convert_roundtrip(tmp_path):
+    from gutlink.io import read
+
+    src = tmp_path / "toy.tsv"
+    from gutlink.datasets import toy
+    from gutlink.io import write_tsv
+
+    write_tsv(toy(), src)
+    assert main(["convert", str(src), str(tmp_path / "toy.biom")]) == 0
+    back = read(tmp_path / "toy.biom")
+    assert back.n_samples == 19 and back.n_features == 30
+
+
+def test_python_dash_m():
+    proc = subprocess.run([sys.executable, "-m", "gutlink", "--version"], capture_output=True, text=True, check=True)
+    assert proc.stdout.startswith("gutlink ")
