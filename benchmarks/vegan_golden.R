@@ -12,8 +12,8 @@
 #   permanova_metadata.csv        id, Diagnosis, Age, antibiotic, mesalamine
 #   permanova_bray.csv.gz         Bray-Curtis (vegdist) on the species fractions
 #   permanova_aitchison.csv.gz    Euclidean on CLR(fractions + 1e-6) (Aitchison)
-#   permanova_perms.csv           199 free permutations (1-based, one per row)
-#   permanova_perms_strata.csv    199 permutations within mesalamine blocks
+#   permanova_perms.csv.gz        199 free permutations (1-based, one per row)
+#   permanova_perms_strata.csv.gz 199 permutations within mesalamine blocks
 #   vegan_adonis2.json            adonis2 / betadisper / permutest results
 #
 # The distance files are read back before any test so R and Python use the
@@ -57,10 +57,13 @@ write_dist(dist(clr), "permanova_aitchison.csv.gz")
 set.seed(20240601)
 perms <- shuffleSet(N_SAMPLES, N_FIXED)
 perms_strata <- shuffleSet(N_SAMPLES, N_FIXED, control = how(blocks = factor(meta$mesalamine)))
-write.table(unclass(perms)[, ], file.path(out, "permanova_perms.csv"),
-            sep = ",", row.names = FALSE, col.names = FALSE)
-write.table(unclass(perms_strata)[, ], file.path(out, "permanova_perms_strata.csv"),
-            sep = ",", row.names = FALSE, col.names = FALSE)
+write_perms <- function(p, name) {
+  con <- gzfile(file.path(out, name), "w")
+  write.table(unclass(p)[, ], con, sep = ",", row.names = FALSE, col.names = FALSE)
+  close(con)
+}
+write_perms(perms, "permanova_perms.csv.gz")
+write_perms(perms_strata, "permanova_perms_strata.csv.gz")
 
 # ---- read everything back ----------------------------------------------------
 meta <- read.csv(file.path(out, "permanova_metadata.csv"), stringsAsFactors = FALSE)
@@ -71,8 +74,8 @@ read_dist <- function(name) {
 }
 dists <- list(bray = read_dist("permanova_bray.csv.gz"),
               aitchison = read_dist("permanova_aitchison.csv.gz"))
-perms <- as.matrix(read.csv(file.path(out, "permanova_perms.csv"), header = FALSE))
-perms_strata <- as.matrix(read.csv(file.path(out, "permanova_perms_strata.csv"), header = FALSE))
+perms <- as.matrix(read.csv(gzfile(file.path(out, "permanova_perms.csv.gz")), header = FALSE))
+perms_strata <- as.matrix(read.csv(gzfile(file.path(out, "permanova_perms_strata.csv.gz")), header = FALSE))
 dimnames(perms) <- dimnames(perms_strata) <- NULL
 
 # ---- adonis2 -----------------------------------------------------------------

@@ -31,6 +31,7 @@ Examples
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,6 +47,7 @@ __all__ = ["gower_centre", "permanova_table", "permdisp_table", "permutation_mat
 _EPS = float(np.sqrt(np.finfo(float).eps))  # vegan's tolerance when counting F_perm >= F_obs
 _ALIAS_TOL = 1e-7  # R's qr() tolerance for aliased design columns
 _BLOCK_BYTES = 64 * 2**20  # memory for one block of permuted bases (and as much for G @ it)
+_DRAW_ROWS = 512  # permutations drawn (and held) at a time
 _TABLE_COLUMNS = ["term", "df", "sum_of_squares", "r2", "statistic", "p_value"]
 
 By = Literal["terms", "margin", "overall"]
@@ -55,19 +57,25 @@ By = Literal["terms", "margin", "overall"]
 
 
 def _as_distance_array(distances: object) -> np.ndarray:
-    """Return a validated float copy of a square, symmetric, hollow, finite distance matrix."""
+    """Return the distances as a validated float array (not copied when already float64)."""
     raw = getattr(distances, "data", distances) if hasattr(distances, "ids") else distances
-    d = np.array(raw, dtype=float)
+    d = np.asarray(raw, dtype=float)
     if d.ndim != 2 or d.shape[0] != d.shape[1]:
         raise InputFormatError(
             f"distances must be a square matrix; got shape {d.shape}.",
             hint="Pass an n x n array or a skbio DistanceMatrix.",
         )
-    _check_values(d)
+    _check_finite(d)
+    _check_symmetric(d)
+    if np.abs(np.diag(d)).max(initial=0) > 1e-8 * max(1.0, float(d.max())) or d.min(initial=0) < -1e-7:
+        raise InputFormatError(
+            "distances must be non-negative with a zero diagonal.",
+            hint="Check that the matrix holds dissimilarities, not similarities.",
+        )
     return d
 
 
-def _check_values(d: np.ndarray) -> None:
+def _check_finite(d: np.ndarray) -> None:
     bad = ~np.isfinite(d)
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -75,18 +83,21 @@ def _check_values(d: np.ndarray) -> None:
             f"distances hold {int(bad.sum())} missing or infinite values (first at row {i}, column {j}).",
             hint="Drop the samples with undefined distances first.",
         )
-    scale = max(1.0, float(np.abs(d).max()))
-    if np.abs(d - d.T).max() > 1e-8 * scale:
-        i, j = np.unravel_index(np.argmax(np.abs(d - d.T)), d.shape)
-        raise InputFormatError(
-            f"distances are not symmetric: d[{i}, {j}] = {d[i, j]!r} but d[{j}, {i}] = {d[j, i]!r}.",
-            hint="A distance matrix must satisfy d[i, j] == d[j, i].",
-        )
-    if np.abs(np.diag(d)).max() > 1e-8 * scale or d.min() < -1e-7:
-        raise InputFormatError(
-            "distances must be non-negative with a zero diagonal.",
-            hint="Check that the matrix holds dissimilarities, not similarities.",
-        )
+
+
+def _check_symmetric(d: np.ndarray) -> None:
+    """Compare d with d.T a few MiB at a time (no n x n temporaries)."""
+    tol = 1e-8 * max(1.0, float(d.max(initial=0)), -float(d.min(initial=0)))
+    rows = max(1, 2**20 // max(len(d), 1))
+    for start in range(0, len(d), rows):
+        diff = np.abs(d[start : start + rows] - d[:, start : start + rows].T)
+        if diff.max(initial=0) > tol:
+            i, j = np.unravel_index(np.argmax(diff), diff.shape)
+            i += start
+            raise InputFormatError(
+                f"distances are not symmetric: d[{i}, {j}] = {d[i, j]!r} but d[{j}, {i}] = {d[j, i]!r}.",
+                hint="A distance matrix must satisfy d[i, j] == d[j, i].",
+            )
 
 
 def _check_ids(distances: object, metadata: pd.DataFrame) -> None:
@@ -96,7 +107,7 @@ def _check_ids(distances: object, metadata: pd.DataFrame) -> None:
     if ids is None or not all(isinstance(v, str) for v in index):
         return
     if list(ids) != list(index):
-        off = [f"{a!r} vs {b!r}" for a, b in zip(ids, index) if a != b][:3]
+        off = [f"{a!r} vs {b!r}" for a, b in zip(ids, index, strict=False) if a != b][:3]
         raise SampleMismatchError(
             f"distance matrix IDs and metadata index differ ({', '.join(off) or 'different lengths'}). "
             "Put the metadata rows in the distance matrix's order: metadata.loc[list(dm.ids)]."
@@ -152,7 +163,9 @@ def _code_variables(code: str, columns: pd.Index, formula: str) -> list[str]:
     quoted = {
         node.args[0].value
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Q" and node.args
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "Q"
+        and node.args
         and isinstance(node.args[0], ast.Constant)
     }
     return [c for c in columns if c in names or c in quoted]
@@ -175,7 +188,8 @@ def _build_design(metadata: pd.DataFrame, formula: str) -> _Design:
     try:
         dm = patsy.dmatrix(formula, metadata.reset_index(drop=True), NA_action="raise")
     except patsy.PatsyError as err:
-        raise DesignError(f"cannot build the design of {formula!r}: {err}") from err
+        hint = " Quote column names that are not Python names: Q('Fecal.Calprotectin')."
+        raise DesignError(f"cannot build the design of {formula!r}: {err}.{hint}") from err
     slices = {_factor_set(t): (t.name(), cols) for t, cols in dm.design_info.term_slices.items() if t.factors}
     if not slices:
         raise DesignError(f"formula {formula!r} has no terms to test.")
@@ -254,7 +268,8 @@ def gower_centre(distances: ArrayLike) -> np.ndarray:
     array([[ 1., -1.],
            [-1.,  1.]])
     """
-    a = -0.5 * np.asarray(distances, dtype=float) ** 2
+    a = np.square(np.asarray(distances, dtype=float))
+    a *= -0.5
     a -= a.mean(axis=0, keepdims=True)
     a -= a.mean(axis=1, keepdims=True)
     return a
@@ -271,9 +286,9 @@ def _column_traces(g: np.ndarray, basis: np.ndarray, perms: np.ndarray) -> np.nd
     for start in range(0, len(perms), block):
         chunk = perms[start : start + block]
         b = len(chunk)
-        moved = np.empty((n, b, k))
-        moved[chunk.T, np.arange(b)[None, :], :] = basis[:, None, :]
-        moved = moved.reshape(n, b * k)
+        scattered = np.empty((n, b, k))
+        scattered[chunk.T, np.arange(b)[None, :], :] = basis[:, None, :]
+        moved = scattered.reshape(n, b * k)
         out[start : start + b] = np.einsum("ij,ij->j", moved, g @ moved).reshape(b, k)
     return out
 
@@ -282,13 +297,19 @@ def _f_statistics(traces: np.ndarray, plan: _Plan, total: float) -> np.ndarray:
     """Pseudo-F of each tested term for each row of column traces."""
     ss = traces @ plan.groups
     residual = total - traces @ plan.model
-    return (ss / plan.df) / (residual[:, None] / plan.df_residual)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a perfect fit gives F = inf, as in R
+        return (ss / plan.df) / (residual[:, None] / plan.df_residual)
 
 
-def _p_values(f_obs: np.ndarray, f_perm: np.ndarray) -> np.ndarray:
-    if len(f_perm) == 0:
-        return np.full(f_obs.shape, np.nan)
-    return (1 + (f_perm >= f_obs - _EPS).sum(axis=0)) / (len(f_perm) + 1)
+def _permutation_p(
+    f_obs: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], stream: Iterable[np.ndarray]
+) -> np.ndarray:
+    """(1 + #{F_perm >= F_obs - eps}) / (P + 1), streaming over blocks of permutations; NaN if P = 0."""
+    exceed, count = np.zeros(f_obs.shape), 0
+    for perms in stream:
+        exceed += (statistic(perms) >= f_obs - _EPS).sum(axis=0)
+        count += len(perms)
+    return (1 + exceed) / (count + 1) if count else np.full(f_obs.shape, np.nan)
 
 
 @dataclass(frozen=True)
@@ -353,6 +374,9 @@ def permutation_matrix(
 ) -> np.ndarray:
     """Permutations of ``range(n)``, free or within blocks (``permute::how(blocks=strata)``).
 
+    The analyses draw the very same permutations block by block (bounded memory), so
+    this matrix shows exactly which permutations a call with the same ``rng`` used.
+
     Parameters
     ----------
     n
@@ -376,19 +400,32 @@ def permutation_matrix(
     >>> perms.shape, bool((np.sort(perms[:, :3], axis=1) == [0, 1, 2]).all())
     ((4, 6), True)
     """
+    parts = list(_permutation_stream(n, permutations, strata, rng))
+    return np.vstack(parts) if parts else np.empty((0, n), dtype=np.intp)
+
+
+def _permutation_stream(
+    n: int, permutations: int | ArrayLike, strata: ArrayLike | None, rng: int | np.random.Generator | None
+) -> Iterator[np.ndarray]:
+    """Validate the request, then yield permutations in blocks of at most ``_DRAW_ROWS`` rows."""
     blocks = None if strata is None else pd.factorize(_check_labels(strata, n, "strata"))[0]
     if not np.isscalar(permutations):
-        return _check_permutations(np.asarray(permutations), n, blocks)
+        perms = _check_permutations(np.asarray(permutations), n, blocks)
+        return (perms[i : i + _DRAW_ROWS] for i in range(0, len(perms), _DRAW_ROWS))
     count = int(permutations)  # type: ignore[arg-type]
     if count < 0:
         raise DesignError(f"permutations must be >= 0; got {count}.")
     gen = np.random.default_rng(rng)
+    return (_draw(gen, n, min(_DRAW_ROWS, count - i), blocks) for i in range(0, count, _DRAW_ROWS))
+
+
+def _draw(gen: np.random.Generator, n: int, rows: int, blocks: np.ndarray | None) -> np.ndarray:
+    perms = np.tile(np.arange(n), (rows, 1))
     if blocks is None:
-        return gen.permuted(np.tile(np.arange(n), (count, 1)), axis=1)
-    perms = np.tile(np.arange(n), (count, 1))
+        return gen.permuted(perms, axis=1)
     for level in range(blocks.max() + 1):
         idx = np.flatnonzero(blocks == level)
-        perms[:, idx] = idx[gen.permuted(np.tile(np.arange(idx.size), (count, 1)), axis=1)]
+        perms[:, idx] = idx[gen.permuted(np.tile(np.arange(idx.size), (rows, 1)), axis=1)]
     return perms
 
 
@@ -410,7 +447,7 @@ def permanova_table(
     metadata: pd.DataFrame,
     formula: str,
     *,
-    by: By = "terms",
+    by: By | None = "terms",
     strata: ArrayLike | None = None,
     permutations: int | ArrayLike = 999,
     rng: int | np.random.Generator | None = None,
@@ -430,7 +467,7 @@ def permanova_table(
     by
         ``"terms"``: sequential sums of squares; ``"margin"``: each term given all others
         (terms contained in an interaction are not tested, as ``drop.scope``);
-        ``"overall"``: one test of the whole model (vegan ``by=NULL``).
+        ``"overall"`` (or ``None``): one test of the whole model (vegan ``by=NULL``).
     strata
         Block label of every sample; permutations stay within blocks.
     permutations
@@ -462,18 +499,24 @@ def permanova_table(
     >>> t[["term", "df", "sum_of_squares"]].round(2).values.tolist()
     [['group', 1, 150.0], ['age', 1, 3.96], ['Residual', 3, 0.04], ['Total', 5, 154.0]]
     """
+    by = "overall" if by is None else by
     if by not in ("terms", "margin", "overall"):
-        raise DesignError(f"by must be 'terms', 'margin' or 'overall'; got {by!r}.")
+        raise DesignError(f"by must be 'terms', 'margin', 'overall' or None; got {by!r}.")
     d = _as_distance_array(distances)
     _check_rows(metadata, d.shape[0])
     _check_ids(distances, metadata)
     plan = _plan(_build_design(metadata, formula), by)
-    perms = permutation_matrix(d.shape[0], permutations, strata=strata, rng=rng)
+    stream = _permutation_stream(d.shape[0], permutations, strata, rng)
     g = gower_centre(d)
+    del d  # keep one n x n matrix alive, not two
     total = float(np.trace(g))
-    traces = _column_traces(g, plan.basis, np.vstack([np.arange(d.shape[0]), perms]))
-    f = _f_statistics(traces, plan, total)
-    return _permanova_frame(plan, traces[0], f[0], _p_values(f[0], f[1:]), total)
+    traces = _column_traces(g, plan.basis, np.arange(g.shape[0])[None, :])
+    f_obs = _f_statistics(traces, plan, total)[0]
+
+    def f_perm(perms: np.ndarray) -> np.ndarray:
+        return _f_statistics(_column_traces(g, plan.basis, perms), plan, total)
+
+    return _permanova_frame(plan, traces[0], f_obs, _permutation_p(f_obs, f_perm, stream), total)
 
 
 def _check_rows(metadata: pd.DataFrame, n: int) -> None:
@@ -513,8 +556,12 @@ def permdisp_table(
 
     Distances to the group centroid are taken in the full PCoA space, the imaginary
     axes of non-Euclidean distances subtracting (vegan's correction; a negative squared
-    distance becomes zero).  F is the one-way ANOVA F of these distances; the
-    permutation test permutes the ANOVA residuals, as ``permutest.betadisper``.
+    distance becomes zero).  They are computed from the Gower matrix directly, without
+    an eigendecomposition; they differ from vegan's only by the share of the eigenvalues
+    vegan rounds to zero (about 1e-14 relative on the golden data).  F is the one-way
+    ANOVA F of these distances; the permutation test permutes the ANOVA residuals, as
+    ``permutest.betadisper``.  scikit-bio's ``permdisp`` differs on non-Euclidean
+    distances: it drops the imaginary axes (and keeps 10 axes by default).
 
     Parameters
     ----------
@@ -546,19 +593,28 @@ def permdisp_table(
     (2.118, [0.667, 2.667])
     """
     d = _as_distance_array(distances)
-    labels = _check_labels(groups, d.shape[0], "groups")
-    codes, levels = pd.factorize(pd.Series(labels).astype(str), sort=True)
+    codes, levels = _group_codes(groups, d.shape[0])
+    k = len(levels)
+    stream = _permutation_stream(d.shape[0], permutations, None, rng)
+    z = _centroid_distances(gower_centre(d), codes, k)
+    means = np.bincount(codes, z) / np.bincount(codes)
+    f_obs = _anova_f(z[None, :], codes, k)
+    resid = z - means[codes]
+    p = _permutation_p(f_obs, lambda perms: _anova_f(resid[perms], codes, k), stream)
+    per_group = pd.DataFrame({"group": levels, "n": np.bincount(codes), "mean_distance_to_centroid": means})
+    return float(f_obs[0]), float(p[0]), per_group
+
+
+def _group_codes(groups: ArrayLike, n: int) -> tuple[np.ndarray, list]:
+    """Integer codes of the groups and the sorted group labels (vegan's factor levels)."""
+    labels = _check_labels(groups, n, "groups")
+    try:
+        codes, levels = pd.factorize(labels, sort=True)
+    except TypeError:  # mixed label types cannot be sorted: compare them as text
+        codes, levels = pd.factorize(labels.astype(str), sort=True)
     if len(levels) < 2:
         raise DesignError(f"permdisp needs at least two groups; got only {list(levels)!r}.")
-    z = _centroid_distances(gower_centre(d), codes, len(levels))
-    f_obs = _anova_f(z[None, :], codes, len(levels))[0]
-    perms = permutation_matrix(d.shape[0], permutations, rng=rng)
-    resid = z - (np.bincount(codes, z) / np.bincount(codes))[codes]
-    f_perm = _anova_f(resid[perms], codes, len(levels))
-    per_group = pd.DataFrame(
-        {"group": list(levels), "n": np.bincount(codes), "mean_distance_to_centroid": np.bincount(codes, z) / np.bincount(codes)}
-    )
-    return float(f_obs), float(_p_values(np.array([f_obs]), f_perm[:, None])[0]), per_group
+    return codes, list(levels)
 
 
 def _centroid_distances(g: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
@@ -586,4 +642,5 @@ def _anova_f(y: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
     grand = y.mean(axis=1)
     between = fitted_ss - n * grand**2
     within = (y**2).sum(axis=1) - fitted_ss
-    return (between / (k - 1)) / (within / (n - k))
+    with np.errstate(divide="ignore", invalid="ignore"):  # no spread within groups gives F = inf
+        return (between / (k - 1)) / (within / (n - k))
