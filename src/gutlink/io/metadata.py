@@ -9,8 +9,9 @@ Examples
 --------
 >>> import pandas as pd
 >>> raw = pd.DataFrame({"age": ["40", "nd", "8"], "sex": ["f", "m", ""], "n": ["1", "2", "3"]})
->>> infer_dtypes(raw).dtypes.astype(str).tolist()
-['float64', 'str', 'int64']
+>>> typed = infer_dtypes(raw)
+>>> str(typed["age"].dtype), str(typed["n"].dtype), typed["sex"].isna().tolist()
+('float64', 'int64', [False, False, True])
 """
 
 from __future__ import annotations
