@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .cohort import Alignment, Cohort
 from .errors import ConvergenceError, DesignError, GutlinkError, InputFormatError, SampleMismatchError
+from .io import read, read_metadata, write_biom, write_tsv
 from .taxonomy import RANKS, lineage_table, parse_lineage
 
 __version__ = "0.1.0"
@@ -23,4 +24,8 @@ __all__ = [
     "__version__",
     "lineage_table",
     "parse_lineage",
+    "read",
+    "read_metadata",
+    "write_biom",
+    "write_tsv",
 ]
