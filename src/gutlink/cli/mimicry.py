@@ -1,25 +1,23 @@
-"""``gutlink mimicry``: scan proteomes for autoantigen-epitope mimics and summarise the burden per taxon.
+"""``gutlink mimicry``: scan proteomes for autoantigen-epitope mimics, summarise the burden per taxon and, given a
+cohort, test the per-sample burden between cases and controls.
 
-Writes ``hits.tsv``, ``taxon_burden.tsv``, ``proteomes.tsv`` and ``summary.json`` into ``--out``, atomically
-(a temporary folder next to it, renamed when complete).
+Writes ``report.html``, ``hits.tsv``, ``taxon_burden.tsv``, ``proteomes.tsv`` and ``summary.json`` into ``--out``
+(and ``sample_burden.tsv`` + ``burden_tests.tsv`` with a cohort) through :func:`gutlink.report.write`, atomically.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shlex
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..errors import DesignError
 
 __all__ = ["add_parser", "run"]
+
+_COHORT_ARGS = ("abundance", "group", "case", "control")
 
 
 def add_parser(sub: Any) -> None:
@@ -40,10 +38,23 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--manifest", default=None, help="TSV taxon → proteome; adds a taxon column to the burden")
     p.add_argument("--n-jobs", type=int, default=1, help="worker processes (-1: every core)")
     p.add_argument("--scheduler", default=None, help="Dask distributed scheduler address (scan on that cluster)")
+    _add_cohort(p)
     p.add_argument("--out", default="gutlink-mimicry", help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(handler=run)
+
+
+def _add_cohort(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("per-sample burden (needs --manifest)")
+    g.add_argument("--abundance", default=None, help="abundance table whose taxa match the manifest's")
+    g.add_argument("--metadata", default=None, help="sample metadata (default: embedded in the table)")
+    g.add_argument("--rank", default=None, help="aggregate the abundance table to this rank first (e.g. species)")
+    g.add_argument("--group", default=None, help="metadata column holding case/control status")
+    g.add_argument("--case", default=None, help="case value(s), comma-separated (pooled)")
+    g.add_argument("--control", default=None, help="control value")
+    g.add_argument("--permutations", type=int, default=999, help="shuffles of the taxon → proteome assignment")
+    g.add_argument("--seed", type=int, default=0, help="seed of the shuffles")
 
 
 def _progress(quiet: bool) -> Any:
@@ -73,53 +84,76 @@ def _weights(text: str | None) -> list[float] | None:
         raise DesignError(f"--weights {text!r}: expected comma-separated numbers.") from None
 
 
-def _summary(args: argparse.Namespace, result: Any, burden: Any, paths: list[str]) -> dict[str, Any]:
+def _split(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _wants_cohort(args: argparse.Namespace) -> bool:
+    given = [a for a in _COHORT_ARGS if getattr(args, a)]
+    if not given and not args.metadata:
+        return False
+    missing = [f"--{a}" for a in _COHORT_ARGS if not getattr(args, a)] + ([] if args.manifest else ["--manifest"])
+    if missing:
+        raise DesignError(f"the per-sample burden test needs {', '.join(missing)} as well "
+                          "(--abundance, --group, --case, --control and --manifest go together).")
+    return True
+
+
+def _cohort(args: argparse.Namespace) -> Any:
+    from ..io import read, read_metadata
+
+    cohort = read(args.abundance)
+    if args.metadata:
+        cohort = cohort.align(read_metadata(args.metadata), source=str(args.metadata))
+    return cohort.aggregate(args.rank) if args.rank else cohort
+
+
+def _files(args: argparse.Namespace, result: Any) -> list[dict[str, str]]:
     from ..cli import _sha256
 
     files = [{"role": "proteome", "path": str(p), "sha256": _sha256(p)} for p in result.proteomes["path"] if p]
-    if args.manifest:
-        files.append({"role": "manifest", "path": args.manifest, "sha256": _sha256(args.manifest)})
+    for role in ("manifest", "abundance", "metadata"):
+        path = getattr(args, role)
+        if path:
+            files.append({"role": role, "path": str(path), "sha256": _sha256(path)})
     if Path(args.epitopes).is_file():
         files.append({"role": "epitopes", "path": args.epitopes, "sha256": _sha256(args.epitopes)})
-    per_disease = result.hits.groupby("disease").size().to_dict() if len(result.hits) else {}
-    return {"gutlink_version": __version__, "command": "gutlink " + shlex.join(sys.argv[1:]),
-            "epitopes": args.epitopes, "inputs": files, "n_hits": len(result.hits),
-            "hits_per_disease": {str(k): int(v) for k, v in per_disease.items()},
-            "n_taxa_with_hits": int(burden["proteome"].nunique()) if len(burden) else 0,
-            "result": result.to_dict()}
+    return files
 
 
-def _write(out: Path, overwrite: bool, tables: dict[str, Any], summary: dict[str, Any]) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for name, frame in tables.items():
-            frame.to_csv(tmp / name, sep="\t", index=False)
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def _scan(args: argparse.Namespace, paths: list[str]) -> Any:
+    from ..mimicry import scan
+
+    return scan(paths, args.epitopes, matrix=args.matrix, min_score=args.min_score, min_fraction=args.min_fraction,
+                k=args.k, max_mismatches=args.max_mismatches, conservative=args.conservative,
+                weights=_weights(args.weights), kind=args.kind, n_jobs=args.n_jobs, scheduler=args.scheduler,
+                callback=_progress(args.quiet))
+
+
+def _burden(args: argparse.Namespace, cohort: Any, result: Any, manifest: Any) -> Any:
+    from ..mimicry import burden_test, taxon_burden
+
+    return burden_test(cohort, taxon_burden(result.hits), manifest=manifest, group=args.group,
+                       case=_split(args.case), control=args.control, permutations=args.permutations, rng=args.seed)
 
 
 def run(args: argparse.Namespace) -> int:
     """``gutlink mimicry``."""
-    from ..mimicry import scan, taxon_burden
+    from ..mimicry import summarize
+    from ..report import write
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise DesignError(f"output folder {out} exists; pass --overwrite to replace it.")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    cohort = _cohort(args) if _wants_cohort(args) else None
     paths, manifest = _inputs(args)
-    result = scan(paths, args.epitopes, matrix=args.matrix, min_score=args.min_score, min_fraction=args.min_fraction,
-                  k=args.k, max_mismatches=args.max_mismatches, conservative=args.conservative,
-                  weights=_weights(args.weights), kind=args.kind, n_jobs=args.n_jobs, scheduler=args.scheduler,
-                  callback=_progress(args.quiet))
-    burden = taxon_burden(result.hits)
-    if manifest is not None:
-        burden = burden.merge(manifest[["proteome", "taxon"]], on="proteome", how="left")
-    tables = {"hits.tsv": result.hits, "taxon_burden.tsv": burden, "proteomes.tsv": result.proteomes}
-    _write(out, args.overwrite, tables, _summary(args, result, burden, paths))
-    print(f"{len(result.hits)} hits in {len(result.proteomes)} proteome(s); results in {out}")
+    result = _scan(args, paths)
+    burden = _burden(args, cohort, result, manifest) if cohort is not None else None
+    inputs = {"files": _files(args, result), "command": "gutlink " + shlex.join(sys.argv[1:]),
+              "epitopes": args.epitopes}
+    summary = summarize(result, manifest=manifest, burden=burden, group=args.group, case=_split(args.case),
+                        control=args.control, inputs=inputs)
+    folder = write(summary, out, overwrite=args.overwrite)
+    print(f"{summary.n_hits} hits in {len(result.proteomes)} proteome(s); results in {out}")
+    print(f"Report: {Path(folder) / 'report.html'}")
     return 0

@@ -23,7 +23,8 @@ from .epitopes import catalogue, load_epitopes
 from .proteome import Proteome, proteome_paths, read_proteome
 from .queries import Queries, build_queries
 from .scan import ScanResult, brute_force, scan, scan_proteome
+from .summary import MimicryResult, summarize
 
-__all__ = ["AMINO_ACIDS", "BurdenResult", "Proteome", "Queries", "ScanResult", "brute_force", "build_queries",
+__all__ = ["AMINO_ACIDS", "BurdenResult", "MimicryResult", "Proteome", "Queries", "ScanResult", "brute_force", "build_queries",
            "burden_test", "catalogue", "encode", "load_epitopes", "proteome_paths", "read_manifest", "read_proteome",
-           "sample_burden", "scan", "scan_proteome", "substitution_matrix", "taxon_burden"]
+           "sample_burden", "scan", "scan_proteome", "substitution_matrix", "summarize", "taxon_burden"]

@@ -1,8 +1,9 @@
 """The epitope catalogue shipped with gutlink, and user epitopes from TSV/CSV or FASTA.
 
 Every catalogue row names its disease, autoantigen, UniProt accession, residue range, sequence, 9-residue binding
-core (where known), HLA restriction, evidence and the source it was checked against (``citation``, ``doi``,
-``source_url``). Rows of ``kind == "microbial_mimic"`` are published microbial peptides that mimic a catalogue
+core (where known), HLA restriction, evidence, the source it was checked against (``citation``, ``doi``,
+``source_url``) and where exactly its sequence was read (``verified_from``); ``data/README.md`` lists the epitopes
+still wanted. Rows of ``kind == "microbial_mimic"`` are published microbial peptides that mimic a catalogue
 epitope (``mimic_of``): positive controls, left out of scans unless asked for.
 
 Examples
@@ -29,7 +30,7 @@ __all__ = ["COLUMNS", "catalogue", "load_epitopes"]
 
 #: Columns of an epitope table (user tables need only ``epitope_id`` and ``sequence``).
 COLUMNS = ["epitope_id", "kind", "disease", "antigen", "gene", "uniprot", "start", "end", "sequence", "core", "hla",
-           "evidence", "mimic_of", "citation", "doi", "source_url", "note"]
+           "evidence", "mimic_of", "citation", "doi", "source_url", "verified_from", "note"]
 
 
 def catalogue() -> pd.DataFrame:

@@ -97,6 +97,23 @@ def _block_table(tables: np.ndarray, offset: int, size: int) -> np.ndarray:
     return out.reshape(n, N_CODES ** size)
 
 
+def _narrow(tables: np.ndarray) -> np.ndarray:
+    """*tables* as ``int16`` when every block sum and block deficit fits (BLOSUM-like integer matrices), so the
+    compiled arrays take half the memory and time; otherwise unchanged."""
+    span = 2 * 3 * int(np.abs(tables).max(initial=0))  # a deficit is at most twice a 3-position block sum
+    return tables.astype(np.int16) if span < np.iinfo(np.int16).max else tables
+
+
+def _deficit_order(blk: np.ndarray, best: np.ndarray, cap: np.ndarray, small: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Block codes of each query sorted by deficit (capped at *cap*), and the sorted deficits."""
+    if small:
+        deficit = np.minimum(best[:, None].astype(np.int16) - blk.astype(np.int16), cap.astype(np.int16)[:, None])
+    else:
+        deficit = np.minimum(best[:, None] - blk, cap[:, None])
+    o = np.argsort(deficit, axis=1, kind="stable")  # int16 deficits: radix sort
+    return o.astype(np.int16), np.sort(deficit, axis=1, kind="stable")  # the deficits in that order
+
+
 def compile_queries(tables: np.ndarray, thresholds: np.ndarray) -> CompiledQueries:
     """Precompute block tables, best block scores and deficit orderings of position-specific score tables.
 
@@ -118,19 +135,18 @@ def compile_queries(tables: np.ndarray, thresholds: np.ndarray) -> CompiledQueri
     >>> compile_queries(t, np.array([0, 0])).layout
     ((0, 2), (2, 2))
     """
-    tables = np.asarray(tables)
+    tables = _narrow(np.asarray(tables))
     k = tables.shape[1]
     layout = block_layout(k)
     blocks = tuple(_block_table(tables, o, s) for o, s in layout)
     best = np.stack([b.max(axis=1) for b in blocks], axis=1)
     order, levels = [], []
-    cap = np.maximum(best.sum(axis=1) - np.asarray(thresholds), -1) + 1  # deficits above a query's slack never seed
-    small = cap.max(initial=0) < np.iinfo(np.int16).max
+    cap = np.maximum(best.sum(axis=1, dtype=np.int64) - np.asarray(thresholds), -1) + 1  # larger deficits never seed
+    small = cap.max(initial=0) < np.iinfo(np.int16).max and blocks[0].dtype == np.int16
     for b, blk in enumerate(blocks):
-        deficit = np.minimum(best[:, b, None] - blk, cap[:, None])
-        o = np.argsort(deficit.astype(np.int16) if small else deficit, axis=1, kind="stable")  # int16: radix sort
-        order.append(o.astype(np.int32))
-        levels.append(np.take_along_axis(deficit, o, axis=1))
+        o, lv = _deficit_order(blk, best[:, b], cap, small)
+        order.append(o)
+        levels.append(lv)
     return CompiledQueries(k, layout, blocks, best, np.asarray(thresholds, dtype=np.int64), tuple(order),
                            tuple(levels))
 

@@ -15,3 +15,5 @@ from .renderers import render
 
 __all__ = ["Context", "OutputExistsError", "Section", "context_for", "render", "render_html", "summary",
            "tables", "write"]
+
+from . import renderers_mimicry  # noqa: E402,F401  (registers the mimicry renderers)
