@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -47,6 +47,8 @@ class MimicryResult(Result):
     n_hits, hits_per_disease, n_taxa_with_hits
         Headline counts.
     """
+
+    REPORT_TITLE: ClassVar[str] = "molecular mimicry of autoantigen epitopes"
 
     scan: ScanResult
     taxon_burden: pd.DataFrame = field(metadata={"json": False})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import pandas as pd
@@ -50,7 +52,8 @@ def context_for(result: Result) -> Context:
 
 def _header(result: Result, ctx: Context) -> dict[str, Any]:
     if not isinstance(result, LinkResult):
-        return {"title": f"gutlink report: {type(result).__name__}", "subtitle": "", "verdict": None}
+        title = getattr(result, "REPORT_TITLE", "") or re.sub(r"(?<!^)(?=[A-Z])", " ", type(result).__name__)
+        return {"title": f"gutlink: {title}", "subtitle": "", "verdict": None}
     n = result.n_per_group
     subtitle = (f"Column “{result.group}”: {ctx.name('case')}, n = {n.get('case', 0)} "
                 f"vs {ctx.name('control')}, n = {n.get('control', 0)}")
