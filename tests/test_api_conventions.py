@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 import gutlink
-from gutlink import association, diversity, link
+from gutlink import association, differential, diversity, link, meta
 from gutlink.results import Result
 
 ANALYSES = [association.alpha_test, association.permanova, association.permdisp, association.dysbiosis_score,
-            link.link, diversity.alpha_diversity, diversity.beta_diversity]
+            link.link, diversity.alpha_diversity, diversity.beta_diversity, differential.test, meta.by_study]
 SRC = Path(gutlink.__file__).parent
 
 

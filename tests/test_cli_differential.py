@@ -41,7 +41,9 @@ def test_writes_tables_and_summary(inputs, tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["differential"]["model"] == "linda-ols"
     assert summary["differential"]["negative_control"]["n_shuffles"] == 2
-    assert set(summary["outputs"]["files"]) >= {"differential.tsv", "prevalence.tsv"}
+    assert set(summary["outputs"]["files"]) >= {"differential.tsv", "prevalence.tsv", "report.html"}
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="fig-volcano"' in html and 'id="fig-forest"' in html and "label shuffles" in html
     assert [f["role"] for f in summary["inputs"]] == ["abundance", "metadata"]
     cd = table[table["term"] == "Diagnosis[T.CD]"].set_index("feature_id")
     assert cd.loc["Faecalibacterium_prausnitzii", "effect"] < 0
@@ -58,6 +60,7 @@ def test_study_adds_meta_analysis(inputs, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert "site[T.siteB]" in summary["differential"]["terms"]  # the study is adjusted for
     assert not (out / "prevalence.tsv").exists()
+    assert 'id="fig-meta-forest"' in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_bad_input_exits_2_and_writes_nothing(inputs, tmp_path, capsys):

@@ -32,7 +32,7 @@ def test_vectorised_ols_equals_statsmodels_per_feature(prism):
     design = build_design(prism.metadata, "~ Diagnosis + Age + antibiotic", reference={"Diagnosis": "Control"})
     sub = prism.subset(samples=design.keep)
     x = sub.dense()[:, (sub.dense() > 0).mean(axis=0) > 0.2]
-    y, _ = log_ratios(x, "fraction", depth=sub.dense().sum(axis=1), depth_design=None)
+    y, _ = log_ratios(x, "fraction", depth=sub.dense().sum(axis=1), depth_design=None, zeros="adaptive")
     fit = _linmod.ols(design.matrix, y)
     se = np.sqrt(np.diag(fit.xtx_inv)[:, None] * fit.sigma2[None, :])
     for j in range(0, y.shape[1], 7):
@@ -41,11 +41,33 @@ def test_vectorised_ols_equals_statsmodels_per_feature(prism):
         np.testing.assert_allclose(se[:, j], ref.bse, rtol=1e-10)
 
 
-def test_corrected_se_is_the_se_of_the_log_ratio_to_the_mode_reference(prism):
-    design = build_design(prism.metadata, "~ Diagnosis", group="Diagnosis", case="CD", control="Control")
+def test_weighted_fit_equals_statsmodels_on_the_samples_where_present(prism):
+    design = build_design(prism.metadata, "~ Diagnosis + Age", reference={"Diagnosis": "Control"})
     sub = prism.subset(samples=design.keep)
     x = sub.dense()[:, (sub.dense() > 0).mean(axis=0) > 0.1]
-    y, _ = log_ratios(x, "fraction", depth=sub.dense().sum(axis=1), depth_design=None)
+    y, info = log_ratios(x, "fraction", depth=sub.dense().sum(axis=1), depth_design=None)
+    assert info["abundance"] == "non-zero values" and np.isnan(y[x == 0]).all() and np.isfinite(y[x > 0]).all()
+    w = np.isfinite(y)
+    fit = _linmod.wls(design.matrix, np.where(w, y, 0.0), w)
+    checked = 0
+    for j in np.flatnonzero(fit.fitted)[::5]:
+        ref = sm.OLS(y[w[:, j], j], design.matrix[w[:, j]]).fit()
+        np.testing.assert_allclose(fit.coef[:, j], ref.params, atol=1e-9)
+        np.testing.assert_allclose(np.sqrt(np.diag(fit.xtx_inv[j]) * fit.sigma2[j]), ref.bse, rtol=1e-8)
+        checked += 1
+    assert checked >= 5
+    absent_in_controls = (x[design.matrix[:, 1] == 0] == 0).all(axis=0) & (x[design.matrix[:, 1] == 1] > 0).any(axis=0)
+    assert not fit.fitted[absent_in_controls].any()  # present in one group only: abundance not estimable
+
+
+def test_corrected_se_is_the_se_of_the_log_ratio_to_the_mode_reference(prism):
+    """Balanced two groups, every sample modelled: the SE equals that of the log-ratio to the reference ``Y a``."""
+    meta = prism.metadata
+    keep = np.r_[np.flatnonzero(meta["Diagnosis"] == "Control"), np.flatnonzero(meta["Diagnosis"] == "CD")[:34]]
+    sub = prism.subset(samples=keep)
+    design = build_design(sub.metadata, "~ Diagnosis", group="Diagnosis", case="CD", control="Control")
+    x = sub.dense()[:, (sub.dense() > 0).mean(axis=0) > 0.1]
+    y, _ = log_ratios(x, "fraction", depth=sub.dense().sum(axis=1), depth_design=None, zeros="adaptive")
     term = design.terms[0]
     raw = _linmod.ols_terms(design.matrix, [term.contrast])(y)[0]
     corrected = _linmod.bias_corrected(_linmod.ols_terms(design.matrix, [term.contrast]), y)[0]
@@ -57,6 +79,29 @@ def test_corrected_se_is_the_se_of_the_log_ratio_to_the_mode_reference(prism):
         ols = sm.OLS(y[:, j] - reference, design.matrix).fit()
         assert corrected.se[j] == pytest.approx(ols.bse[1], rel=1e-10)
     assert corrected.bias < 0 or corrected.bias > 0  # a real, finite shift
+
+
+def test_corrected_se_with_a_presence_mask_matches_its_definition():
+    """Own model-based variance + k (||U a||^2 - 2 u_j'U a), computed here feature by feature with statsmodels."""
+    gen = np.random.default_rng(4)
+    n, m = 50, 30
+    x = np.column_stack([np.ones(n), np.repeat([0.0, 1.0], [20, 30]), gen.normal(size=n)])
+    y = gen.normal(size=(n, m)) + gen.normal(size=(n, 1))  # correlated features
+    w = gen.random((n, m)) < 0.8
+    vec = np.array([0.0, 1.0, 0.0])
+    term = _linmod.ols_terms(x, [vec], w)(np.where(w, y, 0.0))[0]
+    a = gen.dirichlet(np.ones(m))
+    u = np.zeros((n, m))
+    own = np.zeros(m)
+    for j in range(m):
+        rows = w[:, j]
+        fit = sm.OLS(y[rows, j], x[rows]).fit()
+        g = np.linalg.solve(x[rows].T @ x[rows], vec) @ x[rows].T
+        u[rows, j] = g * fit.resid
+        own[j] = fit.bse[1] ** 2
+    k = w.sum(axis=0) / (w.sum(axis=0) - 3)
+    expected = own + k * ((u @ a) @ (u @ a) - 2 * u.T @ (u @ a))
+    np.testing.assert_allclose(_linmod.corrected_se(term, a) ** 2, expected, rtol=1e-8)
 
 
 def test_mode_removes_a_pure_compositional_shift():
@@ -133,8 +178,12 @@ def test_known_ibd_biology_in_prism(prism):
     assert tab.loc["Faecalibacterium_prausnitzii", "effect"] < 0
     for taxon in ("Escherichia_coli", "Ruminococcus_gnavus"):
         assert tab.loc[taxon, "effect"] > 0
-    for taxon in ("Faecalibacterium_prausnitzii", "Escherichia_coli", "Ruminococcus_gnavus"):
+    for taxon in ("Faecalibacterium_prausnitzii", "Ruminococcus_gnavus"):
         assert tab.loc[taxon, "q_value"] < 0.05
+    # E. coli is gained as well as raised: abundance where present q ≈ 0.07, presence and the joint test q < 0.01
+    assert tab.loc["Escherichia_coli", "q_value"] < 0.1 and tab.loc["Escherichia_coli", "q_joint"] < 0.01
+    prev = res.prevalence[res.prevalence["term"] == "Diagnosis[T.CD]"].set_index("feature_id")
+    assert prev.loc["Escherichia_coli", "effect"] > 0 and prev.loc["Escherichia_coli", "q_value"] < 0.01
     row = tab.loc["Escherichia_coli"]
     assert row["ci_low"] < row["effect"] < row["ci_high"]
     assert row["prevalence_CD"] > row["prevalence_Control"]
@@ -172,7 +221,10 @@ def test_absolute_abundance_with_total_load(controls):
     meta = controls.metadata.assign(load=load, batch=np.tile(["x", "y"], controls.n_samples)[:controls.n_samples])
     res = differential.test(controls.with_metadata(meta), "~ batch", load="load", prevalence=False)
     assert res.model == "absolute-ols" and res.bias == {"batch[T.y]": 0.0}
-    assert res.table["effect_name"].eq("log2_fold_change_absolute").all()
+    assert res.table["effect_name"].eq("log2_fold_change_absolute_when_present").all()
+    floored = differential.test(controls.with_metadata(meta), "~ batch", load="load", prevalence=False,
+                                zeros="adaptive")
+    assert floored.table["effect_name"].eq("log2_fold_change_absolute").all()
 
 
 # ----------------------------------------------------------------------------- random intercept
@@ -220,7 +272,10 @@ def test_random_intercept_on_kostic_t1d(shared_data):
                             n_shuffles=2, rng=0)
     assert res.model == "linda-lmm" and res.random_effect["n_subjects"] == 19
     tab = res.table
-    assert (tab.loc[tab["term"] == "status[T.case]", "df"] == 17).all()  # 19 subjects - 2 between columns
+    status = tab[tab["term"] == "status[T.case]"].set_index("feature_id")
+    x = cohort.subset(features=list(status.index)).dense()
+    subjects = pd.DataFrame(x > 0).groupby(meta["subject"].to_numpy()).any().sum().to_numpy()
+    np.testing.assert_array_equal(status["df"], np.maximum(subjects - 2, 1))  # subjects with the taxon - 2
     assert 0.05 < res.random_effect["median_icc"] < 0.95
     assert res.negative_control["permuted_by"] == "subject"
     ols = differential.test(cohort, "~ status + age", reference={"status": "control"}, prevalence=False)

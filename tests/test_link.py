@@ -33,6 +33,39 @@ def test_prism_cd_vs_control_differs(prism_cd):
     assert prism_cd.n_per_group == {"case": 68, "control": 34}
 
 
+@pytest.mark.realdata
+def test_prism_cd_differential_layer_finds_known_biology(prism_cd):
+    """Franzosa 2019: F. prausnitzii is less abundant in CD, R. gnavus more; both named in the report."""
+    diff = prism_cd.differential
+    assert diff is not None and diff.terms[0] == "group_label[T.case]" and "Age" in diff.terms
+    tab = diff.table[diff.table["term"] == diff.terms[0]].set_index("feature_id")
+    fp = tab.loc["Faecalibacterium_prausnitzii"]
+    assert fp["effect"] < -2 and fp["q_value"] < 0.001 and fp["ci_high"] < 0
+    assert tab.loc["Ruminococcus_gnavus", "effect"] > 0 and tab.loc["Ruminococcus_gnavus", "q_value"] < 0.05
+    sentence = next(s for s in prism_cd.verdict["sentences"] if s.startswith("Which taxa differ"))
+    assert "Faecalibacterium prausnitzii" in sentence and "less abundant in cases" in sentence
+    assert any("label shuffles of the case/control labels" in s for s in prism_cd.verdict["sentences"])
+    assert prism_cd.differential.negative_control["n_shuffles"] == 10
+    from gutlink.report import render_html
+
+    html = render_html(prism_cd)
+    section = html[html.index('id="differential"'):html.index('id="tests"')]
+    assert "Faecalibacterium prausnitzii" in section and 'id="differential-table"' in section
+
+
+def test_differential_layer_never_changes_the_verdict_level():
+    c = franzosa2019()
+    args = {"group": "Diagnosis", "case": ["UC"], "control": "Control", "permutations": 49, "rng": 4,
+            "metrics": ("braycurtis",)}
+    with_layer, without = link(c, **args), link(c, differential=False, **args)
+    assert without.differential is None and with_layer.differential is not None
+    assert with_layer.verdict["level"] == without.verdict["level"]
+    assert with_layer.verdict["headline"] == without.verdict["headline"]
+    assert with_layer.tests.equals(without.tests)  # the community tests and their family are untouched
+    assert len(with_layer.verdict["sentences"]) == len(without.verdict["sentences"]) + 2
+    assert json.dumps(with_layer.to_dict(), allow_nan=False)
+
+
 def test_tests_table_is_tidy_and_q_is_bh(prism_cd):
     t = prism_cd.tests
     assert list(t.columns) == TEST_COLUMNS
@@ -117,6 +150,8 @@ def test_repeated_subjects_keep_one_sample_each():
                permutations=19, metrics=("braycurtis",))
     assert res.n_per_group == {"case": 10, "control": 8}
     assert any(h["op"] == "one_sample_per_subject" for h in res.cohort_summary["history"])
+    # the differential layer keeps every sample, with a random intercept for the repeated subject
+    assert res.differential.n_samples == c.n_samples and res.differential.model.endswith("-lmm")
     ctrl = np.flatnonzero(meta.group == "control")
     meta.iloc[ctrl[0], meta.columns.get_loc("subject")] = meta.iloc[cases[0]]["subject"]
     with pytest.raises(DesignError, match="paired design"):

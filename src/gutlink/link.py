@@ -1,7 +1,8 @@
 """``gutlink link``: is this cohort's gut community different between cases and controls?
 
 Runs the association layer end to end (alpha diversity, beta diversity with PCoA, PERMANOVA, PERMDISP,
-dysbiosis score) and writes a plain-language verdict from the numbers.
+dysbiosis score), then the differential-abundance layer (which taxa differ: :func:`gutlink.differential.test`),
+and writes a plain-language verdict from the numbers.
 
 Examples
 --------
@@ -12,6 +13,8 @@ Examples
 {'case': 11, 'control': 8}
 >>> res.verdict["level"] in {"evidence", "weak", "none"}
 True
+>>> res.differential.model
+'linda-ols'
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from .association import (
     alpha_test, case_control, dysbiosis_score, permanova, permdisp,
 )
 from .cohort import Cohort
+from .differential import DifferentialResult, describe_control
+from .differential import test as differential_test
 from .diversity import BETA_METRICS, OrdinationResult, beta_diversity, pcoa
 from .errors import DesignError
 from .multitest import bh
@@ -39,6 +44,10 @@ __all__ = ["LinkResult", "link", "ALPHA_LEVEL"]
 
 #: q-value below which a test counts as evidence.
 ALPHA_LEVEL = 0.05
+#: Label-shuffled copies of the differential layer's negative control.
+DIFFERENTIAL_SHUFFLES = 10
+#: Taxa named in the verdict's differential sentence (smallest q first).
+TOP_NAMED = 3
 Callback = Callable[[str, int, int], None]
 _METRIC_NAMES = {"braycurtis": "Bray–Curtis", "jaccard": "Jaccard", "aitchison": "Aitchison"}
 
@@ -66,6 +75,7 @@ class LinkResult(Result):
     versions: dict[str, str]
     seed: int | None
     extra: dict[str, Any] = field(default_factory=dict)
+    differential: DifferentialResult | None = None
 
     @property
     def table(self) -> pd.DataFrame:
@@ -85,7 +95,9 @@ def versions() -> dict[str, str]:
 
 
 def _prepare(cohort: Cohort, *, group: str, case: Sequence[str], control: str, covariates: Sequence[str],
-             strata: str | None, subject: str | None, rank: str | None, drop_empty: bool) -> Cohort:
+             strata: str | None, subject: str | None, rank: str | None, drop_empty: bool) -> tuple[Cohort, Cohort]:
+    """The cohort the community tests use (one sample per subject where the label is per subject), and the one
+    before that step (every sample of the design, for the differential layer's random intercept)."""
     for col in [*covariates, *( [strata] if strata else []), *([subject] if subject else [])]:
         if col not in cohort.metadata.columns:
             raise DesignError(f"metadata has no column {col!r} (given as a covariate, stratum or subject).")
@@ -100,9 +112,10 @@ def _prepare(cohort: Cohort, *, group: str, case: Sequence[str], control: str, c
         cohort = replace_history(cohort, {"op": "drop_missing_covariates", "columns": needed,
                                           "n_dropped": int(missing.sum())})
         cohort = case_control(cohort, group=group, case=case, control=control)
+    every = cohort
     if subject is not None:
         cohort = _one_per_subject(cohort, subject, strata)
-    return cohort
+    return cohort, every
 
 
 def _one_per_subject(cohort: Cohort, subject: str, strata: str | None) -> Cohort:
@@ -153,7 +166,7 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
          covariates: Sequence[str] = (), strata: str | None = None, subject: str | None = None,
          rank: str | None = None, metrics: Sequence[str] = BETA_METRICS, permutations: int = 999,
          rng: int | None = 0, drop_empty: bool = False, inputs: dict[str, Any] | None = None,
-         callback: Callback | None = None) -> LinkResult:
+         callback: Callback | None = None, differential: bool = True) -> LinkResult:
     """Test whether the community differs between *case* and *control* samples of column *group*.
 
     Parameters
@@ -183,16 +196,21 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
         Provenance (paths, sha256, command line) copied into the result.
     callback
         Called as ``callback(step, i, n)`` before each step (progress display).
+    differential
+        Also test which taxa differ (:func:`gutlink.differential.test` on ``~ case/control + covariates``, with
+        a random intercept per *subject* when subjects repeat, and a label-shuffle negative control). Its
+        summary joins the verdict's sentences but never changes the verdict's level (see
+        :func:`differential_sentences`).
 
     Returns
     -------
     LinkResult
     """
     cases = (case,) if isinstance(case, str) else tuple(case)
-    step = _progress(callback, 3 + 3 * len(metrics))
+    step = _progress(callback, 3 + 3 * len(metrics) + int(differential))
     step("preparing cohort")
-    c = _prepare(cohort, group=group, case=cases, control=control, covariates=covariates, strata=strata,
-                 subject=subject, rank=rank, drop_empty=drop_empty)
+    c, every = _prepare(cohort, group=group, case=cases, control=control, covariates=covariates, strata=strata,
+                        subject=subject, rank=rank, drop_empty=drop_empty)
     gen = np.random.default_rng(rng)
     step("alpha diversity")
     levels = group if len(cases) > 1 else None
@@ -210,16 +228,38 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
     step("dysbiosis score")
     ref_metric = "braycurtis" if "braycurtis" in dms else metrics[0]
     dys = dysbiosis_score(c, metric=ref_metric, subject=subject, strata=strata, distances=dms.get(ref_metric))
+    diff = None
+    if differential:
+        step("differential abundance (which taxa differ)")
+        diff = _differential(every, covariates=covariates, subject=subject, strata=strata, gen=gen)
     tests = _all_tests(alpha, perms, disps, dys)
     labels = c.metadata[LABEL].astype(str)
     n_per = {"case": int((labels == "case").sum()), "control": int((labels == "control").sum())}
-    verdict = _verdict(tests, perms, disps, dys, n_per)
+    verdict = _verdict(tests, perms, disps, dys, n_per, diff)
     summary = _cohort_summary(cohort, c, group, cases, control)
     return LinkResult(inputs=dict(inputs or {}), group=group, case=cases, control=control,
                       covariates=tuple(covariates), strata=strata, rank=rank, n_per_group=n_per,
                       cohort_summary=summary, alpha=alpha, ordinations=ords, permanova=perms, permdisp=disps,
                       dysbiosis=dys, tests=tests, verdict=verdict, versions=versions(),
-                      seed=rng if isinstance(rng, int) else None)
+                      seed=rng if isinstance(rng, int) else None, differential=diff)
+
+
+# ----------------------------------------------------------------------------- differential layer
+def _quote(name: str) -> str:
+    return name if name.isidentifier() else f"`{name}`"
+
+
+def _differential(cohort: Cohort, *, covariates: Sequence[str], subject: str | None, strata: str | None,
+                  gen: np.random.Generator) -> DifferentialResult:
+    """Which taxa differ between the case/control labels, adjusted for the same covariates.
+
+    Uses every sample of the design: with repeated subjects a random intercept per subject replaces the
+    one-sample-per-subject reduction the community tests need.
+    """
+    formula = "~ " + " + ".join([LABEL, *[_quote(c) for c in covariates]])
+    repeated = subject is not None and cohort.metadata[subject].astype(str).duplicated().any()
+    return differential_test(cohort, formula, reference={LABEL: "control"}, subject=subject if repeated else None,
+                             n_shuffles=DIFFERENTIAL_SHUFFLES, strata=strata, rng=gen, alpha=ALPHA_LEVEL)
 
 
 def _progress(callback: Callback | None, total: int) -> Callable[[str], None]:
@@ -267,10 +307,19 @@ def _fmt_p(p: float) -> str:
 
 
 def _verdict(tests: pd.DataFrame, perms: dict[str, PermanovaResult], disps: dict[str, PermdispResult],
-             dys: DysbiosisResult, n_per: dict[str, int]) -> dict[str, Any]:
-    """Plain-language statements, each carrying its own numbers."""
+             dys: DysbiosisResult, n_per: dict[str, int], diff: DifferentialResult | None = None) -> dict[str, Any]:
+    """Plain-language statements, each carrying its own numbers.
+
+    The level (evidence / weak / none) comes from the run-wide family of community tests only (``tests``:
+    alpha diversity, PERMANOVA, PERMDISP, dysbiosis), a small family fixed before looking at the data, with one
+    BH correction across it. The per-taxon tests of the differential layer are a different question (where
+    does a difference lie?) with their own family of hundreds of tests and their own BH correction; folding
+    them into the verdict would let a single taxon's q decide about the whole community, or make the verdict
+    depend on how many taxa were tested. Their summary is added to the sentences only.
+    """
     sig = tests["q_value"] < ALPHA_LEVEL
-    sentences = [*_beta_sentences(tests, perms), *_alpha_sentences(tests), *_dysbiosis_sentences(tests, dys)]
+    sentences = [*_beta_sentences(tests, perms), *_alpha_sentences(tests), *_dysbiosis_sentences(tests, dys),
+                 *differential_sentences(diff)]
     if sig.any():
         level = "evidence"
         head = "The gut community differs between cases and controls in this cohort."
@@ -353,3 +402,27 @@ def _dysbiosis_sentences(tests: pd.DataFrame, dys: DysbiosisResult) -> list[str]
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+def _named(rows: pd.DataFrame) -> str:
+    parts = [f"{str(r.feature_id).split('|')[-1].removeprefix('s__').replace('_', ' ')} (log2 fold change "
+             f"{r.effect:.2f}, q {_fmt_p(r.q_value)})" for r in rows.head(TOP_NAMED).itertuples()]
+    return ", ".join(parts)
+
+
+def differential_sentences(diff: DifferentialResult | None) -> list[str]:
+    """The differential layer's summary: taxa up / down at q < 0.05 (abundance where present, and prevalence),
+    the top hits with effect and q, and the label-shuffle negative control."""
+    if diff is None:
+        return []
+    tab = diff.table[diff.table["term"] == diff.terms[0]].sort_values(["q_value", "p_value"])
+    sig = tab[tab["q_value"] < ALPHA_LEVEL]
+    up, down = sig[sig["effect"] > 0], sig[sig["effect"] < 0]
+    text = (f"Which taxa differ ({diff.n_features} tested, abundance where present and prevalence modelled apart): "
+            f"{len(up)} more and {len(down)} less abundant in cases where present (q < {ALPHA_LEVEL})")
+    if diff.prevalence is not None:
+        prev = diff.prevalence[diff.prevalence["term"] == diff.terms[0]]
+        hit = prev["q_value"] < ALPHA_LEVEL
+        text += f"; {int((hit & (prev['effect'] > 0)).sum())} more and {int((hit & (prev['effect'] < 0)).sum())} less often present"
+    text += "." if sig.empty else f". Largest evidence: {_named(pd.concat([down, up]).sort_values('q_value'))}."
+    return [text, describe_control(diff.negative_control, name="the case/control labels")]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,8 @@ Method = Literal["reml", "dl"]
 @dataclass(frozen=True)
 class MetaResult(Result):
     """Pooled effects per feature (``.table``), the per-study inputs and the leave-one-study-out table."""
+
+    REPORT_TITLE: ClassVar[str] = "meta-analysis of differential abundance across studies"
 
     table: pd.DataFrame = field(metadata={"json": False})
     studies: pd.DataFrame = field(metadata={"json": False})

@@ -1,9 +1,9 @@
 """``gutlink differential``: which taxa differ? A thin layer over :func:`gutlink.differential.test`.
 
 Reads the abundance table and metadata, runs the test (and, with ``--study``, a random-effects meta-analysis
-across studies), and writes ``differential.tsv``, ``prevalence.tsv``, ``meta*.tsv``, ``summary.json`` and, when the
-report package has a renderer for differential results, ``report.html`` — all into a temporary folder beside
-``--out`` that replaces it only when complete.
+across studies), and writes ``differential.tsv``, ``prevalence.tsv``, ``meta*.tsv``, ``summary.json`` and
+``report.html`` (volcano and forest plots, the negative control, and the meta-analysis forest plot with
+``--study``) — all into a temporary folder beside ``--out`` that replaces it only when complete.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import secrets
 import shlex
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--rank", default=None, help="aggregate to this rank first (e.g. genus)")
     p.add_argument("--min-prevalence", type=float, default=0.1, help="test features present in this fraction")
     p.add_argument("--load", default=None, help="column of total microbial load: model absolute abundance")
+    p.add_argument("--zeros", default="exclude", choices=["exclude", "adaptive", "pseudocount", "imputation"],
+                   help="exclude (default): abundance modelled where present, presence apart; else floor zeros")
     p.add_argument("--no-prevalence", action="store_true", help="skip the presence/absence model")
     p.add_argument("--shuffles", type=int, default=10, help="label-shuffled copies for the negative control")
     p.add_argument("--strata", default=None, help="shuffle labels within levels of this column")
@@ -79,7 +82,7 @@ def _test_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         raise DesignError("--group needs both --case and --control (and they need --group).")
     return {"group": args.group, "case": case, "control": args.control, "reference": reference or None,
             "contrasts": contrasts, "subject": args.subject, "prevalence": not args.no_prevalence,
-            "min_prevalence": args.min_prevalence, "load": args.load}
+            "min_prevalence": args.min_prevalence, "load": args.load, "zeros": args.zeros}
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -114,7 +117,7 @@ def _write_folder(folder: Path, result: Any, meta_result: Any, doc: dict[str, An
     for name, frame in tables.items():
         frame.to_csv(folder / name, sep="\t", index=False, float_format="%.6g")
         files[name] = _sha256(folder / name)
-    html = _report_html(result)
+    html = _report_html(result if meta_result is None else replace(result, meta=meta_result))
     if html is not None:
         (folder / "report.html").write_text(html, encoding="utf-8")
         files["report.html"] = _sha256(folder / "report.html")
@@ -168,6 +171,7 @@ def _formula_with_study(formula: str, study: str | None) -> str:
 def run(args: argparse.Namespace) -> int:
     """``gutlink differential``: returns the exit code."""
     from .. import differential, meta
+    from ..differential import describe_control
 
     cohort, files = _cohort(args)
     kwargs = _test_kwargs(args)
@@ -184,10 +188,7 @@ def run(args: argparse.Namespace) -> int:
     found = doc["differential"]["discoveries"]
     print(f"{result.n_features} features × {len(result.terms)} term(s) tested on {result.n_samples} samples "
           f"({result.model}); q < {result.alpha}: " + ", ".join(f"{t} {n}" for t, n in found.items()))
-    if result.negative_control:
-        nc = result.negative_control
-        print(f"Negative control: {nc['mean_discoveries']:.1f} discoveries on average over {nc['n_shuffles']} "
-              "label-shuffled copies.")
-    print(f"Results: {out / 'differential.tsv'}" + ("" if doc["outputs"]["report_html"] else
-                                                    " (no report.html: the report has no differential page yet)"))
+    print(describe_control(result.negative_control))
+    print(f"Results: {out / 'differential.tsv'}" + (f"; report: {out / 'report.html'}" if doc["outputs"]["report_html"]
+                                                    else ""))
     return 0

@@ -1,11 +1,13 @@
-"""Which taxa differ? Per-feature linear models on log-ratios with the compositional bias corrected.
+"""Which taxa differ? A hurdle model: abundance where present, and presence, with the compositional bias corrected.
 
-Every feature is fitted at once by matrix algebra: log2 centred log-ratios (zeros handled as in LinDA) regressed
-on the formula's design; each coefficient's mode across features (the shift that composition induces in every
-feature) is removed, and the SEs account for that estimate (see :mod:`gutlink.differential._linmod`). A random
-intercept per subject is fitted for all features together by REML (:mod:`gutlink.differential._mixed`).
-Presence / absence is modelled separately by Firth logistic regression, and a label-shuffled negative control
-says how many discoveries the same pipeline makes on the user's own data when there is nothing to find.
+Every feature is fitted at once by matrix algebra. The abundance model regresses the log2 ratio of each non-zero
+value to a zero-free per-sample reference on the formula's design, using only the samples where the feature is
+present (as MaAsLin 3 does; see :mod:`gutlink.differential._transform` for why zeros are not floored by
+default); each coefficient's mode across features (the shift that composition induces in every feature) is
+removed, and the SEs account for that estimate (see :mod:`gutlink.differential._linmod`). A random intercept per
+subject is fitted for all features together by REML (:mod:`gutlink.differential._mixed`). Presence / absence is
+modelled separately by Firth logistic regression, and a label-shuffled negative control says how many
+discoveries the same pipeline makes on the user's own data when there is nothing to find.
 
 Examples
 --------
@@ -16,7 +18,7 @@ Examples
 ('linda-ols', 19, ['group[T.case]'])
 >>> res.table.columns[:8].tolist()
 ['feature_id', 'lineage', 'term', 'comparison', 'effect', 'se', 'ci_low', 'ci_high']
->>> bool(res.table["q_value"].between(0, 1).all())
+>>> bool(res.table["q_value"].dropna().between(0, 1).all())  # NaN: taxa whose non-zero samples cannot be fitted
 True
 """
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -43,11 +45,11 @@ from ._design import (
 from ._linmod import TermFit, bias_corrected, ols_terms
 from ._mixed import check_blocks, lmm_terms
 from ._prevalence import prevalence_terms
-from ._shuffle import negative_control
-from ._table import COLUMNS, effect_name, group_summary, lineages, term_frame
+from ._shuffle import describe_control, negative_control
+from ._table import COLUMNS, effect_name, group_summary, joint, lineages, term_frame
 from ._transform import ZeroHandling, log_ratios
 
-__all__ = ["COLUMNS", "DifferentialResult", "test"]
+__all__ = ["COLUMNS", "DifferentialResult", "describe_control", "test"]
 
 Fitter = Callable[[np.ndarray], list[TermFit]]
 
@@ -55,6 +57,8 @@ Fitter = Callable[[np.ndarray], list[TermFit]]
 @dataclass(frozen=True)
 class DifferentialResult(Result):
     """Per-feature effects of every tested term, with the prevalence model and the negative control."""
+
+    REPORT_TITLE: ClassVar[str] = "differential abundance — which taxa differ?"
 
     table: pd.DataFrame = field(metadata={"json": False})
     prevalence: pd.DataFrame | None = field(metadata={"json": False})
@@ -70,6 +74,7 @@ class DifferentialResult(Result):
     negative_control: dict[str, Any] | None = None
     history: tuple[dict[str, Any], ...] = ()
     alpha: float = 0.05
+    meta: Any = None  # a MetaResult pooling the same model across studies (gutlink differential --study)
 
     def significant(self, q: float | None = None) -> pd.DataFrame:
         """Rows of the abundance table with ``q_value < q`` (default: the result's alpha)."""
@@ -83,8 +88,18 @@ class DifferentialResult(Result):
         if self.prevalence is not None:
             out["prevalence_discoveries"] = {t: int((g["q_value"] < self.alpha).sum())
                                              for t, g in self.prevalence.groupby("term")}
+        out["significant"] = jsonable(self.discoveries())
         out["history"] = jsonable(list(self.history))
         return out
+
+    def discoveries(self) -> pd.DataFrame:
+        """Rows with ``q_value`` or ``q_joint`` below alpha: the taxa that differ, with effect, CI and q-values."""
+        cols = [c for c in ("feature_id", "term", "effect", "ci_low", "ci_high", "q_value", "p_value_prevalence",
+                            "q_joint") if c in self.table.columns]
+        hit = self.table["q_value"] < self.alpha
+        if "q_joint" in self.table.columns:
+            hit |= self.table["q_joint"] < self.alpha
+        return self.table.loc[hit, cols].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- preparation
@@ -124,14 +139,22 @@ def _load(cohort: Cohort, load: str | None) -> np.ndarray | None:
     return values
 
 
-def _fitter(design: Design, x: np.ndarray, blocks: np.ndarray | None) -> Fitter:
+def _fitter(design: Design, x: np.ndarray, blocks: np.ndarray | None, w: np.ndarray | None) -> Fitter:
     contrasts = [t.contrast for t in design.terms]
-    return ols_terms(x, contrasts) if blocks is None else lmm_terms(x, blocks, contrasts)
+    return ols_terms(x, contrasts, w) if blocks is None else lmm_terms(x, blocks, contrasts, w)
+
+
+def _modelled(y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Responses with excluded zeros (NaN) set to 0, and the mask of modelled values (None: all)."""
+    present = np.isfinite(y)
+    if present.all():
+        return y, None
+    return np.where(present, y, 0.0), present
 
 
 # ----------------------------------------------------------------------------- assembly
 def _frames(design: Design, fits: Sequence[Any], cohort: Cohort, summary: pd.DataFrame, *, model: str,
-            scale: str, prevalence: bool) -> pd.DataFrame:
+            scale: str, prevalence: bool, n: np.ndarray | int | None = None) -> pd.DataFrame:
     lineage = lineages(cohort.taxonomy)
     features = list(cohort.feature_ids)
     extra = {c: summary[c].to_numpy() for c in summary.columns}
@@ -139,13 +162,13 @@ def _frames(design: Design, fits: Sequence[Any], cohort: Cohort, summary: pd.Dat
     for term, fit in zip(design.terms, fits):
         effect = fit.effect if hasattr(fit, "effect") else fit.estimate
         frames.append(term_frame(term, effect, fit.se, fit.df, features=features, lineage=lineage, model=model,
-                                 n=design.n, effect_name=effect_name(term, scale, prevalence), extra=extra,
+                                 n=design.n if n is None else n, effect_name=effect_name(term, scale, prevalence), extra=extra,
                                  p_value=getattr(fit, "p_value", None)))
     return pd.concat(frames, ignore_index=True)
 
 
-def _shuffle_count(design: Design, y: np.ndarray, blocks: np.ndarray | None, variable: str, *, correct: bool,
-                   alpha: float) -> Callable[[pd.Series], int]:
+def _shuffle_count(design: Design, y: np.ndarray, w: np.ndarray | None, blocks: np.ndarray | None, variable: str,
+                   *, correct: bool, alpha: float) -> Callable[[pd.Series], int]:
     from ..multitest import bh
     from ._linmod import t_test
 
@@ -154,7 +177,7 @@ def _shuffle_count(design: Design, y: np.ndarray, blocks: np.ndarray | None, var
     def count(values: pd.Series) -> int:
         data = design.metadata.assign(**{variable: values.to_numpy()})
         x = rebuild(design, data)
-        fits = bias_corrected(_fitter(design, x, blocks), y, correct=correct)
+        fits = bias_corrected(_fitter(design, x, blocks, w), y, correct=correct)
         return sum(int((bh(t_test(fits[i].effect, fits[i].se, fits[i].df)[1]) < alpha).sum()) for i in idx)
 
     return count
@@ -170,15 +193,17 @@ def _control_variable(design: Design) -> str:
     return first.variable
 
 
-def _random_effect(design: Design, y: np.ndarray, blocks: np.ndarray | None, subject: str | None) -> dict | None:
+def _random_effect(design: Design, y: np.ndarray, w: np.ndarray | None, blocks: np.ndarray | None,
+                   subject: str | None) -> dict | None:
     if blocks is None:
         return None
     from ._mixed import lmm
 
-    fit = lmm(design.matrix, y, blocks)
-    icc = fit.delta / (1 + fit.delta)
+    fit = lmm(design.matrix, y, blocks, w)
+    delta = fit.delta[fit.fitted]
+    icc = delta / (1 + delta)
     return {"subject": subject, "n_subjects": int(pd.Series(blocks).nunique()), "method": "REML",
-            "median_icc": float(np.median(icc)), "fraction_at_zero": float((fit.delta == 0).mean()),
+            "median_icc": float(np.median(icc)), "fraction_at_zero": float((delta == 0).mean()),
             "df_rule": "between-within"}
 
 
@@ -195,15 +220,15 @@ def _tested_columns(design: Design) -> np.ndarray:
     return design.matrix[:, used]
 
 
-def _run_control(design: Design, y: np.ndarray, blocks: np.ndarray | None, cohort: Cohort, *, n_shuffles: int,
-                 strata: str | None, rng: Any, correct: bool, alpha: float) -> dict[str, Any]:
+def _run_control(design: Design, y: np.ndarray, w: np.ndarray | None, blocks: np.ndarray | None, cohort: Cohort, *,
+                 n_shuffles: int, strata: str | None, rng: Any, correct: bool, alpha: float) -> dict[str, Any]:
     variable = _control_variable(design)
     if strata is not None and strata not in cohort.metadata.columns:
         raise DesignError(f"metadata has no strata column {strata!r}.")
     levels = None if strata is None else cohort.metadata[strata].astype(str).to_numpy()
     values = design.metadata[variable]
     by_block = blocks if blocks is not None and constant_within(values, blocks) else None
-    count = _shuffle_count(design, y, blocks, variable, correct=correct, alpha=alpha)
+    count = _shuffle_count(design, y, w, blocks, variable, correct=correct, alpha=alpha)
     return negative_control(count, values, n_shuffles=n_shuffles, strata=levels, blocks=by_block, rng=rng,
                             alpha=alpha)
 
@@ -212,7 +237,7 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
          control: str | None = None, reference: Mapping[str, str] | None = None,
          contrasts: Sequence[tuple[str, str, str]] | Literal["pairwise"] | None = None,
          subject: str | None = None, rank: str | None = None, prevalence: bool = True,
-         min_prevalence: float = 0.1, zeros: ZeroHandling = "adaptive", pseudocount: float | None = None,
+         min_prevalence: float = 0.1, zeros: ZeroHandling = "exclude", pseudocount: float | None = None,
          winsor: float = 0.03, load: str | None = None, bias_correction: bool = True, n_shuffles: int = 0,
          strata: str | None = None, rng: int | np.random.Generator | None = None,
          alpha: float = 0.05) -> DifferentialResult:
@@ -243,8 +268,11 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
     min_prevalence
         Test features present in at least this fraction of the samples tested.
     zeros, pseudocount, winsor
-        Zero handling (``"adaptive"``: LinDA's rule), a fixed pseudocount overriding it, and the fraction of each
-        feature's largest proportions to cap (LinDA's default 0.03).
+        Zero handling. ``"exclude"`` (default): the abundance model uses each feature's non-zero values only
+        (presence is the prevalence model's job), which keeps the false-discovery rate at its nominal level when
+        null taxa are often absent; ``"adaptive"`` (LinDA's rule for counts), ``"pseudocount"`` or
+        ``"imputation"`` floor the zeros and model every sample. A fixed *pseudocount* implies flooring. *winsor*:
+        the fraction of each feature's largest (non-zero) proportions to cap (LinDA's default 0.03).
     load
         Column of total microbial load (qPCR, flow cytometry, spike-in): model absolute abundance
         ``log2(proportion × load)`` instead of correcting the compositional bias.
@@ -259,8 +287,11 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
     Returns
     -------
     DifferentialResult
-        ``.table``: one row per feature and term (effect = log2 fold change, SE, 95 % CI, t, df, p, BH q within
-        the term, per-group prevalence and mean relative abundance); ``.prevalence``: the same for presence.
+        ``.table``: one row per feature and term (effect = log2 fold change of the abundance where present —
+        of every sample's abundance when zeros are floored —, SE, 95 % CI, t, df, p, BH q within the term,
+        samples modelled ``n``, per-group prevalence and mean relative abundance; NaN effect where the feature's
+        non-zero samples cannot support the design, e.g. present in one group only); ``.prevalence``: the same
+        for presence (log odds ratios).
 
     Examples
     --------
@@ -282,18 +313,22 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
     x = sub.dense()
     y, info = log_ratios(x, sub.units, depth=depth, depth_design=_tested_columns(design), zeros=zeros,
                          pseudocount=pseudocount, winsor=winsor, load=loads)
+    y, w = _modelled(y)
     correct = bias_correction and loads is None
-    fits = bias_corrected(_fitter(design, design.matrix, blocks), y, correct=correct)
+    fits = bias_corrected(_fitter(design, design.matrix, blocks, w), y, correct=correct)
     summary = group_summary(x / depth[:, None], group_labels(design), list(sub.feature_ids))
     model = ("linda" if correct else "absolute" if loads is not None else "clr") + \
         ("-lmm" if blocks is not None else "-ols")
-    table = _frames(design, fits, sub, summary, model=model, scale=info["scale"], prevalence=False)
+    table = _frames(design, fits, sub, summary, model=model, scale=info["scale"], prevalence=False,
+                    n=None if w is None else w.sum(axis=0))
     prev = _prevalence_table(design, x, sub, summary) if prevalence else None
+    if prev is not None:
+        table = joint(table, prev)
     control_summary = None if not n_shuffles else _run_control(
-        design, y, blocks, sub, n_shuffles=n_shuffles, strata=strata, rng=rng, correct=correct, alpha=alpha)
+        design, y, w, blocks, sub, n_shuffles=n_shuffles, strata=strata, rng=rng, correct=correct, alpha=alpha)
     return DifferentialResult(
         table=table, prevalence=prev, formula=str(formula), model=model, terms=tuple(t.name for t in design.terms),
         bias={t.name: float(f.bias) for t, f in zip(design.terms, fits)}, n_samples=design.n,
         n_features=sub.n_features, design=describe(design), transform=info,
-        random_effect=_random_effect(design, y, blocks, subject), negative_control=control_summary,
+        random_effect=_random_effect(design, y, w, blocks, subject), negative_control=control_summary,
         history=sub.history, alpha=alpha)

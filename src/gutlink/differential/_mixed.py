@@ -26,14 +26,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DesignError
-from ._linmod import TermFit
+from ._linmod import TermFit, fittable
 
-__all__ = ["BlockStats", "LMMFit", "lmm", "lmm_terms"]
+__all__ = ["BlockStats", "LMMFit", "between_within_df", "lmm", "lmm_terms"]
 
 _GRID = np.linspace(-9.0, 7.0, 33)  # log delta: variance ratios from 1e-4 to 1e3
 _GOLDEN = (np.sqrt(5) - 1) / 2
@@ -41,7 +42,11 @@ _GOLDEN = (np.sqrt(5) - 1) / 2
 
 @dataclass(frozen=True)
 class BlockStats:
-    """Sufficient statistics of a random-intercept model: everything the REML search needs."""
+    """Sufficient statistics of a random-intercept model per feature: everything the REML search needs.
+
+    Shapes: ``xtx`` m × p × p, ``xty`` p × m, ``yty`` m, ``sx`` G × m × p, ``sy`` G × m, ``sizes`` G × m, ``n`` m.
+    Without a presence mask the design parts are shared by every feature (broadcast views, no copies).
+    """
 
     xtx: np.ndarray
     xty: np.ndarray
@@ -49,39 +54,58 @@ class BlockStats:
     sx: np.ndarray
     sy: np.ndarray
     sizes: np.ndarray
-    n: int
+    n: np.ndarray
 
     @classmethod
-    def of(cls, x: np.ndarray, y: np.ndarray, blocks: np.ndarray) -> BlockStats:
-        """Block sums (G × p and G × m) and cross-products of the design *x* and responses *y*."""
-        codes, _ = pd.factorize(pd.Series(blocks))
-        g = int(codes.max()) + 1
-        ind = np.zeros((g, x.shape[0]))
-        ind[codes, np.arange(x.shape[0])] = 1.0
-        return cls(x.T @ x, x.T @ y, np.einsum("ij,ij->j", y, y), ind @ x, ind @ y, ind.sum(axis=1), x.shape[0])
+    def of(cls, x: np.ndarray, y: np.ndarray, blocks: np.ndarray, w: np.ndarray | None = None) -> BlockStats:
+        """Block sums and cross-products of the design *x* and responses *y* (samples where *w* is set)."""
+        ind = indicator(blocks)
+        (n, p), m, g = x.shape, y.shape[1], ind.shape[0]
+        if w is None:
+            return cls(np.broadcast_to(x.T @ x, (m, p, p)), x.T @ y, np.einsum("ij,ij->j", y, y),
+                       np.broadcast_to((ind @ x)[:, None, :], (g, m, p)), ind @ y,
+                       np.broadcast_to(ind.sum(axis=1)[:, None], (g, m)), np.full(m, float(n)))
+        wf = w.astype(float)
+        yw = np.where(w, y, 0.0)
+        xtx = (wf.T @ (x[:, :, None] * x[:, None, :]).reshape(n, p * p)).reshape(m, p, p)
+        sx = np.stack([ind @ (wf * x[:, [k]]) for k in range(p)], axis=-1)
+        return cls(xtx, x.T @ yw, np.einsum("ij,ij->j", yw, yw), sx, ind @ yw, ind @ wf, wf.sum(axis=0))
+
+
+def indicator(blocks: np.ndarray) -> np.ndarray:
+    """G × n 0/1 matrix: which samples belong to which block."""
+    codes, _ = pd.factorize(pd.Series(blocks))
+    ind = np.zeros((int(codes.max()) + 1, len(codes)))
+    ind[codes, np.arange(len(codes))] = 1.0
+    return ind
 
 
 @dataclass(frozen=True)
 class LMMFit:
-    """REML fit per feature: coefficients (p × m), their covariance (m × p × p), delta and sigma^2 (m)."""
+    """REML fit per feature: coefficients (p × m), their covariance (m × p × p), delta and sigma^2 (m), and the
+    quantities the bias correction needs (``xvx``: X'V^-1X / sigma^2, ``c``: the per-block shrinkage)."""
 
     coef: np.ndarray
     cov: np.ndarray
     delta: np.ndarray
     sigma2: np.ndarray
     criterion: np.ndarray
+    xvx: np.ndarray
+    c: np.ndarray
+    fitted: np.ndarray
+    sx: np.ndarray
 
 
 def _gls(st: BlockStats, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For per-feature *delta* (m): X'V^-1X (m×p×p), coefficients (p×m), rss (m), -2 REML (m)."""
-    c = delta[None, :] / (1.0 + delta[None, :] * st.sizes[:, None])  # G × m
-    xvx = st.xtx[None] - np.einsum("gj,gp,gq->jpq", c, st.sx, st.sx)
-    xvy = st.xty - st.sx.T @ (c * st.sy)
+    c = delta[None, :] / (1.0 + delta[None, :] * st.sizes)  # G × m
+    xvx = st.xtx - np.einsum("gj,gjp,gjq->jpq", c, st.sx, st.sx)
+    xvy = st.xty - np.einsum("gj,gjp,gj->pj", c, st.sx, st.sy)
     yvy = st.yty - np.einsum("gj,gj->j", c, st.sy**2)
     coef = np.linalg.solve(xvx, xvy.T[..., None])[..., 0].T
     rss = np.maximum(yvy - np.einsum("pj,pj->j", coef, xvy), 1e-300)
-    p = st.xtx.shape[0]
-    logdet_v = np.log1p(delta[None, :] * st.sizes[:, None]).sum(axis=0)
+    p = st.xtx.shape[1]
+    logdet_v = np.log1p(delta[None, :] * st.sizes).sum(axis=0)
     crit = (st.n - p) * np.log(rss / (st.n - p)) + logdet_v + np.linalg.slogdet(xvx)[1]
     return xvx, coef, rss, crit
 
@@ -105,10 +129,21 @@ def _search(st: BlockStats, m: int, iterations: int) -> np.ndarray:
     return (lo + hi) / 2
 
 
-def lmm(x: np.ndarray, y: np.ndarray, blocks: np.ndarray, *, iterations: int = 45) -> LMMFit:
-    """Random-intercept REML fit of every column of *y* on *x* with intercepts per *blocks* level."""
-    st = BlockStats.of(x, y, blocks)
-    m = y.shape[1]
+def lmm(x: np.ndarray, y: np.ndarray, blocks: np.ndarray, w: np.ndarray | None = None, *,
+        iterations: int = 45) -> LMMFit:
+    """Random-intercept REML fit of every column of *y* on *x* with intercepts per *blocks* level.
+
+    With a presence mask *w* each feature uses only its own samples; features whose samples cannot support the
+    design get NaN estimates (``fitted`` is False for them).
+    """
+    m, p = y.shape[1], x.shape[1]
+    fitted = np.ones(m, dtype=bool)
+    if w is not None:
+        n, wf = x.shape[0], w.astype(float)
+        info = (wf.T @ (x[:, :, None] * x[:, None, :]).reshape(n, p * p)).reshape(m, p, p)
+        fitted = fittable(info, wf.sum(axis=0), p)
+        w = w | ~fitted[None, :]  # keep the numerics of unfitted features harmless; reported as NaN below
+    st = BlockStats.of(x, y, blocks, w)
     log_delta = _search(st, m, iterations)
     delta = np.exp(log_delta)
     at_zero = _gls(st, np.zeros(m))[3]
@@ -116,21 +151,33 @@ def lmm(x: np.ndarray, y: np.ndarray, blocks: np.ndarray, *, iterations: int = 4
     boundary = (log_delta <= _GRID[0] + 1e-6) & (at_zero <= crit)
     delta = np.where(boundary, 0.0, delta)
     xvx, coef, rss, crit = _gls(st, delta)
-    sigma2 = rss / (st.n - x.shape[1])
+    sigma2 = rss / (st.n - p)
     cov = np.linalg.inv(xvx) * sigma2[:, None, None]
-    return LMMFit(coef, cov, delta, sigma2, crit)
+    coef[:, ~fitted] = np.nan
+    c = delta[None, :] / (1.0 + delta[None, :] * st.sizes)
+    return LMMFit(coef, cov, delta, sigma2, crit, xvx, c, fitted, st.sx)
 
 
-def between_within_df(x: np.ndarray, blocks: np.ndarray, contrast: np.ndarray) -> float:
-    """Degrees of freedom of a contrast under the between-within rule."""
+def _between(x: np.ndarray, blocks: np.ndarray) -> np.ndarray:
     codes, _ = pd.factorize(pd.Series(blocks))
-    g = int(codes.max()) + 1
-    frame = pd.DataFrame(x)
-    between = (frame.groupby(codes).nunique() <= 1).all(axis=0).to_numpy()
+    return (pd.DataFrame(x).groupby(codes).nunique() <= 1).all(axis=0).to_numpy()
+
+
+def between_within_df(x: np.ndarray, blocks: np.ndarray, contrast: np.ndarray,
+                      w: np.ndarray | None = None) -> float | np.ndarray:
+    """Degrees of freedom of a contrast under the between-within rule (per feature when *w* is given)."""
+    between = _between(x, blocks)
+    ind = indicator(blocks)
+    if w is None:
+        g, n = float(ind.shape[0]), float(x.shape[0])
+    else:
+        g, n = (ind @ w.astype(float) > 0).sum(axis=0).astype(float), w.sum(axis=0).astype(float)
     used = np.abs(contrast) > 0
     if between[used].all():
-        return float(max(g - between.sum(), 1))
-    return float(max(x.shape[0] - g - (~between).sum(), 1))
+        df = np.maximum(g - between.sum(), 1.0)
+    else:
+        df = np.maximum(n - g - (~between).sum(), 1.0)
+    return float(df) if w is None else df
 
 
 def check_blocks(blocks: pd.Series, name: str) -> None:
@@ -144,17 +191,38 @@ def check_blocks(blocks: pd.Series, name: str) -> None:
         raise DesignError(f"{int(blocks.isna().sum())} sample(s) have no {name!r} value; fill or drop them.")
 
 
-def lmm_terms(x: np.ndarray, blocks: np.ndarray,
-              contrasts: Sequence[np.ndarray]) -> Callable[[np.ndarray], list[TermFit]]:
-    """A fitter: response matrix → one :class:`TermFit` per contrast, from the random-intercept model."""
-    dfs = [between_within_df(x, blocks, vec) for vec in contrasts]
+def _influence(res: LMMFit, x: np.ndarray, y: np.ndarray, codes: np.ndarray, w: np.ndarray,
+               vec: np.ndarray) -> np.ndarray:
+    """Each sample's contribution ``g_ij e_ij`` to the GLS estimate ``L beta_j`` (zero where not modelled)."""
+    h = np.linalg.solve(res.xvx, np.broadcast_to(vec, (res.xvx.shape[0], vec.size))[..., None])[..., 0]  # m × p
+    shrink = (res.c * np.einsum("gjp,jp->gj", res.sx, h))[codes]  # n × m
+    g = x @ h.T - shrink
+    resid = y - x @ np.nan_to_num(res.coef)
+    return np.where(w & res.fitted[None, :], g * resid, 0.0)
+
+
+def lmm_terms(x: np.ndarray, blocks: np.ndarray, contrasts: Sequence[np.ndarray],
+              w: np.ndarray | None = None) -> Callable[[np.ndarray], list[TermFit]]:
+    """A fitter: response matrix → one :class:`TermFit` per contrast, from the random-intercept model.
+
+    Each term carries the per-sample influence on its estimate, summed within subjects by the bias correction.
+    """
+    dfs = [between_within_df(x, blocks, vec, w) for vec in contrasts]
+    codes = pd.factorize(pd.Series(blocks))[0]
+    mask = np.ones((x.shape[0], 1), dtype=bool) if w is None else w
 
     def fit(y: np.ndarray) -> list[TermFit]:
-        res = lmm(x, y, blocks)
+        res = lmm(x, y, blocks, w)
+        full = np.broadcast_to(mask, y.shape)
+        n_used = full.sum(axis=0).astype(float)
+        g = (indicator(blocks) @ full.astype(float) > 0).sum(axis=0).astype(float)
+        scale = g / np.maximum(g - 1, 1) * (n_used - 1) / np.maximum(n_used - x.shape[1], 1)
         out = []
         for vec, df in zip(contrasts, dfs):
             var = np.einsum("p,jpq,q->j", vec, res.cov, vec)
-            out.append(TermFit(vec @ res.coef, np.sqrt(np.maximum(var, 0)), df))
+            se = np.where(res.fitted, np.sqrt(np.maximum(var, 0)), np.nan)
+            infl = partial(_influence, res, x, y, codes, full, vec)
+            out.append(TermFit(vec @ res.coef, se, df, influence=infl, clusters=codes, scale=scale))
         return out
 
     return fit

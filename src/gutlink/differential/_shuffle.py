@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["negative_control", "shuffle"]
+__all__ = ["describe_control", "negative_control", "shuffle"]
 
 
 def _within(values: np.ndarray, strata: np.ndarray, gen: np.random.Generator) -> np.ndarray:
@@ -60,4 +60,26 @@ def negative_control(count: Callable[[pd.Series], int], values: pd.Series, *, n_
         "fraction_with_any": float((arr > 0).mean()) if counts else None,
         "permuted_within": "strata" if strata is not None else "all samples",
         "permuted_by": "subject" if blocks is not None else "sample",
+        "median_discoveries": float(np.median(arr)) if counts else None,
     }
+
+
+def describe_control(control: dict[str, Any] | None, name: str | None = None) -> str:
+    """One plain sentence about the negative control (or that none was run); *name* replaces the column name.
+
+    Examples
+    --------
+    >>> describe_control({"n_shuffles": 10, "alpha": 0.05, "discoveries": [0, 0, 1, 0, 2, 0, 0, 0, 0, 0],
+    ...                   "variable": "group", "permuted_within": "all samples"})
+    'Under 10 label shuffles of “group”, a median of 0 features passed q < 0.05 in the abundance model (at most 2; 3 in all).'
+    """
+    if not control or not control.get("n_shuffles"):
+        return ("No label-shuffle negative control was run; rerun with shuffles (e.g. n_shuffles=10) to see how "
+                "many discoveries this pipeline makes on these data when there is nothing to find.")
+    counts = np.asarray(control["discoveries"], dtype=float)
+    where = "" if control.get("permuted_within") == "all samples" else " within strata"
+    what = f"“{control['variable']}”" if name is None else name
+    return (f"Under {control['n_shuffles']} label shuffles of {what}{where}, a median of "
+            f"{np.median(counts):g} features passed q < {control['alpha']:g} in the abundance model (at most "
+            f"{counts.max():g}; "
+            f"{counts.sum():g} in all).")

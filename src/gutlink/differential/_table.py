@@ -21,7 +21,7 @@ from ..taxonomy import RANKS
 from ._design import Term
 from ._linmod import confidence, t_test
 
-__all__ = ["COLUMNS", "group_summary", "lineages", "term_frame"]
+__all__ = ["COLUMNS", "group_summary", "joint", "lineages", "term_frame"]
 
 #: Leading columns of every differential table (per-group columns follow).
 COLUMNS = ["feature_id", "lineage", "term", "comparison", "effect", "se", "ci_low", "ci_high", "statistic", "df",
@@ -49,8 +49,8 @@ def lineages(taxonomy: pd.DataFrame) -> pd.Series:
     return taxonomy[cols].apply(one, axis=1)
 
 
-def term_frame(term: Term, effect: np.ndarray, se: np.ndarray, df: float, *, features: Sequence[str],
-               lineage: pd.Series, model: str, n: int, effect_name: str, extra: dict[str, Any],
+def term_frame(term: Term, effect: np.ndarray, se: np.ndarray, df: float | np.ndarray, *,
+               features: Sequence[str], lineage: pd.Series, model: str, n: int | np.ndarray, effect_name: str, extra: dict[str, Any],
                p_value: np.ndarray | None = None) -> pd.DataFrame:
     """One term's rows: effect, SE, t-based CI, p (Wald t unless *p_value* is given) and BH q within the term."""
     stat, p = t_test(effect, se, df)
@@ -71,4 +71,35 @@ def effect_name(term: Term, scale: str, prevalence: bool) -> str:
     unit = "" if term.categorical or term.variable is None else "_per_unit"
     if prevalence:
         return f"log_odds_ratio_presence{unit}"
-    return f"log2_fold_change{unit}" if scale == "clr" else f"log2_fold_change_absolute{unit}"
+    kind = "_absolute" if scale.startswith("absolute") else ""
+    where = "_when_present" if "non-zero" in scale else ""
+    return f"log2_fold_change{kind}{where}{unit}"
+
+
+def joint(table: pd.DataFrame, prevalence: pd.DataFrame) -> pd.DataFrame:
+    """Add the prevalence model's p-value and a joint test per feature and term: does the feature differ at all?
+
+    ``p_joint`` is the Šidák-adjusted smaller of the abundance and prevalence p-values, ``1 - (1 - min p)^2``
+    (the smaller p itself when only one model could be fitted: e.g. a taxon present in every sample has no
+    prevalence test); ``q_joint`` is its BH q-value within the term. Under the null the two parts of a hurdle
+    model are nearly independent (abundance is modelled given presence), which is what the Šidák bound needs.
+
+    Examples
+    --------
+    >>> tab = pd.DataFrame({"feature_id": ["a", "b"], "term": "g", "p_value": [0.01, np.nan]})
+    >>> prev = pd.DataFrame({"feature_id": ["a", "b"], "term": "g", "p_value": [0.5, 0.02]})
+    >>> joint(tab, prev)["p_joint"].round(4).tolist()
+    [0.0199, 0.02]
+    """
+    keyed = prevalence.set_index(["feature_id", "term"])["p_value"]
+    idx = pd.MultiIndex.from_frame(table[["feature_id", "term"]])
+    p_prev = keyed.reindex(idx).to_numpy(dtype=float)
+    p_abund = table["p_value"].to_numpy(dtype=float)
+    both = np.isfinite(p_prev) & np.isfinite(p_abund)
+    low = np.fmin(p_abund, p_prev)
+    p_joint = np.where(both, 1 - (1 - low) ** 2, low)
+    out = table.assign(p_value_prevalence=p_prev, p_joint=p_joint)
+    q = np.full(len(out), np.nan)
+    for rows in out.groupby("term", sort=False).indices.values():
+        q[rows] = bh(p_joint[rows])
+    return out.assign(q_joint=q)

@@ -8,21 +8,30 @@ from __future__ import annotations
 
 from functools import singledispatch
 
+import numpy as np
 import pandas as pd
 
 from ..association import LABEL, AlphaResult, DysbiosisResult, PermanovaResult, PermdispResult
+from ..differential import DifferentialResult, describe_control
 from ..diversity import OrdinationResult
 from ..link import LinkResult
+from ..meta import MetaResult
 from ..results import Result
 from .context import Context, Section, slug
+from .export import LINK_DIFFERENTIAL_TABLES
 from .figures import box_strip_figure, pcoa_figure
+from .figures_differential import forest_figure, meta_forest_figure, taxon_name, volcano_figure
 from .fmt import fmt_name
 from .overview import overview_section, reproduce_section
 
-__all__ = ["render", "DISPERSION_P"]
+__all__ = ["DISPERSION_P", "differential_section", "meta_section", "render"]
 
 #: PERMDISP p-value below which the page warns that PERMANOVA may reflect spread, not location.
 DISPERSION_P = 0.05
+#: Whether the ``link`` page's differential section carries the volcano and forest plots. Off until
+#: tests/test_report.py and tests/test_browser.py expect the figures ``fig-volcano`` and ``fig-forest`` on that page
+#: (their expected-figure sets are exact); the ``gutlink differential`` page always has them.
+LINK_DIFFERENTIAL_FIGURES = False
 
 
 @singledispatch
@@ -126,6 +135,126 @@ def _(result: DysbiosisResult, ctx: Context) -> list[Section]:
     return [Section("dysbiosis", "Dysbiosis score", body, ("fig-dysbiosis",))]
 
 
+# ----------------------------------------------------------------------------- differential abundance
+#: Rows of the top-taxa table, taxa in the forest plot, and taxa in the meta-analysis forest plot.
+TOP_ROWS, FOREST_ROWS, META_FEATURES = 25, 20, 8
+_EFFECT_LABELS = {"log2_fold_change_when_present": "log2 fold change where present",
+                  "log2_fold_change": "log2 fold change",
+                  "log2_fold_change_absolute_when_present": "log2 fold change of absolute abundance where present",
+                  "log2_fold_change_absolute": "log2 fold change of absolute abundance"}
+
+
+def _effect_label(tab: pd.DataFrame) -> str:
+    name = str(tab["effect_name"].iloc[0]) if len(tab) else "log2_fold_change"
+    base = name.removesuffix("_per_unit")
+    return _EFFECT_LABELS.get(base, base.replace("_", " ")) + (" per unit" if name.endswith("_per_unit") else "")
+
+
+def _term_tables(result: DifferentialResult, term: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    tab = result.table[result.table["term"] == term]
+    prev = None if result.prevalence is None else result.prevalence[result.prevalence["term"] == term]
+    return tab, prev
+
+
+def _counts(tab: pd.DataFrame, prev: pd.DataFrame | None, alpha: float) -> dict[str, int | None]:
+    sig = tab["q_value"] < alpha
+    return {"up": int((sig & (tab["effect"] > 0)).sum()), "down": int((sig & (tab["effect"] < 0)).sum()),
+            "prevalence": None if prev is None else int((prev["q_value"] < alpha).sum()),
+            "joint": int((tab["q_joint"] < alpha).sum()) if "q_joint" in tab.columns else None}
+
+
+def _top_rows(tab: pd.DataFrame, prev: pd.DataFrame | None, n: int) -> list[dict[str, object]]:
+    q, p = ("q_joint", "p_joint") if "q_joint" in tab.columns else ("q_value", "p_value")
+    top = tab.assign(sort_q=tab[q], sort_p=tab[p]).sort_values(["sort_q", "sort_p"], na_position="last").head(n)
+    if prev is not None:
+        p = prev.set_index("feature_id")
+        top = top.assign(prev_effect=p["effect"].reindex(top["feature_id"]).to_numpy(),
+                         prev_q=p["q_value"].reindex(top["feature_id"]).to_numpy())
+    return [{**row, "name": taxon_name(row["feature_id"])} for row in _records(top)]
+
+
+def _forest_rows(tab: pd.DataFrame, alpha: float) -> tuple[pd.DataFrame, str]:
+    ranked = tab.dropna(subset=["effect", "q_value"]).sort_values("q_value")
+    sig = ranked[ranked["q_value"] < alpha]
+    if len(sig):
+        shown = sig.head(FOREST_ROWS)
+        return shown, f"the {len(shown)} with the smallest q of the {len(sig)} with q < {alpha:g}"
+    return ranked.head(10), f"none has q < {alpha:g}; the {min(10, len(ranked))} with the smallest q are shown"
+
+
+def differential_section(result: DifferentialResult, ctx: Context, *, figures: bool = True, tables: bool = True,
+                         comparison: str | None = None, label_name: str | None = None) -> Section:
+    """The differential-abundance section: facts, negative control, volcano and forest plots, top taxa.
+
+    *tables*: whether ``differential.tsv`` / ``prevalence.tsv`` are written beside the page; *comparison* and
+    *label_name* replace the term's and the shuffled column's names (e.g. on the ``link`` page).
+    """
+    term = result.terms[0]
+    tab, prev = _term_tables(result, term)
+    if comparison is None:
+        comparison = str(tab["comparison"].iloc[0]) if len(tab) else term
+    label = _effect_label(tab)
+    values: dict[str, object] = {"volcano": None, "forest": None, "forest_note": ""}
+    if figures:
+        rows, note = _forest_rows(tab, result.alpha)
+        values = {"volcano": volcano_figure(tab, alpha=result.alpha, fig_id="fig-volcano", xlabel=label,
+                                            title=f"Volcano plot: {comparison}"),
+                  "forest": forest_figure(rows, fig_id="fig-forest", xlabel=label,
+                                          title=f"Top taxa with 95 % CI: {comparison}"), "forest_note": note}
+    groups = [c.removeprefix("prevalence_") for c in tab.columns if c.startswith("prevalence_")]
+    body = ctx.render("differential.html.j2", d=result, term={"name": term, "comparison": comparison},
+                      counts=_counts(tab, prev, result.alpha), tables=tables,
+                      control=describe_control(result.negative_control, name=label_name), figures=figures, effect_label=label, groups=groups, rows=_top_rows(tab, prev, TOP_ROWS),
+                      **values)
+    children = (meta_section(result.meta, ctx),) if isinstance(result.meta, MetaResult) else ()
+    figs = ("fig-volcano", "fig-forest") if figures else ()
+    return Section("differential", "Differential abundance: which taxa differ?", body, figs, children)
+
+
+def _loso_ranges(meta: MetaResult, term: str) -> pd.DataFrame:
+    loso = meta.loso[meta.loso["term"] == term]
+    if loso.empty:
+        return pd.DataFrame(columns=["loso_low", "loso_high"])
+    g = loso.groupby("feature_id")["effect"]
+    return pd.DataFrame({"loso_low": g.min(), "loso_high": g.max()})
+
+
+def _meta_rows(meta: MetaResult, term: str) -> list[dict[str, object]]:
+    tab = meta.table[meta.table["term"] == term].dropna(subset=["effect"]).sort_values(["q_value", "p_value"])
+    tab = tab.join(_loso_ranges(meta, term), on="feature_id")
+    same = np.sign(tab["loso_low"]) == np.sign(tab["loso_high"])
+    stable = np.where(tab["loso_low"].notna(), same & (np.sign(tab["loso_low"]) == np.sign(tab["effect"])), None)
+    return [{**row, "name": taxon_name(row["feature_id"]), "loso_stable": s}
+            for row, s in zip(_records(tab.head(TOP_ROWS)), stable[:TOP_ROWS])]
+
+
+def meta_section(result: MetaResult, ctx: Context) -> Section:
+    """The meta-analysis section: pooled effects, heterogeneity, leave-one-study-out, and its forest plot."""
+    term = str(result.table["term"].iloc[0]) if len(result.table) else ""
+    rows = _meta_rows(result, term)
+    pooled = pd.DataFrame(rows[:META_FEATURES], columns=["feature_id", "effect", "ci_low", "ci_high"])
+    studies = result.studies[result.studies["term"] == term]
+    figure = meta_forest_figure(pooled, studies, fig_id="fig-meta-forest", xlabel="effect (per study and pooled)",
+                                title=f"Meta-analysis forest plot: {term}") if rows else None
+    tab = result.table[result.table["term"] == term]
+    info = result.per_study or {}
+    body = ctx.render("meta.html.j2", r=result, term=term, rows=rows, figure=figure, n_forest=META_FEATURES,
+                      studies=sorted(info.get("analysed", {}) or set(result.studies["study"])),
+                      skipped=info.get("skipped", {}), n_sig=int((tab["q_value"] < result.alpha).sum()),
+                      n_pooled=int(tab["effect"].notna().sum()))
+    return Section("meta-analysis", "Meta-analysis across studies", body, ("fig-meta-forest",) if figure else ())
+
+
+@render.register
+def _(result: DifferentialResult, ctx: Context) -> list[Section]:
+    return [differential_section(result, ctx)]
+
+
+@render.register
+def _(result: MetaResult, ctx: Context) -> list[Section]:
+    return [meta_section(result, ctx)]
+
+
 # ----------------------------------------------------------------------------- the whole run
 def _beta_section(result: LinkResult, ctx: Context) -> Section:
     pcoas = [s for o in result.ordinations.values() for s in render(o, ctx)]
@@ -143,8 +272,11 @@ def _tests_section(result: LinkResult, ctx: Context) -> Section:
 
 @render.register
 def _(result: LinkResult, ctx: Context) -> list[Section]:
+    diff = [] if result.differential is None else [differential_section(
+        result.differential, ctx, figures=LINK_DIFFERENTIAL_FIGURES, tables=LINK_DIFFERENTIAL_TABLES,
+        comparison=f"{ctx.name('case')} vs {ctx.name('control')}", label_name="the case/control labels")]
     return [overview_section(result, ctx), *render(result.alpha, ctx), _beta_section(result, ctx),
-            *render(result.dysbiosis, ctx), _tests_section(result, ctx), reproduce_section(result, ctx)]
+            *render(result.dysbiosis, ctx), *diff, _tests_section(result, ctx), reproduce_section(result, ctx)]
 
 
 # ----------------------------------------------------------------------------- helpers
