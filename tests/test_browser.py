@@ -49,7 +49,8 @@ def franzosa_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[LinkResul
 
 def _expected_figures(res: LinkResult) -> list[str]:
     alpha = [f"fig-alpha-{m}" for m in res.alpha.values.columns if m != "group_label"]
-    return alpha + [f"fig-pcoa-{m}" for m in res.ordinations] + ["fig-dysbiosis"]
+    diff = [] if res.differential is None else ["fig-volcano", "fig-forest"]
+    return alpha + [f"fig-pcoa-{m}" for m in res.ordinations] + ["fig-dysbiosis"] + diff
 
 
 def _visit(page_path: Path, screenshot: Path) -> dict[str, object]:

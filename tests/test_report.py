@@ -125,7 +125,8 @@ class Page(HTMLParser):
 
 def _expected_figures(res: LinkResult) -> set[str]:
     alpha = {f"fig-alpha-{m}" for m in res.alpha.values.columns if m != "group_label"}
-    return alpha | {f"fig-pcoa-{m}" for m in res.ordinations} | {"fig-dysbiosis"}
+    diff = set() if res.differential is None else {"fig-volcano", "fig-forest"}
+    return alpha | {f"fig-pcoa-{m}" for m in res.ordinations} | {"fig-dysbiosis"} | diff
 
 
 # ----------------------------------------------------------------------------- output folder
@@ -176,7 +177,8 @@ def test_summary_json_is_valid_and_complete(result: LinkResult, tmp_path: Path) 
     assert doc["inputs"]["abundance"]["sha256"] == "a" * 64
     for name, digest in doc["report"]["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
-    assert set(doc["report"]["files"]) == TSV_FILES | {"report.html", "dysbiosis_tests.tsv"}
+    diff = set() if result.differential is None else {"differential.tsv", "prevalence.tsv"}
+    assert set(doc["report"]["files"]) == TSV_FILES | {"report.html", "dysbiosis_tests.tsv"} | diff
 
 
 def test_existing_folder_is_not_replaced_without_overwrite(result: LinkResult, tmp_path: Path) -> None:

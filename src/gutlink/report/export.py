@@ -96,11 +96,6 @@ def _(result: DifferentialResult) -> dict[str, pd.DataFrame]:
     return out
 
 
-#: Whether a ``link`` output folder holds ``differential.tsv`` and ``prevalence.tsv``. Off until
-#: tests/test_report.py expects them (its set of output files is exact); summary.json has the summary either way.
-LINK_DIFFERENTIAL_TABLES = False
-
-
 @tables.register
 def _(result: LinkResult) -> dict[str, pd.DataFrame]:
     out = {**tables(result.alpha)}
@@ -110,7 +105,7 @@ def _(result: LinkResult) -> dict[str, pd.DataFrame]:
     out["permdisp.tsv"] = _permdisp_frame(list(result.permdisp.values()))
     out.update(tables(result.dysbiosis))
     out["tests.tsv"] = result.tests
-    if LINK_DIFFERENTIAL_TABLES and result.differential is not None:
+    if result.differential is not None:
         out.update(tables(result.differential))
     return out
 

@@ -18,7 +18,6 @@ from ..link import LinkResult
 from ..meta import MetaResult
 from ..results import Result
 from .context import Context, Section, slug
-from .export import LINK_DIFFERENTIAL_TABLES
 from .figures import box_strip_figure, pcoa_figure
 from .figures_differential import forest_figure, meta_forest_figure, taxon_name, volcano_figure
 from .fmt import fmt_name
@@ -28,10 +27,6 @@ __all__ = ["DISPERSION_P", "differential_section", "meta_section", "render"]
 
 #: PERMDISP p-value below which the page warns that PERMANOVA may reflect spread, not location.
 DISPERSION_P = 0.05
-#: Whether the ``link`` page's differential section carries the volcano and forest plots. Off until
-#: tests/test_report.py and tests/test_browser.py expect the figures ``fig-volcano`` and ``fig-forest`` on that page
-#: (their expected-figure sets are exact); the ``gutlink differential`` page always has them.
-LINK_DIFFERENTIAL_FIGURES = False
 
 
 @singledispatch
@@ -273,7 +268,7 @@ def _tests_section(result: LinkResult, ctx: Context) -> Section:
 @render.register
 def _(result: LinkResult, ctx: Context) -> list[Section]:
     diff = [] if result.differential is None else [differential_section(
-        result.differential, ctx, figures=LINK_DIFFERENTIAL_FIGURES, tables=LINK_DIFFERENTIAL_TABLES,
+        result.differential, ctx, figures=True, tables=True,
         comparison=f"{ctx.name('case')} vs {ctx.name('control')}", label_name="the case/control labels")]
     return [overview_section(result, ctx), *render(result.alpha, ctx), _beta_section(result, ctx),
             *render(result.dysbiosis, ctx), *diff, _tests_section(result, ctx), reproduce_section(result, ctx)]
