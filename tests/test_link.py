@@ -156,3 +156,14 @@ def test_repeated_subjects_keep_one_sample_each():
     meta.iloc[ctrl[0], meta.columns.get_loc("subject")] = meta.iloc[cases[0]]["subject"]
     with pytest.raises(DesignError, match="paired design"):
         link(c.with_metadata(meta), group="group", case=["case"], control="control", subject="subject")
+
+
+def test_sequential_and_marginal_group_term_agree_when_group_is_last():
+    """adonis2 semantics: with the group term last, its sequential and marginal tests are the same test."""
+    kw = dict(group="Diagnosis", case=["CD"], control="Control", covariates=["Age"], permutations=99, rng=4,
+              metrics=("braycurtis",), differential=False)
+    margin = link(franzosa2019(), by="margin", **kw).permanova["braycurtis"]
+    terms = link(franzosa2019(), by="terms", **kw).permanova["braycurtis"]
+    assert (margin.by, terms.by) == ("margin", "terms")
+    assert margin.term().statistic == pytest.approx(terms.term().statistic)
+    assert terms.table.term.tolist()[:2] == ["Age", "group_label"]

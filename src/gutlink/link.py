@@ -22,7 +22,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -166,7 +166,8 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
          covariates: Sequence[str] = (), strata: str | None = None, subject: str | None = None,
          rank: str | None = None, metrics: Sequence[str] = BETA_METRICS, permutations: int = 999,
          rng: int | None = 0, drop_empty: bool = False, inputs: dict[str, Any] | None = None,
-         callback: Callback | None = None, differential: bool = True) -> LinkResult:
+         callback: Callback | None = None, differential: bool = True,
+         by: Literal["margin", "terms"] = "margin") -> LinkResult:
     """Test whether the community differs between *case* and *control* samples of column *group*.
 
     Parameters
@@ -179,6 +180,9 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
         Columns adjusted for (PERMANOVA margin test of the group term; OLS for alpha diversity).
     strata
         Column within whose levels permutations are restricted (study, household).
+    by
+        PERMANOVA test of the group term, as in vegan's ``adonis2``: ``"margin"`` (given every covariate,
+        the default) or ``"terms"`` (sequential, after the covariates listed before it).
     subject
         Column of subject IDs (repeated measures). When the case/control label is fixed per subject, the first
         sample of each subject is analysed (the tests assume independent samples; recorded in the history);
@@ -221,7 +225,7 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
         dms[metric] = beta_diversity(c, metric)  # type: ignore[arg-type]
         ords[metric] = pcoa(dms[metric], metric=metric)
         step(f"PERMANOVA ({_METRIC_NAMES.get(metric, metric)}, {permutations} permutations)")
-        perms[metric] = permanova(c, metric=metric, covariates=covariates, strata=strata,
+        perms[metric] = permanova(c, metric=metric, covariates=covariates, strata=strata, by=by,
                                   permutations=permutations, rng=gen, distances=dms[metric])
         step(f"PERMDISP ({_METRIC_NAMES.get(metric, metric)})")
         disps[metric] = permdisp(c, metric=metric, permutations=permutations, rng=gen, distances=dms[metric])

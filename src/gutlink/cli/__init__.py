@@ -55,6 +55,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subject", default=None, help="subject ID column (repeated measures)")
     p.add_argument("--rank", default=None, help="aggregate to this rank first (e.g. genus)")
     p.add_argument("--metrics", default="braycurtis,jaccard,aitchison", help="beta-diversity metrics")
+    p.add_argument("--by", choices=("margin", "terms"), default="margin",
+                   help="PERMANOVA test of the group term: marginal (given all covariates) or sequential")
     p.add_argument("--permutations", type=int, default=999)
     p.add_argument("--seed", type=int, default=0, help="seed of every random step")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
@@ -147,7 +149,7 @@ def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> 
     result = link(cohort, group=args.group, case=_split(args.case), control=args.control,
                   covariates=_split(args.covariates), strata=args.strata, subject=args.subject, rank=args.rank,
                   metrics=_split(args.metrics), permutations=args.permutations, rng=args.seed,
-                  drop_empty=args.drop_empty, inputs=inputs, callback=_Progress(args.quiet))
+                  drop_empty=args.drop_empty, inputs=inputs, callback=_Progress(args.quiet), by=args.by)
     out = write(result, args.out, overwrite=args.overwrite)
     print(result.verdict["headline"])
     print(f"Report: {Path(out) / 'report.html'}")
@@ -174,7 +176,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..datasets import franzosa2019
 
     ns = argparse.Namespace(group="Diagnosis", case="CD,UC", control="Control", covariates="", strata=None,
-                            subject=None, rank=None, metrics="braycurtis,jaccard,aitchison", drop_empty=False,
+                            subject=None, rank=None, metrics="braycurtis,jaccard,aitchison", drop_empty=False, by="margin",
                             out=args.out, permutations=args.permutations, seed=args.seed, overwrite=True,
                             quiet=args.quiet)
     inputs = {"files": [{"role": "abundance", "path": "gutlink.datasets.franzosa2019 (bundled)", "sha256": ""}],
