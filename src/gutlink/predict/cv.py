@@ -1,0 +1,282 @@
+"""Nested, repeated, optionally grouped cross-validation of a classifier on a case/control design.
+
+Examples
+--------
+>>> from gutlink.datasets import toy
+>>> res = cross_validate(toy(), group="group", case="case", control="control", model="lasso",
+...                      n_repeats=2, n_folds=3, rng=0)
+>>> 0 <= res.auroc <= 1, res.predictions.shape[0]
+(True, 19)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import logit
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from ..cohort import Cohort
+from ..errors import DesignError
+from .design import Design, check_folds, inner_splitter, outer_splits, prepare
+from .metrics import auroc, bootstrap_ci, calibration_table, roc_band, summary_metrics
+from .models import MODELS, build_pipeline
+from .parallel import run_tasks
+from .results import ClassifierResult
+
+__all__ = ["cross_validate", "fit_pipeline", "fold_importance", "FoldFit"]
+
+Callback = Callable[[str, int, int], None]
+TOP_K = 20
+
+
+@dataclass(frozen=True)
+class FoldFit:
+    """What one outer fold returns."""
+
+    repeat: int
+    fold: int
+    test: np.ndarray
+    probability: np.ndarray
+    importance: np.ndarray
+    params: dict[str, Any]
+    n_train: int
+
+
+def fit_pipeline(pipe: Pipeline, search: Any, x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, *,
+                 n_inner: int, seed: int) -> tuple[Pipeline, dict[str, Any]]:
+    """Fit *pipe* on ``(x, y)``, choosing hyperparameters from *search* by an inner (grouped) CV on AUROC."""
+    with warnings.catch_warnings():
+        # saga / liblinear may stop at max_iter on weakly regularised grid points; the inner CV judges them
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        if not search:
+            return clone(pipe).fit(x, y), {}
+        inner = inner_splitter(y, groups, n_inner, seed)
+        gs = GridSearchCV(clone(pipe), search, cv=inner, scoring="roc_auc", n_jobs=1, refit=True,
+                          error_score="raise")
+        gs.fit(x, y, groups=groups)
+    params = {k: (type(v).__name__ if hasattr(v, "fit") else v) for k, v in gs.best_params_.items()}
+    return gs.best_estimator_, params
+
+
+def fold_importance(pipe: Pipeline, n_features: int) -> np.ndarray:
+    """Per-input-feature importance of a fitted pipeline (0 for features dropped by filter or selection)."""
+    idx = np.flatnonzero(pipe.named_steps["prevalence"].keep_)
+    select = pipe.named_steps["select"]
+    if select != "passthrough":
+        idx = idx[select.keep_]
+    values = _classifier_importance(pipe.named_steps["clf"])
+    if values is None:
+        return np.full(n_features, np.nan)
+    out = np.zeros(n_features)
+    out[idx] = values
+    return out
+
+
+def _classifier_importance(clf: Any) -> np.ndarray | None:
+    """Coefficients, impurity importances, or (soft-vote ensembles) the mean of the members' shares."""
+    if hasattr(clf, "coef_"):
+        return np.asarray(clf.coef_).ravel()
+    if hasattr(clf, "feature_importances_"):
+        return np.asarray(clf.feature_importances_)
+    if hasattr(clf, "estimators_") and hasattr(clf, "voting"):
+        parts = [_classifier_importance(e) for e in clf.estimators_]
+        if any(p is None for p in parts):
+            return None
+        shares = [p / np.abs(p).sum() if np.abs(p).sum() > 0 else p for p in parts]  # type: ignore[union-attr]
+        return np.mean(shares, axis=0)
+    return None
+
+
+def _fit_fold(task: tuple[Any, ...], *, x: np.ndarray, y: np.ndarray, groups: np.ndarray | None,
+              pipe: Pipeline, search: Any, n_inner: int) -> FoldFit:
+    repeat, fold, train, test, seed = task
+    g = None if groups is None else groups[train]
+    fitted, params = fit_pipeline(pipe, search, x[train], y[train], g, n_inner=n_inner, seed=seed)
+    proba = fitted.predict_proba(x[test])[:, 1]
+    return FoldFit(repeat, fold, test, proba, fold_importance(fitted, x.shape[1]), params, len(train))
+
+
+def _run_cv(design: Design, y: np.ndarray, pipe: Pipeline, search: Any, *, n_folds: int, n_repeats: int,
+            n_inner: int, gen: np.random.Generator, n_jobs: int, scheduler: Any) -> list[FoldFit]:
+    d = Design(design.cohort, design.x, y, design.groups, design.study)
+    seeds = [int(s) for s in gen.integers(0, 2**31 - 1, size=n_repeats)]
+    tasks = [(r, f, tr, te, int(gen.integers(0, 2**31 - 1)))
+             for r, f, tr, te in outer_splits(d, n_folds=n_folds, n_repeats=n_repeats, seeds=seeds)]
+    work = partial(_fit_fold, x=design.x, y=y, groups=design.groups, pipe=pipe, search=search, n_inner=n_inner)
+    return run_tasks(work, tasks, n_jobs=n_jobs, scheduler=scheduler)
+
+
+def _oof(fits: Sequence[FoldFit], n_repeats: int, n: int) -> np.ndarray:
+    oof = np.full((n_repeats, n), np.nan)
+    for fit in fits:
+        oof[fit.repeat, fit.test] = fit.probability
+    return oof
+
+
+def _importance_table(fits: Sequence[FoldFit], feature_ids: pd.Index) -> tuple[pd.DataFrame, float]:
+    imp = np.vstack([f.importance for f in fits])
+    k = min(TOP_K, imp.shape[1])
+    mag = np.abs(np.nan_to_num(imp))
+    tops = np.argsort(-mag, axis=1, kind="stable")[:, :k]
+    top = np.zeros_like(mag, dtype=bool)
+    np.put_along_axis(top, tops, True, axis=1)
+    top &= mag > 0
+    table = pd.DataFrame({"mean": imp.mean(axis=0), "sd": imp.std(axis=0, ddof=1) if len(fits) > 1 else 0.0,
+                          "selected_frequency": (mag > 0).mean(axis=0), "top_frequency": top.mean(axis=0)},
+                         index=pd.Index(feature_ids, name="feature_id"))
+    order = np.argsort(-np.abs(np.nan_to_num(table["mean"].to_numpy())), kind="stable")
+    return table.iloc[order], _stability(top)
+
+
+def _stability(top: np.ndarray) -> float:
+    """Mean pairwise Jaccard similarity of the per-fold top-k feature sets (1 = identical every fold)."""
+    if top.shape[0] < 2 or not top.any():
+        return float("nan")
+    inter = top.astype(float) @ top.T.astype(float)
+    sizes = top.sum(axis=1)
+    union = sizes[:, None] + sizes[None, :] - inter
+    iu = np.triu_indices(top.shape[0], 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.nanmean(inter[iu] / union[iu]))
+
+
+def _predictions(design: Design, oof: np.ndarray) -> pd.DataFrame:
+    mean = oof.mean(axis=0)
+    frame = pd.DataFrame({"label": np.where(design.y == 1, "case", "control"), "y": design.y,
+                          "probability": mean, "probability_sd": oof.std(axis=0),
+                          "log_odds": logit(np.clip(mean, 1e-6, 1 - 1e-6))}, index=design.cohort.sample_ids)
+    if design.groups is not None:
+        frame["subject"] = design.groups
+    if design.study is not None:
+        frame["study"] = design.study
+    return frame
+
+
+def _per_study(design: Design, oof: np.ndarray) -> pd.DataFrame:
+    if design.study is None:
+        return pd.DataFrame()
+    rows = []
+    for s in pd.unique(design.study):
+        m = design.study == s
+        aucs = [auroc(design.y[m], o[m]) for o in oof]
+        rows.append({"study": str(s), "auroc": float(np.nanmean(aucs)) if not np.isnan(aucs).all() else np.nan,
+                     "n_case": int(design.y[m].sum()), "n_control": int((design.y[m] == 0).sum())})
+    return pd.DataFrame(rows)
+
+
+def permuted_labels(design: Design, gen: np.random.Generator) -> np.ndarray:
+    """Labels shuffled between subjects (within study when a study column is given)."""
+    units = design.units
+    frame = pd.DataFrame({"unit": units, "y": design.y,
+                          "block": design.study if design.study is not None else "all"})
+    per_unit = frame.groupby("unit", sort=False).agg(y=("y", "first"), block=("block", "first"))
+    shuffled = per_unit["y"].copy()
+    for _, idx in per_unit.groupby("block").groups.items():
+        shuffled.loc[idx] = gen.permutation(per_unit.loc[idx, "y"].to_numpy())
+    return shuffled.loc[units].to_numpy()
+
+
+def _check_args(model: str, n_repeats: int, n_permutations: int) -> None:
+    if model not in MODELS:
+        raise DesignError(f"unknown model {model!r}; use one of {', '.join(MODELS)}.")
+    if n_repeats < 1 or n_permutations < 0:
+        raise DesignError("n_repeats must be ≥ 1 and n_permutations ≥ 0.")
+
+
+def cross_validate(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str | Sequence[str],
+                   model: str = "lasso", subject: str | None = None, study: str | None = None,
+                   n_repeats: int = 10, n_folds: int = 5, n_inner: int = 3, n_permutations: int = 0,
+                   normalisation: str = "log-std", min_prevalence: float = 0.1, select_k: int | None = None,
+                   params: Mapping[str, Any] | None = None, grid: Mapping[str, Any] | None = None,
+                   rng: int | np.random.Generator | None = None, n_jobs: int = 1, scheduler: Any = None,
+                   callback: Callback | None = None) -> ClassifierResult:
+    """Nested, repeated stratified k-fold CV of a disease classifier.
+
+    Every preprocessing step (closure, prevalence filter, normalisation, selection) and the hyperparameter
+    search (an inner CV on AUROC) are fitted on the training part of each outer fold only. With *subject*, all
+    splits are grouped so that a subject's samples are never on both sides; with *study*, folds are also
+    stratified by study when possible and per-study AUROCs of the out-of-fold predictions are reported.
+
+    Parameters
+    ----------
+    cohort
+        Abundances (any units) with the metadata columns named below.
+    group, case, control
+        Outcome column, its case value(s) (pooled) and control value(s).
+    model
+        ``'lasso'`` (L1 logistic), ``'elasticnet'``, ``'rf'`` (random forest), ``'gbm'`` (histogram gradient
+        boosting) or ``'auto'`` (the inner CV chooses among lasso, elastic net and random forest).
+    subject, study
+        Optional subject (or household) and study columns.
+    n_repeats, n_folds, n_inner
+        Outer repeats × folds and inner folds.
+    n_permutations
+        Label permutations for the chance-level AUROC on this data (each one CV repeat).
+    normalisation, min_prevalence, select_k, params, grid
+        Pipeline settings; see :func:`gutlink.predict.models.build_pipeline`.
+    rng
+        Seed or generator: every random choice derives from it.
+    n_jobs, scheduler
+        joblib workers, or a Dask scheduler address / ``Client`` (then *n_jobs* is ignored).
+    callback
+        ``callback(step, i, n)`` progress hook.
+
+    Returns
+    -------
+    ClassifierResult
+
+    Examples
+    --------
+    >>> from gutlink.datasets import toy
+    >>> res = cross_validate(toy(), group="group", case="case", control="control", model="rf",
+    ...                      params={"n_estimators": 20}, grid={}, n_repeats=1, n_folds=3, rng=1)
+    >>> res.table["metric"].tolist()
+    ['auroc', 'auprc', 'balanced_accuracy', 'brier']
+    """
+    _check_args(model, n_repeats, n_permutations)
+    notify = callback or (lambda step, i, n: None)
+    design = prepare(cohort, group=group, case=case, control=control, subject=subject, study=study)
+    check_folds(design, n_folds)
+    gen = np.random.default_rng(rng)
+    pipe, search = build_pipeline(model, normalisation=normalisation, min_prevalence=min_prevalence,
+                                  select_k=select_k, random_state=int(gen.integers(0, 2**31 - 1)),
+                                  params=params, grid=grid)
+    run = partial(_run_cv, design, pipe=pipe, search=search, n_folds=n_folds, n_inner=n_inner, gen=gen,
+                  n_jobs=n_jobs, scheduler=scheduler)
+    notify("cross-validation", 0, 2)
+    fits = run(design.y, n_repeats=n_repeats)
+    oof = _oof(fits, n_repeats, len(design.y))
+    notify("permutation null", 1, 2)
+    null = tuple(auroc(yp, _oof(run(yp, n_repeats=1), 1, len(yp))[0])
+                 for yp in (permuted_labels(design, gen) for _ in range(n_permutations)))
+    protocol = {"n_repeats": n_repeats, "n_folds": n_folds, "n_inner": n_inner, "grouped": design.grouped,
+                "subject": subject, "study": study, "normalisation": normalisation,
+                "min_prevalence": min_prevalence, "select_k": select_k, "n_permutations": n_permutations}
+    return _assemble(design, fits, oof, null, model=model, protocol=protocol, gen=gen)
+
+
+def _assemble(design: Design, fits: list[FoldFit], oof: np.ndarray, null: tuple[float, ...], *, model: str,
+              protocol: dict[str, Any], gen: np.random.Generator) -> ClassifierResult:
+    metrics = summary_metrics(design.y, oof)
+    ci = bootstrap_ci(design.y, oof, design.units, rng=gen)
+    importance, stability = _importance_table(fits, design.cohort.feature_ids)
+    folds = pd.DataFrame([{"repeat": f.repeat, "fold": f.fold, "n_train": f.n_train, "n_test": len(f.test),
+                           "auroc": auroc(design.y[f.test], f.probability), "params": f.params} for f in fits])
+    p_value = None if not null else float((1 + np.sum(np.asarray(null) >= metrics["auroc"])) / (1 + len(null)))
+    return ClassifierResult(
+        model=model, protocol=protocol, n_case=int(design.y.sum()), n_control=int((design.y == 0).sum()),
+        n_features=int(design.x.shape[1]), auroc=metrics["auroc"], auroc_ci=ci, auroc_sd=metrics["auroc_sd"],
+        auprc=metrics["auprc"], balanced_accuracy=metrics["balanced_accuracy"], brier=metrics["brier"],
+        predictions=_predictions(design, oof), folds=folds, importance=importance, stability=stability,
+        roc=roc_band(design.y, oof), calibration=calibration_table(design.y, oof.mean(axis=0)),
+        per_study=_per_study(design, oof), permutation_auroc=null, permutation_p=p_value, oof=oof)

@@ -1,0 +1,113 @@
+"""Result classes of the prediction module (frozen dataclasses; the report renders them by type).
+
+Examples
+--------
+>>> sorted(ClassifierResult.__dataclass_fields__)[:3]
+['auprc', 'auroc', 'auroc_ci']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..results import Result, jsonable
+
+__all__ = ["ClassifierResult", "TransferResult", "PredictionResult"]
+
+_NOJSON = {"json": False}
+
+
+@dataclass(frozen=True)
+class ClassifierResult(Result):
+    """Cross-validated performance of one classifier on one case/control design.
+
+    ``auroc`` is the mean over CV repeats of the AUROC of the pooled out-of-fold predictions; ``auroc_ci`` a
+    95 % percentile CI from a stratified bootstrap of samples (of subjects when grouped), conditional on the
+    fitted fold models (it does not include the variability of refitting them). ``predictions`` has
+    one row per sample: ``label``, ``y`` (1 = case), ``probability`` (mean out-of-fold probability over
+    repeats), ``probability_sd`` and ``log_odds`` (the learned disease index). ``importance`` has one row per
+    input feature: ``mean`` (signed coefficient on the normalised scale for linear models, impurity decrease
+    for forests, NaN for gradient boosting), ``sd``, ``selected_frequency`` (fraction of fold models using the
+    feature) and ``top_frequency`` (fraction of folds where it is among the ``top_k`` most important).
+    ``permutation_auroc`` holds the label-permutation null (one CV repeat per permutation); ``oof`` the
+    out-of-fold probabilities of every repeat (repeats × samples, in ``predictions`` order).
+    """
+
+    model: str
+    protocol: dict[str, Any]
+    n_case: int
+    n_control: int
+    n_features: int
+    auroc: float
+    auroc_ci: tuple[float, float]
+    auroc_sd: float
+    auprc: float
+    balanced_accuracy: float
+    brier: float
+    predictions: pd.DataFrame = field(metadata=_NOJSON)
+    folds: pd.DataFrame = field(default_factory=pd.DataFrame)
+    importance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    stability: float = float("nan")
+    roc: pd.DataFrame = field(default_factory=pd.DataFrame)
+    calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    per_study: pd.DataFrame = field(default_factory=pd.DataFrame)
+    permutation_auroc: tuple[float, ...] = ()
+    permutation_p: float | None = None
+    oof: np.ndarray = field(default_factory=lambda: np.empty((0, 0)), metadata=_NOJSON, repr=False)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per performance measure (``metric, value, ci_low, ci_high``)."""
+        rows = [("auroc", self.auroc, *self.auroc_ci), ("auprc", self.auprc, np.nan, np.nan),
+                ("balanced_accuracy", self.balanced_accuracy, np.nan, np.nan), ("brier", self.brier, np.nan, np.nan)]
+        if self.permutation_auroc:
+            null = np.asarray(self.permutation_auroc)
+            rows.append(("permutation_auroc", float(null.mean()), *np.quantile(null, [0.025, 0.975])))
+        return pd.DataFrame(rows, columns=["metric", "value", "ci_low", "ci_high"])
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers for ``summary.json``."""
+        out = {"model": self.model, "auroc": self.auroc, "auroc_ci": list(self.auroc_ci), "auprc": self.auprc,
+               "balanced_accuracy": self.balanced_accuracy, "brier": self.brier, "n_case": self.n_case,
+               "n_control": self.n_control, "protocol": self.protocol, "permutation_p": self.permutation_p}
+        if self.permutation_auroc:
+            out["permutation_auroc_mean"] = float(np.mean(self.permutation_auroc))
+        if not self.per_study.empty:
+            out["per_study"] = self.per_study
+        return jsonable(out)
+
+
+@dataclass(frozen=True)
+class TransferResult(Result):
+    """Cross-study validation: leave-one-study-out (LOSO) and the train-on-A / test-on-B matrix.
+
+    ``table`` has one row per held-out study (``study, auroc, ci_low, ci_high, n_case, n_control``); ``matrix``
+    is train study × test study AUROC, its diagonal the within-study cross-validated AUROC (NaN where a study
+    lacks a class).
+    """
+
+    model: str
+    study_column: str
+    table: pd.DataFrame
+    matrix: pd.DataFrame = field(default_factory=pd.DataFrame)
+    predictions: pd.DataFrame = field(default_factory=pd.DataFrame, metadata=_NOJSON)
+    protocol: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """LOSO per study and its mean, for ``summary.json``."""
+        return jsonable({"model": self.model, "study_column": self.study_column,
+                         "loso_mean_auroc": float(self.table["auroc"].mean()), "loso": self.table,
+                         "matrix": {str(k): v for k, v in self.matrix.to_dict(orient="index").items()}})
+
+
+@dataclass(frozen=True)
+class PredictionResult(Result):
+    """A saved model applied to new samples, with the feature alignment that was needed."""
+
+    table: pd.DataFrame
+    alignment: dict[str, Any]
+    model: str

@@ -1,0 +1,166 @@
+"""Does a model hold in a cohort it never saw? Leave-one-study-out and the train-on-A / test-on-B matrix.
+
+Examples
+--------
+>>> from gutlink.datasets import franzosa2019
+>>> c = franzosa2019()
+>>> c = c.with_metadata(c.metadata.assign(site=["a", "b"] * 77 + ["a"]))
+>>> res = loso(c, group="Diagnosis", case=["CD", "UC"], control="Control", study="site", matrix=False,
+...            rng=0)
+>>> res.table["study"].tolist()
+['a', 'b']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..cohort import Cohort
+from ..errors import DesignError
+from .cv import cross_validate, fit_pipeline
+from .design import Design, prepare
+from .metrics import auroc, bootstrap_ci
+from .models import build_pipeline
+from .parallel import run_tasks
+from .results import TransferResult
+
+__all__ = ["loso"]
+
+
+def _both_classes(y: np.ndarray) -> bool:
+    return bool((y == 1).any() and (y == 0).any())
+
+
+def _fit_predict(task: tuple[np.ndarray, np.ndarray, int], *, design: Design, pipe: Any, search: Any,
+                 n_inner: int) -> np.ndarray:
+    train, test, seed = task
+    g = None if design.groups is None else design.groups[train]
+    fitted, _ = fit_pipeline(pipe, search, design.x[train], design.y[train], g, n_inner=n_inner, seed=seed)
+    return fitted.predict_proba(design.x[test])[:, 1]
+
+
+def _check_studies(design: Design, study: str) -> np.ndarray:
+    studies = pd.unique(design.study)  # type: ignore[arg-type]
+    if studies.size < 2:
+        raise DesignError(f"leave-one-study-out needs at least 2 studies in column {study!r}; it holds only "
+                          f"{list(studies)}. Use cross_validate for a single study.")
+    for s in studies:
+        rest = design.study != s
+        if not _both_classes(design.y[rest]):
+            raise DesignError(f"without study {s!r} the training set lacks a class; every study's complement "
+                              "must hold cases and controls.")
+    return studies
+
+
+def _loso_table(design: Design, studies: np.ndarray, preds: list[np.ndarray],
+                gen: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, frames = [], []
+    for s, p in zip(studies, preds, strict=True):
+        m = design.study == s
+        y, units = design.y[m], design.units[m]
+        ok = _both_classes(y)
+        ci = bootstrap_ci(y, p[None, :], units, rng=gen) if ok else (np.nan, np.nan)
+        rows.append({"study": str(s), "auroc": auroc(y, p) if ok else np.nan, "ci_low": ci[0], "ci_high": ci[1],
+                     "n_case": int(y.sum()), "n_control": int((y == 0).sum())})
+        frames.append(pd.DataFrame({"study": str(s), "y": y, "probability": p},
+                                   index=design.cohort.sample_ids[m]))
+    return pd.DataFrame(rows), pd.concat(frames)
+
+
+def _matrix(design: Design, studies: np.ndarray, work: Any, diagonal: dict[str, float], *, n_jobs: int,
+            scheduler: Any, gen: np.random.Generator) -> pd.DataFrame:
+    trainable = [s for s in studies if _both_classes(design.y[design.study == s])]
+    tasks = [(np.flatnonzero(design.study == a), np.flatnonzero(design.study != a), int(gen.integers(2**31 - 1)))
+             for a in trainable]
+    preds = run_tasks(work, tasks, n_jobs=n_jobs, scheduler=scheduler)
+    study = np.asarray(design.study)
+    names = [str(s) for s in studies]
+    out = pd.DataFrame(np.nan, index=pd.Index(names, name="train"), columns=pd.Index(names, name="test"))
+    for a, (_, test, _), p in zip(trainable, tasks, preds, strict=True):
+        for b in studies:
+            if b == a:
+                continue
+            m = study[test] == b
+            out.loc[str(a), str(b)] = auroc(design.y[test][m], p[m])
+    for s, v in diagonal.items():
+        out.loc[s, s] = v
+    return out
+
+
+def _diagonal(cohort: Cohort, design: Design, studies: np.ndarray, kwargs: dict[str, Any]) -> dict[str, float]:
+    """Within-study cross-validated AUROC (NaN where a study is too small for the folds)."""
+    out = {}
+    for s in studies:
+        sub = cohort.subset(samples=cohort.sample_ids.isin(design.cohort.sample_ids[design.study == s]))
+        try:
+            out[str(s)] = cross_validate(sub, **kwargs).auroc
+        except DesignError:
+            out[str(s)] = float("nan")
+    return out
+
+
+def loso(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str | Sequence[str], study: str,
+         model: str = "lasso", subject: str | None = None, matrix: bool = True, n_repeats: int = 3,
+         n_folds: int = 5, n_inner: int = 3, normalisation: str = "log-std", min_prevalence: float = 0.1,
+         params: Mapping[str, Any] | None = None, grid: Mapping[str, Any] | None = None,
+         rng: int | np.random.Generator | None = None, n_jobs: int = 1, scheduler: Any = None) -> TransferResult:
+    """Leave-one-study-out AUROC per held-out study and, with *matrix*, the train-on-A / test-on-B matrix.
+
+    Each model is fitted (with its inner-CV hyperparameter search, grouped by *subject* when given) on the
+    training studies only and scored on the held-out one. The matrix diagonal is the within-study
+    cross-validated AUROC (*n_repeats* × *n_folds*); off-diagonal cells train on one study and test on another.
+
+    Parameters
+    ----------
+    cohort
+        Pooled cohort of several studies.
+    group, case, control, study, subject
+        Outcome column and values, the study column and an optional subject column.
+    model, normalisation, min_prevalence, params, grid
+        As in :func:`~gutlink.predict.cross_validate`.
+    matrix
+        Also compute the study × study matrix.
+    n_repeats, n_folds, n_inner
+        CV settings of the matrix diagonal and of the inner search.
+    rng, n_jobs, scheduler
+        Randomness and parallelism, as in :func:`~gutlink.predict.cross_validate`.
+
+    Returns
+    -------
+    TransferResult
+
+    Examples
+    --------
+    >>> from gutlink.datasets import toy
+    >>> c = toy()
+    >>> loso(c.with_metadata(c.metadata.assign(s="one")), group="group", case="case",
+    ...      control="control", study="s")
+    Traceback (most recent call last):
+    ...
+    gutlink.errors.DesignError: leave-one-study-out needs at least 2 studies in column 's'; ...
+    """
+    design = prepare(cohort, group=group, case=case, control=control, subject=subject, study=study)
+    studies = _check_studies(design, study)
+    gen = np.random.default_rng(rng)
+    pipe, search = build_pipeline(model, normalisation=normalisation, min_prevalence=min_prevalence,
+                                  random_state=int(gen.integers(2**31 - 1)), params=params, grid=grid)
+    work = partial(_fit_predict, design=design, pipe=pipe, search=search, n_inner=n_inner)
+    tasks = [(np.flatnonzero(design.study != s), np.flatnonzero(design.study == s), int(gen.integers(2**31 - 1)))
+             for s in studies]
+    table, preds = _loso_table(design, studies, run_tasks(work, tasks, n_jobs=n_jobs, scheduler=scheduler), gen)
+    grid_ = pd.DataFrame()
+    if matrix:
+        kwargs = dict(group=group, case=case, control=control, model=model, subject=subject, n_repeats=n_repeats,
+                      n_folds=n_folds, n_inner=n_inner, normalisation=normalisation, min_prevalence=min_prevalence,
+                      params=params, grid=grid, rng=gen, n_jobs=n_jobs, scheduler=scheduler)
+        grid_ = _matrix(design, studies, work, _diagonal(cohort, design, studies, kwargs), n_jobs=n_jobs,
+                        scheduler=scheduler, gen=gen)
+    protocol = {"n_repeats": n_repeats, "n_folds": n_folds, "n_inner": n_inner, "subject": subject,
+                "normalisation": normalisation, "min_prevalence": min_prevalence}
+    return TransferResult(model=model, study_column=study, table=table, matrix=grid_, predictions=preds,
+                          protocol=protocol)

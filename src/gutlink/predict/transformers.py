@@ -1,0 +1,231 @@
+"""Preprocessing steps as scikit-learn transformers, so every one is fitted inside the training folds only.
+
+Each follows the estimator contract: ``__init__`` stores its parameters untouched, ``fit`` learns attributes
+ending in ``_``, ``transform`` uses only those. Input is a samples × features matrix of non-negative
+abundances (counts, fractions or percent) unless stated otherwise.
+
+Examples
+--------
+>>> import numpy as np
+>>> x = np.array([[10.0, 0, 5], [3, 3, 0], [0, 2, 8]])
+>>> PrevalenceFilter(min_prevalence=0.7).fit(x).keep_.tolist()  # none passes: the most prevalent is kept
+[True, False, False]
+>>> PrevalenceFilter(min_prevalence=0.6).fit_transform(x).shape
+(3, 3)
+>>> z = LogStandardScaler().fit_transform(Closure().fit_transform(x))
+>>> bool(np.abs(z.mean(axis=0)).max() < 1e-12)
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = ["Closure", "PrevalenceFilter", "LogTransform", "CLRTransform", "LogStandardScaler", "SelectKByAUC"]
+
+
+def _nonneg(est: BaseEstimator, x: Any, *, reset: bool) -> np.ndarray:
+    x = validate_data(est, x, reset=reset, dtype=np.float64)
+    if (x < 0).any():
+        raise ValueError(f"Negative values in data passed to {type(est).__name__}: it needs non-negative abundances.")
+    return x
+
+
+class _Tags:
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.input_tags.positive_only = True
+        return tags
+
+
+class Closure(_Tags, TransformerMixin, BaseEstimator):
+    """Rescale each sample to relative abundances summing to 1 (stateless; all-zero rows stay zero)."""
+
+    def fit(self, X: Any, y: Any = None) -> Closure:
+        """Record the number of features."""
+        _nonneg(self, X, reset=True)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Divide each row by its total."""
+        check_is_fitted(self, "n_features_in_")
+        return _close(_nonneg(self, X, reset=False))
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """Fit and transform in one validation pass."""
+        return _close(_nonneg(self, X, reset=True))
+
+
+def _close(x: np.ndarray) -> np.ndarray:
+    totals = x.sum(axis=1, keepdims=True)
+    return np.divide(x, totals, out=np.zeros_like(x), where=totals > 0)
+
+
+class PrevalenceFilter(_Tags, TransformerMixin, BaseEstimator):
+    """Keep features detected (value > *detection*) in at least *min_prevalence* of the training samples.
+
+    When no feature passes, the single most prevalent one is kept so that a fold never ends up empty.
+    """
+
+    def __init__(self, min_prevalence: float = 0.1, detection: float = 0.0) -> None:
+        self.min_prevalence = min_prevalence
+        self.detection = detection
+
+    def fit(self, X: Any, y: Any = None) -> PrevalenceFilter:
+        """Learn the prevalence of each feature and which to keep (``keep_``)."""
+        x = _nonneg(self, X, reset=True)
+        self.prevalence_ = (x > self.detection).mean(axis=0)
+        keep = self.prevalence_ >= self.min_prevalence
+        if not keep.any():
+            keep[int(np.argmax(self.prevalence_))] = True
+        self.keep_ = keep
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Drop the features that failed the filter."""
+        check_is_fitted(self, "keep_")
+        x = _nonneg(self, X, reset=False)
+        return x if self.keep_.all() else x[:, self.keep_]
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the kept features."""
+        check_is_fitted(self, "keep_")
+        names = np.asarray(input_features if input_features is not None else
+                           [f"x{i}" for i in range(self.n_features_in_)], dtype=object)
+        return names[self.keep_]
+
+
+def _pseudocount(x: np.ndarray, given: float | None) -> float:
+    if given is not None:
+        return float(given)
+    nz = x[x > 0]
+    return float(nz.min()) / 2 if nz.size else 1e-6
+
+
+class LogTransform(_Tags, TransformerMixin, BaseEstimator):
+    """``log10(x + pseudocount)``; the default pseudocount (half the smallest non-zero training value) is learnt
+    in ``fit``."""
+
+    def __init__(self, pseudocount: float | None = None) -> None:
+        self.pseudocount = pseudocount
+
+    def fit(self, X: Any, y: Any = None) -> LogTransform:
+        """Learn ``pseudocount_``."""
+        self.pseudocount_ = _pseudocount(_nonneg(self, X, reset=True), self.pseudocount)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Apply the log."""
+        check_is_fitted(self, "pseudocount_")
+        return np.log10(_nonneg(self, X, reset=False) + self.pseudocount_)
+
+
+class CLRTransform(_Tags, TransformerMixin, BaseEstimator):
+    """Centred log-ratio of ``x + pseudocount`` per sample (the pseudocount is learnt in ``fit``)."""
+
+    def __init__(self, pseudocount: float | None = None) -> None:
+        self.pseudocount = pseudocount
+
+    def fit(self, X: Any, y: Any = None) -> CLRTransform:
+        """Learn ``pseudocount_``."""
+        self.pseudocount_ = _pseudocount(_nonneg(self, X, reset=True), self.pseudocount)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Log, then centre each row."""
+        check_is_fitted(self, "pseudocount_")
+        logx = np.log(_nonneg(self, X, reset=False) + self.pseudocount_)
+        return logx - logx.mean(axis=1, keepdims=True)
+
+
+def _sd_offset(sd: np.ndarray, quantile: float) -> float:
+    """The *quantile* of the standard deviations, or the smallest positive one (1 if none) when that is 0."""
+    offset = float(np.quantile(sd, quantile))
+    if offset > 0:
+        return offset
+    return float(sd[sd > 0].min()) if (sd > 0).any() else 1.0
+
+
+class LogStandardScaler(_Tags, TransformerMixin, BaseEstimator):
+    """SIAMCAT's *log.std*: ``log10(x + pseudocount)``, centred and divided by ``sd + q``.
+
+    ``q`` is the *sd_quantile* quantile of the training standard deviations, which keeps near-constant
+    features from being blown up (Wirbel et al. 2021 Genome Biol 22:93).
+    """
+
+    def __init__(self, pseudocount: float = 1e-5, sd_quantile: float = 0.1) -> None:
+        self.pseudocount = pseudocount
+        self.sd_quantile = sd_quantile
+
+    def fit(self, X: Any, y: Any = None) -> LogStandardScaler:
+        """Learn ``mean_`` and ``scale_`` of the logged training data."""
+        self._fit_log(X)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """Fit and transform with one logarithm pass."""
+        logx = self._fit_log(X)
+        logx -= self.mean_
+        logx /= self.scale_
+        return logx
+
+    def _fit_log(self, X: Any) -> np.ndarray:
+        logx = np.log10(_nonneg(self, X, reset=True) + self.pseudocount)
+        self.mean_ = logx.mean(axis=0)
+        sd = logx.std(axis=0, ddof=1) if logx.shape[0] > 1 else np.zeros(logx.shape[1])
+        self.scale_ = sd + _sd_offset(sd, self.sd_quantile)
+        return logx
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Log, centre and scale with the training statistics."""
+        check_is_fitted(self, "scale_")
+        logx = np.log10(_nonneg(self, X, reset=False) + self.pseudocount)
+        return (logx - self.mean_) / self.scale_
+
+
+def _feature_auc(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Single-feature AUROC of every column (Mann–Whitney U / n1 n0, ties counted half)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(x, axis=0)
+    pos = y == 1
+    n1, n0 = int(pos.sum()), int((~pos).sum())
+    return (ranks[pos].sum(axis=0) - n1 * (n1 + 1) / 2) / (n1 * n0)
+
+
+class SelectKByAUC(TransformerMixin, BaseEstimator):
+    """Keep the *k* features whose single-feature AUROC is farthest from 0.5 on the training fold.
+
+    With more than two classes the score is the largest one-vs-rest distance; ``k=None`` keeps everything.
+    """
+
+    def __init__(self, k: int | None = 50) -> None:
+        self.k = k
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    def fit(self, X: Any, y: Any) -> SelectKByAUC:
+        """Score each feature (``scores_``) and choose ``keep_``."""
+        x, y = validate_data(self, X, y, reset=True, dtype=np.float64)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        scores = np.zeros(x.shape[1])
+        for c in range(self.classes_.size if self.classes_.size > 2 else self.classes_.size - 1):
+            scores = np.maximum(scores, np.abs(_feature_auc(x, (codes == c).astype(int)) - 0.5))
+        self.scores_ = scores
+        k = x.shape[1] if self.k is None else min(int(self.k), x.shape[1])
+        keep = np.zeros(x.shape[1], dtype=bool)
+        keep[np.argsort(-self.scores_, kind="stable")[:k]] = True
+        self.keep_ = keep
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Keep the selected columns."""
+        check_is_fitted(self, "keep_")
+        return validate_data(self, X, reset=False, dtype=np.float64)[:, self.keep_]
