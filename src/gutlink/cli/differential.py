@@ -9,19 +9,17 @@ across studies), and writes ``differential.tsv``, ``prevalence.tsv``, ``meta*.ts
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
-import secrets
 import shlex
-import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import DesignError, OutputExistsError
+from ..errors import DesignError
+from ..report.output import write_folder
+from . import _sha256
 
 __all__ = ["add_parser", "run"]
 
@@ -86,14 +84,6 @@ def _test_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- outputs
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _report_html(result: Any) -> str | None:
     """The HTML report when :mod:`gutlink.report` has a renderer for this result type, else ``None``."""
     try:
@@ -124,27 +114,6 @@ def _write_folder(folder: Path, result: Any, meta_result: Any, doc: dict[str, An
     doc["outputs"] = {"files": files, "report_html": html is not None}
     text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     (folder / "summary.json").write_text(text, encoding="utf-8")
-
-
-def _replace_atomically(out: Path, build: Any, overwrite: bool) -> None:
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out}: the output folder already exists; choose another or pass --overwrite.")
-    if out.exists() and any(out.iterdir()) and not (out / "summary.json").is_file():
-        raise OutputExistsError(f"{out}: not empty and not a gutlink output (no summary.json); not replaced.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    try:
-        build(tmp)
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{secrets.token_hex(4)}"
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- command
@@ -184,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
            "inputs": files, "seed": args.rng, "differential": result.to_dict(),
            "meta_analysis": None if meta_result is None else meta_result.to_dict()}
     out = Path(args.out).absolute()
-    _replace_atomically(out, lambda folder: _write_folder(folder, result, meta_result, doc), args.overwrite)
+    write_folder(out, lambda folder: _write_folder(folder, result, meta_result, doc), overwrite=args.overwrite)
     found = doc["differential"]["discoveries"]
     print(f"{result.n_features} features × {len(result.terms)} term(s) tested on {result.n_samples} samples "
           f"({result.model}); q < {result.alpha}: " + ", ".join(f"{t} {n}" for t, n in found.items()))

@@ -11,7 +11,7 @@ import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from ..results import Result
 from .export import summary_json, tables, to_tsv
 from .page import render_html
 
-__all__ = ["write", "OutputExistsError", "MARKER"]
+__all__ = ["write", "write_folder", "OutputExistsError", "MARKER"]
 
 #: A folder holding this file is a gutlink output and may be replaced with ``overwrite=True``.
 MARKER = "summary.json"
@@ -109,11 +109,21 @@ def write(result: Result, out_dir: str | os.PathLike[str], *, overwrite: bool = 
     OutputExistsError
         *out_dir* exists and *overwrite* is false, or it exists but is not a gutlink output.
     """
+    return write_folder(out_dir, lambda folder: _fill(folder, result), overwrite=overwrite)
+
+
+def write_folder(out_dir: str | os.PathLike[str], build: Callable[[Path], object], *,
+                 overwrite: bool = False) -> Path:
+    """Create the folder *out_dir* atomically: ``build(tmp)`` fills a temporary sibling, which is then renamed.
+
+    On any error the temporary folder is removed and *out_dir* is left as it was. The replacement rules are
+    those of :func:`write` (only a gutlink output, holding ``summary.json``, or an empty folder is replaced).
+    """
     out = Path(out_dir).absolute()
     _check_destination(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     with _staging(out) as tmp:
-        _fill(tmp, result)
+        build(tmp)
         _check_destination(out, overwrite)
         _swap_in(tmp, out)
     return out
