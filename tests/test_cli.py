@@ -77,3 +77,25 @@ def test_convert_roundtrip(tmp_path):
 def test_python_dash_m():
     proc = subprocess.run([sys.executable, "-m", "gutlink", "--version"], capture_output=True, text=True, check=True)
     assert proc.stdout.startswith("gutlink ")
+
+
+@pytest.mark.realdata
+def test_partial_metadata_mismatch_is_reported(tmp_path, capsys, shared_data):
+    import pandas as pd
+
+    prism = shared_data / "ibd" / "franzosa2019_prism"
+    meta = pd.read_csv(prism / "ibd_metadata.csv")
+    meta.loc[:4, "id"] = [f"GHOST{i}" for i in range(5)]
+    meta_path = tmp_path / "meta.csv"
+    meta.to_csv(meta_path, index=False)
+    out = tmp_path / "run"
+    code = main(["link", str(prism / "ibd_taxa.csv"), "--metadata", str(meta_path), "--group", "Diagnosis",
+                 "--case", "CD", "--control", "Control", "--metrics", "braycurtis", "--permutations", "19",
+                 "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "5 of 155 sample IDs match no abundance sample" in err and "'GHOST0'" in err
+    assert "5 of 155 abundance samples have no metadata row" in err
+    summary = json.loads((out / "summary.json").read_text())
+    align = [h for h in summary["cohort_summary"]["history"] if h["op"] == "align"][0]
+    assert align["n_metadata_only"] == 5

@@ -121,6 +121,17 @@ class _Progress:
             print(f"[{i + 1:>2}/{n}] {time.perf_counter() - self.start:6.1f}s  {step}", file=sys.stderr, flush=True)
 
 
+def _warn_unmatched(al: Any, path: str, n_meta: int, n_abund: int) -> None:
+    """Say on stderr how many IDs of either side found no partner (they are left out, and recorded)."""
+    if al.metadata_only:
+        print(f"note: {path}: {len(al.metadata_only)} of {n_meta} sample IDs match no abundance sample "
+              f"(e.g. {', '.join(map(repr, al.metadata_only[:3]))}); they are left out. Matching is exact and "
+              "case-sensitive.", file=sys.stderr)
+    if al.abundance_only:
+        print(f"note: {len(al.abundance_only)} of {n_abund} abundance samples have no metadata row "
+              f"(e.g. {', '.join(map(repr, al.abundance_only[:3]))}); they are left out.", file=sys.stderr)
+
+
 def _split(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
@@ -163,7 +174,9 @@ def cmd_link(args: argparse.Namespace) -> int:
     cohort = read(args.abundance, format=args.format)
     files = [{"role": "abundance", "path": str(args.abundance), "sha256": _sha256(args.abundance)}]
     if args.metadata:
-        cohort = cohort.align(read_metadata(args.metadata), source=str(args.metadata))
+        metadata = read_metadata(args.metadata)
+        _warn_unmatched(cohort.alignment(metadata), args.metadata, len(metadata), cohort.n_samples)
+        cohort = cohort.align(metadata, source=str(args.metadata))
         files.append({"role": "metadata", "path": str(args.metadata), "sha256": _sha256(args.metadata)})
     cohort = _apply_where(cohort, args.where)
     inputs = {"files": files, "command": "gutlink " + shlex.join(sys.argv[1:]) if sys.argv else ""}
