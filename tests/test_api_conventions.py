@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 import gutlink
-from gutlink import association, differential, diversity, link, meta
+from gutlink import association, differential, diversity, indices, link, meta, predict
 from gutlink.results import Result
 
 ANALYSES = [association.alpha_test, association.permanova, association.permdisp, association.dysbiosis_score,
-            link.link, diversity.alpha_diversity, diversity.beta_diversity, differential.test, meta.by_study]
+            link.link, diversity.alpha_diversity, diversity.beta_diversity, differential.test, meta.by_study,
+            predict.cross_validate, predict.loso, indices.gmhi]
 SRC = Path(gutlink.__file__).parent
 
 

@@ -41,7 +41,7 @@ def test_predict_writes_summary_and_predictions(toy_files, tmp_path, capsys):
     assert len(summary["auroc_ci"]) == 2 and summary["auroc_ci"][0] <= summary["auroc"] <= summary["auroc_ci"][1]
     pred = pd.read_csv(out / "predictions.tsv", sep="\t", index_col=0)
     assert len(pred) == 19 and pred["probability"].between(0, 1).all()
-    assert {"importance.tsv", "roc.tsv", "calibration.tsv", "folds.tsv"} <= {p.name for p in out.iterdir()}
+    assert {"importance.tsv", "roc.tsv", "calibration.tsv", "folds.tsv", "report.html"} <= {p.name for p in out.iterdir()}
     assert "AUROC" in capsys.readouterr().out
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]  # no temporary folder left behind
 

@@ -3,33 +3,31 @@
 A thin layer over :mod:`gutlink.predict`. Cross-validates a classifier (plus leave-one-study-out and the
 study × study matrix with ``--study``) and writes ``summary.json``, ``predictions.tsv`` (out-of-fold
 probability per sample), ``importance.tsv``, ``roc.tsv``, ``calibration.tsv``, ``folds.tsv``, ``loso.tsv`` /
-``cross_study.tsv`` and, with ``--save-model``, ``model.json``. ``--per-case`` runs one model per case value
-against the shared controls (``diseases.tsv``, ``importance_by_disease.tsv``, ``shared_features.tsv``).
-With ``--apply MODEL`` it scores new samples with
-a saved model instead. Everything is written into a temporary folder beside ``--out`` that replaces it only
-when complete.
+``cross_study.tsv``, ``report.html`` (ROC, calibration, feature importance, the study × study heat map) and,
+with ``--save-model``, ``model.json``; the folder is written atomically by :func:`gutlink.report.write`.
+``--per-case`` runs one model per case value against the shared controls (``diseases.tsv``,
+``importance_by_disease.tsv``, ``shared_features.tsv``). With ``--apply MODEL`` it scores new samples with a
+saved model instead. Those two write no page yet; their folders are built in a temporary folder beside ``--out``
+that replaces it only when complete.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
-import secrets
 import shlex
-import shutil
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from .. import __version__
-from ..errors import DesignError, OutputExistsError
+from ..errors import DesignError
+from ..report.output import write_folder
+from . import _sha256
 
-__all__ = ["add_parser", "run", "write_atomically"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: Any) -> None:
@@ -67,44 +65,8 @@ def add_parser(sub: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _sha256(path: Path) -> str:
-    if path.is_dir():
-        return ""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _split(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
-
-
-def write_atomically(out: str | os.PathLike[str], build: Callable[[Path], None], *, overwrite: bool) -> Path:
-    """Build the output folder in a temporary sibling, then move it into place with :func:`os.replace`.
-
-    Nothing appears at *out* unless *build* completes; an existing folder is replaced only with *overwrite*
-    and only when it is a gutlink output (holds ``summary.json``).
-    """
-    out = Path(out).absolute()
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out}: the output folder already exists; choose another or pass --overwrite.")
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "summary.json").is_file())):
-        raise OutputExistsError(f"{out}: exists and is not a gutlink output folder (no summary.json); not replaced.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    try:
-        build(tmp)
-        old = out.parent / f".{out.name}.old-{secrets.token_hex(4)}"
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
@@ -121,18 +83,6 @@ def _load(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
 
 def _tsv(folder: Path, name: str, frame: pd.DataFrame, *, index: bool = True) -> None:
     frame.to_csv(folder / name, sep="\t", index=index, float_format="%.6g")
-
-
-def _report_html(result: Any) -> str | None:
-    """The report page when :mod:`gutlink.report` has a renderer for this result, else ``None``."""
-    try:
-        from ..report import render_html
-        from ..report.renderers import render
-    except ImportError:
-        return None
-    if render.dispatch(type(result)) is render.dispatch(object):
-        return None
-    return render_html(result)
 
 
 # ----------------------------------------------------------------------------- cross-validation
@@ -172,24 +122,17 @@ def _summary(args: argparse.Namespace, files: list[dict[str, str]], found: dict[
     return doc
 
 
-def _write_cv(folder: Path, found: dict[str, Any], doc: dict[str, Any]) -> None:
-    cv = found["cv"]
-    _tsv(folder, "predictions.tsv", cv.predictions)
-    _tsv(folder, "importance.tsv", cv.importance)
-    _tsv(folder, "roc.tsv", cv.roc, index=False)
-    _tsv(folder, "calibration.tsv", cv.calibration, index=False)
-    _tsv(folder, "folds.tsv", cv.folds.assign(params=cv.folds["params"].map(json.dumps)), index=False)
-    if "transfer" in found:
-        _tsv(folder, "loso.tsv", found["transfer"].table, index=False)
-        if not found["transfer"].matrix.empty:
-            _tsv(folder, "cross_study.tsv", found["transfer"].matrix)
-    if "model" in found:
-        (folder / "model.json").write_text(found["model"].to_json(), encoding="utf-8")
-    html = _report_html(cv)
-    if html is not None:
-        (folder / "report.html").write_text(html, encoding="utf-8")
-    doc["report_html"] = html is not None
-    (folder / "summary.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+def _write_cv(args: argparse.Namespace, found: dict[str, Any], doc: dict[str, Any]) -> Path:
+    """``report.html``, ``summary.json``, the tables and ``model.json`` in one atomic :func:`gutlink.report.write`."""
+    from ..report import write
+    from ..report.renderers_predict import PredictRun
+
+    model_json = found["model"].to_json() if "model" in found else None
+    doc["report_html"] = True
+    doc["model_json"] = model_json is not None
+    run = PredictRun(cv=found["cv"], transfer=found.get("transfer"), document=doc)
+    extra = {} if model_json is None else {"model.json": model_json}
+    return write(run, args.out, overwrite=args.overwrite, extra_files=extra)
 
 
 # ----------------------------------------------------------------------------- apply
@@ -206,7 +149,7 @@ def _apply(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]]) -
         _tsv(folder, "predictions.tsv", res.table)
         (folder / "summary.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
-    out = write_atomically(args.out, build, overwrite=args.overwrite)
+    out = write_folder(args.out, build, overwrite=args.overwrite)
     a = res.alignment
     print(f"Scored {len(res.table)} samples; {a['n_matched']} of {a['n_model_features']} model features found "
           f"({a['n_missing']} missing, treated as absent; {a['n_extra']} extra ignored).")
@@ -232,7 +175,7 @@ def _multi(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]]) -
         _tsv(folder, "shared_features.tsv", res.shared, index=False)
         (folder / "summary.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
-    out = write_atomically(args.out, build, overwrite=args.overwrite)
+    out = write_folder(args.out, build, overwrite=args.overwrite)
     for r in res.table.itertuples():
         print(f"{r.disease} vs control: AUROC {r.auroc:.3f} ({r.ci_low:.3f}–{r.ci_high:.3f}), "
               f"{r.n_case} cases / {r.n_control} controls")
@@ -249,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         return _multi(args, cohort, files)
     found = _fit(args, cohort)
     doc = _summary(args, files, found)
-    out = write_atomically(args.out, lambda folder: _write_cv(folder, found, doc), overwrite=args.overwrite)
+    out = _write_cv(args, found, doc)
     cv = found["cv"]
     print(f"{cv.model}: AUROC {cv.auroc:.3f} (95% CI {cv.auroc_ci[0]:.3f}–{cv.auroc_ci[1]:.3f}), balanced accuracy "
           f"{cv.balanced_accuracy:.3f}; {cv.n_case} cases, {cv.n_control} controls, "
@@ -258,6 +201,5 @@ def run(args: argparse.Namespace) -> int:
     if "transfer" in found:
         t = found["transfer"].table
         print("Leave-one-study-out AUROC: " + ", ".join(f"{r.study} {r.auroc:.3f}" for r in t.itertuples()))
-    note = "" if doc["report_html"] else " (no report.html: the report has no prediction page yet)"
-    print(f"Results: {out}{note}")
+    print(f"Results: {out}; report: {out / 'report.html'}")
     return 0

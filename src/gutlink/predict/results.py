@@ -2,14 +2,15 @@
 
 Examples
 --------
->>> sorted(ClassifierResult.__dataclass_fields__)[:3]
+>>> import dataclasses
+>>> sorted(f.name for f in dataclasses.fields(ClassifierResult))[:3]
 ['auprc', 'auroc', 'auroc_ci']
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,8 @@ class ClassifierResult(Result):
     ``permutation_auroc`` holds the label-permutation null (one CV repeat per permutation); ``oof`` the
     out-of-fold probabilities of every repeat (repeats × samples, in ``predictions`` order).
     """
+
+    REPORT_TITLE: ClassVar[str] = "disease prediction (cross-validated classifier)"
 
     model: str
     protocol: dict[str, Any]
@@ -89,6 +92,8 @@ class TransferResult(Result):
     is train study × test study AUROC, its diagonal the within-study cross-validated AUROC (NaN where a study
     lacks a class).
     """
+
+    REPORT_TITLE: ClassVar[str] = "cross-study transfer of a disease classifier"
 
     model: str
     study_column: str

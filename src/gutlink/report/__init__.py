@@ -17,3 +17,4 @@ __all__ = ["Context", "OutputExistsError", "Section", "context_for", "render", "
            "tables", "write"]
 
 from . import renderers_mimicry  # noqa: E402,F401  (registers the mimicry renderers)
+from . import renderers_predict  # noqa: E402,F401  (registers the prediction renderers)

@@ -11,7 +11,7 @@ import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,9 +45,10 @@ def _write_text(folder: Path, name: str, text: str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _fill(folder: Path, result: Result) -> None:
+def _fill(folder: Path, result: Result, extra_files: Mapping[str, str] | None = None) -> None:
     html = render_html(result)
     files = {name: _write_text(folder, name, to_tsv(frame)) for name, frame in tables(result).items()}
+    files.update({name: _write_text(folder, name, text) for name, text in (extra_files or {}).items()})
     files["report.html"] = _write_text(folder, "report.html", html)
     _write_text(folder, MARKER, summary_json(result, dict(sorted(files.items()))))
 
@@ -87,7 +88,8 @@ def _swap_in(tmp: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write(result: Result, out_dir: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+def write(result: Result, out_dir: str | os.PathLike[str], *, overwrite: bool = False,
+          extra_files: Mapping[str, str] | None = None) -> Path:
     """Write the report folder of *result*: ``report.html``, ``summary.json`` and one TSV per table.
 
     Parameters
@@ -98,6 +100,9 @@ def write(result: Result, out_dir: str | os.PathLike[str], *, overwrite: bool = 
         The folder to create. Its parent is created when missing.
     overwrite
         Replace an existing gutlink output folder (one holding ``summary.json``) or an empty folder.
+    extra_files
+        More text files (name → content, e.g. a saved model) written into the same atomic folder and listed
+        with their sha256 in ``summary.json``.
 
     Returns
     -------
@@ -109,7 +114,7 @@ def write(result: Result, out_dir: str | os.PathLike[str], *, overwrite: bool = 
     OutputExistsError
         *out_dir* exists and *overwrite* is false, or it exists but is not a gutlink output.
     """
-    return write_folder(out_dir, lambda folder: _fill(folder, result), overwrite=overwrite)
+    return write_folder(out_dir, lambda folder: _fill(folder, result, extra_files), overwrite=overwrite)
 
 
 def write_folder(out_dir: str | os.PathLike[str], build: Callable[[Path], object], *,
