@@ -50,6 +50,7 @@ def franzosa_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[LinkResul
 def _expected_figures(res: LinkResult) -> list[str]:
     alpha = [f"fig-alpha-{m}" for m in res.alpha.values.columns if m != "group_label"]
     diff = [] if res.differential is None else ["fig-volcano", "fig-forest"]
+    diff += [] if res.prediction is None else ["fig-roc", "fig-calibration", "fig-importance"]
     return alpha + [f"fig-pcoa-{m}" for m in res.ordinations] + ["fig-dysbiosis"] + diff
 
 

@@ -19,8 +19,11 @@ def test_demo_writes_report(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_per_group"] == {"case": 121, "control": 34}
     assert summary["verdict"]["level"] == "evidence"
-    for name in ["report.html", "tests.tsv", "permanova.tsv", "dysbiosis_scores.tsv", "alpha_diversity.tsv"]:
+    for name in ["report.html", "tests.tsv", "permanova.tsv", "dysbiosis_scores.tsv", "alpha_diversity.tsv",
+                 "differential.tsv", "predictions.tsv"]:
         assert (out / name).stat().st_size > 0
+    html = (out / "report.html").read_text()
+    assert 'id="fig-roc"' in html and 'id="fig-volcano"' in html
 
 
 @pytest.mark.realdata

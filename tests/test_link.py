@@ -167,3 +167,16 @@ def test_sequential_and_marginal_group_term_agree_when_group_is_last():
     assert (margin.by, terms.by) == ("margin", "terms")
     assert margin.term().statistic == pytest.approx(terms.term().statistic)
     assert terms.table.term.tolist()[:2] == ["Age", "group_label"]
+
+
+def test_prediction_layer_is_out_of_sample_and_reported():
+    res = link(franzosa2019(), group="Diagnosis", case=["CD"], control="Control", permutations=19,
+               metrics=("braycurtis",), predict=True, rng=6)
+    assert 0.7 < res.prediction.auroc <= 1 and res.prediction.auroc_ci[0] < res.prediction.auroc
+    assert any("Out of sample" in s for s in res.verdict["sentences"])
+    assert set(res.prediction.predictions.index) <= set(franzosa2019().sample_ids)
+    meta = franzosa2019().metadata.copy()
+    meta["Diagnosis"] = np.random.default_rng(3).permutation(meta["Diagnosis"].to_numpy())
+    null = link(franzosa2019().with_metadata(meta), group="Diagnosis", case=["CD"], control="Control",
+                permutations=19, metrics=("braycurtis",), predict=True, rng=6)
+    assert null.prediction.auroc < 0.7  # shuffled labels: no skill out of sample

@@ -126,6 +126,7 @@ class Page(HTMLParser):
 def _expected_figures(res: LinkResult) -> set[str]:
     alpha = {f"fig-alpha-{m}" for m in res.alpha.values.columns if m != "group_label"}
     diff = set() if res.differential is None else {"fig-volcano", "fig-forest"}
+    diff |= set() if res.prediction is None else {"fig-roc", "fig-calibration", "fig-importance"}
     return alpha | {f"fig-pcoa-{m}" for m in res.ordinations} | {"fig-dysbiosis"} | diff
 
 

@@ -76,6 +76,7 @@ class LinkResult(Result):
     seed: int | None
     extra: dict[str, Any] = field(default_factory=dict)
     differential: DifferentialResult | None = None
+    prediction: Any = None
 
     @property
     def table(self) -> pd.DataFrame:
@@ -166,7 +167,7 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
          covariates: Sequence[str] = (), strata: str | None = None, subject: str | None = None,
          rank: str | None = None, metrics: Sequence[str] = BETA_METRICS, permutations: int = 999,
          rng: int | None = 0, drop_empty: bool = False, inputs: dict[str, Any] | None = None,
-         callback: Callback | None = None, differential: bool = True,
+         callback: Callback | None = None, differential: bool = True, predict: bool = False,
          by: Literal["margin", "terms"] = "margin") -> LinkResult:
     """Test whether the community differs between *case* and *control* samples of column *group*.
 
@@ -200,6 +201,10 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
         Provenance (paths, sha256, command line) copied into the result.
     callback
         Called as ``callback(step, i, n)`` before each step (progress display).
+    predict
+        Also measure how well the community predicts the label out of sample (L1 logistic regression, nested
+        repeated CV grouped by subject; :func:`gutlink.predict.cross_validate`). Its AUROC goes into the
+        sentences, not into the verdict level.
     differential
         Also test which taxa differ (:func:`gutlink.differential.test` on ``~ case/control + covariates``, with
         a random intercept per *subject* when subjects repeat, and a label-shuffle negative control). Its
@@ -211,7 +216,7 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
     LinkResult
     """
     cases = (case,) if isinstance(case, str) else tuple(case)
-    step = _progress(callback, 3 + 3 * len(metrics) + int(differential))
+    step = _progress(callback, 3 + 3 * len(metrics) + int(differential) + int(predict))
     step("preparing cohort")
     c, every = _prepare(cohort, group=group, case=cases, control=control, covariates=covariates, strata=strata,
                         subject=subject, rank=rank, drop_empty=drop_empty)
@@ -236,16 +241,47 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
     if differential:
         step("differential abundance (which taxa differ)")
         diff = _differential(every, covariates=covariates, subject=subject, strata=strata, gen=gen)
+    prediction = None
+    if predict:
+        step(f"prediction (lasso, {PREDICT_REPEATS} × {PREDICT_FOLDS}-fold nested CV)")
+        prediction = _prediction(every, subject=subject, gen=gen)
     tests = _all_tests(alpha, perms, disps, dys)
     labels = c.metadata[LABEL].astype(str)
     n_per = {"case": int((labels == "case").sum()), "control": int((labels == "control").sum())}
     verdict = _verdict(tests, perms, disps, dys, n_per, diff)
+    verdict["sentences"][-1:-1] = prediction_sentences(prediction)
     summary = _cohort_summary(cohort, c, group, cases, control)
     return LinkResult(inputs=dict(inputs or {}), group=group, case=cases, control=control,
                       covariates=tuple(covariates), strata=strata, rank=rank, n_per_group=n_per,
                       cohort_summary=summary, alpha=alpha, ordinations=ords, permanova=perms, permdisp=disps,
                       dysbiosis=dys, tests=tests, verdict=verdict, versions=versions(),
-                      seed=rng if isinstance(rng, int) else None, differential=diff)
+                      seed=rng if isinstance(rng, int) else None, differential=diff, prediction=prediction)
+
+
+# ----------------------------------------------------------------------------- prediction layer
+#: Cross-validation protocol of the prediction layer (lasso, nested, grouped by subject when given).
+PREDICT_REPEATS, PREDICT_FOLDS = 5, 5
+
+
+def _prediction(cohort: Cohort, *, subject: str | None, gen: np.random.Generator) -> Any:
+    """Out-of-sample prediction of the case/control label (:func:`gutlink.predict.cross_validate`)."""
+    from .predict import cross_validate
+
+    n_min = int(cohort.metadata[LABEL].astype(str).value_counts().min())
+    return cross_validate(cohort, group=LABEL, case="case", control="control", model="lasso", subject=subject,
+                          n_repeats=PREDICT_REPEATS, n_folds=min(PREDICT_FOLDS, n_min), rng=gen)
+
+
+def prediction_sentences(prediction: Any) -> list[str]:
+    """One sentence on how well the community predicts the label out of sample (none without the layer)."""
+    if prediction is None:
+        return []
+    lo, hi = prediction.auroc_ci
+    strength = ("well" if lo >= 0.8 else "moderately" if lo >= 0.65 else "weakly" if lo > 0.5 else
+                "no better than chance")
+    return [f"Out of sample, the community predicts case/control status {strength}: AUROC {prediction.auroc:.2f} "
+            f"(95 % CI {lo:.2f} to {hi:.2f}; L1 logistic regression, nested {PREDICT_REPEATS} × "
+            f"{prediction.protocol.get('n_folds', PREDICT_FOLDS)}-fold CV, all preprocessing inside the folds)."]
 
 
 # ----------------------------------------------------------------------------- differential layer

@@ -107,6 +107,8 @@ def _(result: LinkResult) -> dict[str, pd.DataFrame]:
     out["tests.tsv"] = result.tests
     if result.differential is not None:
         out.update(tables(result.differential))
+    if result.prediction is not None:
+        out.update(tables(result.prediction))
     return out
 
 

@@ -271,7 +271,13 @@ def _(result: LinkResult, ctx: Context) -> list[Section]:
         result.differential, ctx, figures=True, tables=True,
         comparison=f"{ctx.name('case')} vs {ctx.name('control')}", label_name="the case/control labels")]
     return [overview_section(result, ctx), *render(result.alpha, ctx), _beta_section(result, ctx),
-            *render(result.dysbiosis, ctx), *diff, _tests_section(result, ctx), reproduce_section(result, ctx)]
+            *render(result.dysbiosis, ctx), *diff, *_prediction_sections(result, ctx), _tests_section(result, ctx),
+            reproduce_section(result, ctx)]
+
+
+def _prediction_sections(result: LinkResult, ctx: Context) -> list[Section]:
+    """The prediction layer's sections (its renderer is registered by ``renderers_predict``)."""
+    return [] if result.prediction is None else render(result.prediction, ctx)
 
 
 # ----------------------------------------------------------------------------- helpers
