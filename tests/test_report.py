@@ -6,13 +6,13 @@ import dataclasses
 import hashlib
 import json
 import os
-from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from _html import Page
 
 from gutlink import report
 from gutlink.association import AlphaResult, DysbiosisResult, PermanovaResult, PermdispResult
@@ -87,42 +87,6 @@ def nan_result(result: LinkResult) -> LinkResult:
 
 
 # ----------------------------------------------------------------------------- an HTML inspector
-class Page(HTMLParser):
-    """Collects tags, attributes, text and figures of a page."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-        self.figures: dict[str, list[str]] = {}
-        self._figure: str | None = None
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        self.tags.append((tag, a))
-        if tag == "figure":
-            self._figure = a.get("id") or ""
-            self.figures[self._figure] = []
-        elif self._figure is not None:
-            self.figures[self._figure].append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "figure":
-            self._figure = None
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-    @property
-    def all_text(self) -> str:
-        return "".join(self.text)
-
-    def names(self) -> set[str]:
-        return {t for t, _ in self.tags}
-
-
 def _expected_figures(res: LinkResult) -> set[str]:
     alpha = {f"fig-alpha-{m}" for m in res.alpha.values.columns if m != "group_label"}
     diff = set() if res.differential is None else {"fig-volcano", "fig-forest"}
@@ -291,7 +255,7 @@ def test_page_sections_and_verdict(result: LinkResult) -> None:
 def test_page_is_self_contained(result: LinkResult) -> None:
     html = report.render_html(result)
     page = Page(html)
-    assert not {"script", "img", "link", "iframe", "object", "embed"} & page.names()
+    assert not {"script", "img", "link", "iframe", "object", "embed"} & set(page.tag_names)
     for _, attrs in page.tags:
         for key, value in attrs.items():
             assert not key.startswith("on")
@@ -306,7 +270,7 @@ def test_hostile_strings_are_escaped(evil_result: LinkResult, tmp_path: Path) ->
     out = report.write(evil_result, tmp_path / "run")
     html = (out / "report.html").read_text(encoding="utf-8")
     page = Page(html)
-    assert not {"script", "img", "b"} & page.names()
+    assert not {"script", "img", "b"} & set(page.tag_names)
     assert not [k for _, a in page.tags for k in a if k.startswith("on")]
     text = page.all_text
     for evil in (EVIL_CASE, EVIL_CONTROL, EVIL_FILE, "grp<b>"):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _html import Page
 
 from gutlink import Cohort, differential, meta, report
 from gutlink.datasets import franzosa2019
@@ -19,38 +19,6 @@ from gutlink.meta import MetaResult
 EVIL_TAXON = "<script>alert(1)</script>_sp"
 EVIL_LEVEL = '"><img src=x onerror=alert(2)>'
 DOLLAR_TAXON = "Bug_$x^2$_sp"
-
-
-class Page(HTMLParser):
-    """Tags, attributes, text and the tags inside each <figure> of a page."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-        self.figures: dict[str, list[str]] = {}
-        self._figure: str | None = None
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        self.tags.append((tag, a))
-        if tag == "figure":
-            self._figure = a.get("id") or ""
-            self.figures[self._figure] = []
-        elif self._figure is not None:
-            self.figures[self._figure].append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "figure":
-            self._figure = None
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-    @property
-    def all_text(self) -> str:
-        return " ".join("".join(self.text).split())
 
 
 @pytest.fixture(scope="module")

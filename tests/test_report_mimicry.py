@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _html import Page
 
 from gutlink import report
 from gutlink.cohort import Cohort
@@ -22,25 +22,8 @@ EVIL_DISEASE = "<b>MS</b>"
 EVIL_CASE, EVIL_CONTROL = "<script>case</script>", '"><svg onload=alert(4)>'
 
 
-class _Tags(HTMLParser):
-    """Start tags, their attributes and every id of a page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.attrs: list[str] = []
-        self.ids: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attrs += [name for name, _ in attrs]
-        self.ids += [value or "" for name, value in attrs if name == "id"]
-
-
-def _parse(html: str) -> _Tags:
-    parser = _Tags()
-    parser.feed(html)
-    return parser
+def _parse(html: str) -> Page:
+    return Page(html)
 
 
 def _epitopes() -> pd.DataFrame:
@@ -86,8 +69,8 @@ def test_scan_report_has_figures_alignments_and_taxon_table(scanned):
 def test_user_strings_show_as_text_never_as_markup(cohort_result):
     html = report.render_html(cohort_result)
     page = _parse(html)
-    assert "script" not in page.tags and "img" not in page.tags
-    assert not [a for a in page.attrs if a.startswith("on")]
+    assert "script" not in page.tag_names and "img" not in page.tag_names
+    assert not [a for a in page.attr_names if a.startswith("on")]
     for evil in (EVIL_PROTEIN, EVIL_ANTIGEN, EVIL_DISEASE):
         assert evil.replace("<", "&lt;").replace(">", "&gt;") in html
     assert "&lt;script&gt;case&lt;/script&gt;" in html  # the case label, in the group names

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from html.parser import HTMLParser
 
 import numpy as np
 import pytest
+from _html import Page
 
 from gutlink import report
 from gutlink.datasets import franzosa2019
@@ -19,25 +19,8 @@ EVIL_STUDY = '<img src=x onerror=alert(2)>'
 DESIGN = {"group": "Diagnosis", "case": "CD", "control": "Control", "n_folds": 3, "rng": 0}
 
 
-class _Tags(HTMLParser):
-    """Start tags, attribute names and ids of a page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.attrs: list[str] = []
-        self.ids: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attrs += [name for name, _ in attrs]
-        self.ids += [value or "" for name, value in attrs if name == "id"]
-
-
-def _parse(html: str) -> _Tags:
-    parser = _Tags()
-    parser.feed(html)
-    return parser
+def _parse(html: str) -> Page:
+    return Page(html)
 
 
 def _figure(html: str, fig_id: str) -> str:
@@ -84,7 +67,7 @@ def test_headline_against_the_permutation_null(cv):
 def test_feature_name_is_text_never_markup(cv):
     html = report.render_html(cv)
     page = _parse(html)
-    assert "script" not in page.tags and EVIL not in html
+    assert "script" not in page.tag_names and EVIL not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;script&gt;" in _figure(html, "fig-importance")  # the SVG label, escaped by matplotlib
 
@@ -100,7 +83,7 @@ def test_transfer_section(transfer):
     page = _parse(html)
     assert {"fig-transfer", "transfer-loso"} <= set(page.ids)
     assert "<svg" in _figure(html, "fig-transfer")
-    assert "img" not in page.tags and not [a for a in page.attrs if a.startswith("on")]
+    assert "img" not in page.tag_names and not [a for a in page.attr_names if a.startswith("on")]
 
 
 def test_write_predict_run(cv, transfer, tmp_path):
