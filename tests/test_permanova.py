@@ -16,13 +16,8 @@ import pytest
 from scipy import stats
 
 from gutlink.errors import DesignError, InputFormatError, SampleMismatchError
-from gutlink.permanova import (
-    _centroid_distances,
-    gower_centre,
-    permanova_table,
-    permdisp_table,
-    permutation_matrix,
-)
+from gutlink.permanova import gower_centre, permanova_table, permutation_matrix
+from gutlink.permdisp import _centroid_distances, permdisp_table
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 DISTANCES = ("bray", "aitchison")

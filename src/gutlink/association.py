@@ -278,7 +278,7 @@ def permanova(cohort: Cohort, formula: str | None = None, *, metric: str = "bray
 def permdisp(cohort: Cohort, *, metric: str = "braycurtis", permutations: int = 999,
              rng: int | np.random.Generator | None = None, distances: DistanceMatrix | None = None) -> PermdispResult:
     """Test whether cases and controls differ in spread (distance to their group centroid)."""
-    from .permanova import permdisp_table
+    from .permdisp import permdisp_table
 
     dm = _distances(cohort, metric, distances)
     stat, p, groups = permdisp_table(dm.data, _labels(cohort).to_numpy(), permutations=permutations, rng=rng)

@@ -42,7 +42,7 @@ from numpy.typing import ArrayLike
 
 from .errors import DesignError, InputFormatError, SampleMismatchError
 
-__all__ = ["gower_centre", "permanova_table", "permdisp_table", "permutation_matrix"]
+__all__ = ["gower_centre", "permanova_table", "permutation_matrix"]
 
 _EPS = float(np.sqrt(np.finfo(float).eps))  # vegan's tolerance when counting F_perm >= F_obs
 _ALIAS_TOL = 1e-7  # R's qr() tolerance for aliased design columns
@@ -543,104 +543,3 @@ def _permanova_frame(plan: _Plan, traces: np.ndarray, f: np.ndarray, p: np.ndarr
     )
     frame.insert(3, "r2", frame["sum_of_squares"] / total)
     return frame[_TABLE_COLUMNS]
-
-
-def permdisp_table(
-    distances: ArrayLike,
-    groups: ArrayLike,
-    *,
-    permutations: int | ArrayLike = 999,
-    rng: int | np.random.Generator | None = None,
-) -> tuple[float, float, pd.DataFrame]:
-    """Test of multivariate dispersion, equal to ``vegan::betadisper(type="centroid")`` + ``permutest``.
-
-    Distances to the group centroid are taken in the full PCoA space, the imaginary
-    axes of non-Euclidean distances subtracting (vegan's correction; a negative squared
-    distance becomes zero).  They are computed from the Gower matrix directly, without
-    an eigendecomposition; they differ from vegan's only by the share of the eigenvalues
-    vegan rounds to zero (about 1e-14 relative on the golden data).  F is the one-way
-    ANOVA F of these distances; the permutation test permutes the ANOVA residuals, as
-    ``permutest.betadisper``.  scikit-bio's ``permdisp`` differs on non-Euclidean
-    distances: it drops the imaginary axes (and keeps 10 axes by default).
-
-    Parameters
-    ----------
-    distances
-        Square symmetric (n, n) array or skbio ``DistanceMatrix``.
-    groups
-        Group label of every sample (at least two groups).
-    permutations
-        Number of permutations, or an explicit (P, n) array of 0-based permutations.
-    rng
-        Seed or ``numpy.random.Generator``.
-
-    Returns
-    -------
-    statistic : float
-        The ANOVA F.
-    p_value : float
-        Permutation p-value (NaN with 0 permutations).
-    per_group : pandas.DataFrame
-        Columns ``group, n, mean_distance_to_centroid``, groups sorted.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> x = np.array([0.0, 1.0, 2.0, 10.0, 14.0, 18.0])
-    >>> d = np.abs(x[:, None] - x[None, :])
-    >>> f, p, per_group = permdisp_table(d, list("aaabbb"), permutations=0)
-    >>> round(f, 3), per_group["mean_distance_to_centroid"].round(3).tolist()
-    (2.118, [0.667, 2.667])
-    """
-    d = _as_distance_array(distances)
-    codes, levels = _group_codes(groups, d.shape[0])
-    k = len(levels)
-    stream = _permutation_stream(d.shape[0], permutations, None, rng)
-    z = _centroid_distances(gower_centre(d), codes, k)
-    means = np.bincount(codes, z) / np.bincount(codes)
-    f_obs = _anova_f(z[None, :], codes, k)
-    resid = z - means[codes]
-    p = _permutation_p(f_obs, lambda perms: _anova_f(resid[perms], codes, k), stream)
-    per_group = pd.DataFrame({"group": levels, "n": np.bincount(codes), "mean_distance_to_centroid": means})
-    return float(f_obs[0]), float(p[0]), per_group
-
-
-def _group_codes(groups: ArrayLike, n: int) -> tuple[np.ndarray, list]:
-    """Integer codes of the groups and the sorted group labels (vegan's factor levels)."""
-    labels = _check_labels(groups, n, "groups")
-    try:
-        codes, levels = pd.factorize(labels, sort=True)
-    except TypeError:  # mixed label types cannot be sorted: compare them as text
-        codes, levels = pd.factorize(labels.astype(str), sort=True)
-    if len(levels) < 2:
-        raise DesignError(f"permdisp needs at least two groups; got only {list(levels)!r}.")
-    return codes, list(levels)
-
-
-def _centroid_distances(g: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
-    """Distance of each sample to its group centroid in (pseudo-)Euclidean PCoA space.
-
-    ``|x_i - c_g|² = G_ii - 2 mean_{j in g} G_ij + mean_{j,l in g} G_jl``; negative
-    squared distances (possible when imaginary axes dominate) become zero, as in vegan.
-    """
-    member = np.zeros((len(codes), k))
-    member[np.arange(len(codes)), codes] = 1.0 / np.bincount(codes, minlength=k)[codes]
-    gm = g @ member
-    within = np.einsum("ig,ig->g", member, gm)
-    sq = np.diag(g) - 2 * gm[np.arange(len(codes)), codes] + within[codes]
-    return np.sqrt(np.clip(sq, 0.0, None))
-
-
-def _anova_f(y: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
-    """One-way ANOVA F of each row of y (P, n) against the groups in codes."""
-    n = y.shape[1]
-    counts = np.bincount(codes, minlength=k)
-    member = np.zeros((n, k))
-    member[np.arange(n), codes] = 1.0
-    means = (y @ member) / counts
-    fitted_ss = (means**2) @ counts
-    grand = y.mean(axis=1)
-    between = fitted_ss - n * grand**2
-    within = (y**2).sum(axis=1) - fitted_ss
-    with np.errstate(divide="ignore", invalid="ignore"):  # no spread within groups gives F = inf
-        return (between / (k - 1)) / (within / (n - k))
