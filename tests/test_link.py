@@ -180,3 +180,18 @@ def test_prediction_layer_is_out_of_sample_and_reported():
     null = link(franzosa2019().with_metadata(meta), group="Diagnosis", case=["CD"], control="Control",
                 permutations=19, metrics=("braycurtis",), predict=True, rng=6)
     assert null.prediction.auroc < 0.7  # shuffled labels: no skill out of sample
+
+
+def test_unadjusted_alpha_signal_explained_by_covariate_does_not_decide(monkeypatch):
+    """With covariates, an unadjusted alpha difference that vanishes once adjusted must not make 'evidence'."""
+    from gutlink.link import _decisive, _verdict
+
+    res = link(toy(), group="group", case=["case"], control="control", covariates=["sex"], permutations=19,
+               metrics=("braycurtis",), differential=False)
+    tests = res.tests.copy()
+    unadj = (tests.analysis == "alpha") & (tests.test == "mann_whitney") & (tests.metric == "observed")
+    tests.loc[unadj, ["p_value", "q_value"]] = 1e-6
+    assert not _decisive(tests)[unadj].any()
+    verdict = _verdict(tests, res.permanova, res.permdisp, res.dysbiosis, res.n_per_group)
+    assert verdict["level"] != "evidence"
+    assert any("not once sex is adjusted for" in s for s in verdict["sentences"])

@@ -357,20 +357,22 @@ def _verdict(tests: pd.DataFrame, perms: dict[str, PermanovaResult], disps: dict
     them into the verdict would let a single taxon's q decide about the whole community, or make the verdict
     depend on how many taxa were tested. Their summary is added to the sentences only.
     """
-    sig = tests["q_value"] < ALPHA_LEVEL
-    sentences = [*_beta_sentences(tests, perms), *_alpha_sentences(tests), *_dysbiosis_sentences(tests, dys),
-                 *differential_sentences(diff)]
+    decisive = _decisive(tests)
+    sig = (tests["q_value"] < ALPHA_LEVEL) & decisive
+    sentences = [*_beta_sentences(tests, perms), *_alpha_sentences(tests), *_unadjusted_sentences(tests, decisive),
+                 *_dysbiosis_sentences(tests, dys), *differential_sentences(diff)]
     if sig.any():
         level = "evidence"
-        head = "The gut community differs between cases and controls in this cohort."
-    elif (tests["p_value"] < ALPHA_LEVEL).any():
+        found = ", ".join(dict.fromkeys(_test_label(row) for row in tests[sig].itertuples()))
+        head = f"The gut community differs between cases and controls in this cohort (q < {ALPHA_LEVEL}: {found})."
+    elif (tests.loc[decisive, "p_value"] < ALPHA_LEVEL).any():
         level = "weak"
         head = ("Weak evidence at most: some tests have p < 0.05, but none survives correction for the "
-                f"{len(tests)} tests run (all q ≥ {ALPHA_LEVEL}).")
+                f"{len(tests)} tests run (all {int(decisive.sum())} deciding tests q ≥ {ALPHA_LEVEL}).")
     else:
         level = "none"
         head = ("No evidence of a difference between cases and controls in community composition, diversity or "
-                f"dysbiosis score (all {len(tests)} tests q ≥ {ALPHA_LEVEL}).")
+                f"dysbiosis score (all {int(decisive.sum())} deciding tests q ≥ {ALPHA_LEVEL}).")
     small = min(n_per.values())
     if level != "evidence" and small < 20:
         sentences.append(f"With only {small} samples in the smaller group, a modest difference could go undetected: "
@@ -378,6 +380,41 @@ def _verdict(tests: pd.DataFrame, perms: dict[str, PermanovaResult], disps: dict
     sentences.append("This is an association in observational data, not proof of cause; a research result, "
                      "not medical advice.")
     return {"level": level, "headline": head, "sentences": sentences, "q_threshold": ALPHA_LEVEL}
+
+
+_ALPHA_NAMES = {"observed": "observed richness", "shannon": "Shannon diversity", "simpson": "Gini–Simpson diversity",
+                "chao1": "Chao1 richness"}
+
+
+_TEST_NAMES = {"mann_whitney": "Mann–Whitney", "kruskal_wallis": "Kruskal–Wallis"}
+
+
+def _decisive(tests: pd.DataFrame) -> pd.Series:
+    """Which tests decide the verdict level: every test, except unadjusted alpha-diversity tests of a metric
+    that also has a covariate-adjusted (OLS) test — with covariates given, the adjusted test is the one asked."""
+    adjusted = set(tests.loc[(tests.analysis == "alpha") & (tests.test == "ols"), "metric"])
+    unadjusted = (tests.analysis == "alpha") & tests.test.isin(["mann_whitney", "kruskal_wallis"])
+    return ~(unadjusted & tests.metric.isin(adjusted))
+
+
+def _test_label(row: Any) -> str:
+    if row.analysis == "alpha":
+        return _ALPHA_NAMES.get(row.metric, row.metric) + (" (adjusted)" if row.test == "ols" else "")
+    name = _METRIC_NAMES.get(row.metric, row.metric)
+    return {"permanova": f"PERMANOVA {name}", "permdisp": f"PERMDISP {name}"}.get(row.analysis, "dysbiosis score")
+
+
+def _unadjusted_sentences(tests: pd.DataFrame, decisive: pd.Series) -> list[str]:
+    """Say when an unadjusted alpha test is significant but its adjusted twin is not (a confounded signal)."""
+    out = []
+    for row in tests[~decisive & (tests.q_value < ALPHA_LEVEL)].itertuples():
+        twin = tests[(tests.analysis == "alpha") & (tests.test == "ols") & (tests.metric == row.metric)].iloc[0]
+        if twin.q_value >= ALPHA_LEVEL:
+            covs = str(twin.comparison).split("|", 1)[-1].strip()
+            out.append(f"Unadjusted, {_ALPHA_NAMES.get(row.metric, row.metric)} differs ({_TEST_NAMES.get(row.test, row.test)}, "
+                       f"q {_fmt_p(row.q_value)}), but not once {covs} is adjusted for (q {_fmt_p(twin.q_value)}): "
+                       "the difference follows the covariates, and the adjusted test is the one that counts.")
+    return out
 
 
 def _beta_sentences(tests: pd.DataFrame, perms: dict[str, PermanovaResult]) -> list[str]:
