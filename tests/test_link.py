@@ -195,3 +195,22 @@ def test_unadjusted_alpha_signal_explained_by_covariate_does_not_decide(monkeypa
     verdict = _verdict(tests, res.permanova, res.permdisp, res.dysbiosis, res.n_per_group)
     assert verdict["level"] != "evidence"
     assert any("not once sex is adjusted for" in s for s in verdict["sentences"])
+
+
+def test_rarefaction_for_alpha_only_and_depth_caveat():
+    plain = link(toy(), group="group", case=["case"], control="control", permutations=19, metrics=("braycurtis",),
+                 differential=False)
+    assert any("unrarefied read counts" in s for s in plain.verdict["sentences"])
+    depth = int(toy().dense().sum(axis=1).min())
+    rare = link(toy(), group="group", case=["case"], control="control", permutations=19, metrics=("braycurtis",),
+                differential=False, rarefy=depth, rng=2)
+    assert not any("unrarefied" in s for s in rare.verdict["sentences"])
+    ops = [h for h in rare.cohort_summary["history"] if h["op"] == "rarefy"]
+    assert ops and ops[0]["depth"] == depth and ops[0]["scope"] == "alpha diversity only"
+    obs_plain = plain.alpha.values["observed"]
+    obs_rare = rare.alpha.values["observed"]
+    assert (obs_rare <= obs_plain).all() and (obs_rare < obs_plain).any()
+    # distances are unchanged: PERMANOVA still runs on all samples' relative abundances
+    assert rare.permanova["braycurtis"].term().statistic == pytest.approx(plain.permanova["braycurtis"].term().statistic)
+    with pytest.raises(DesignError, match="needs read counts"):
+        link(franzosa2019(), group="Diagnosis", case=["CD"], control="Control", rarefy=1000)

@@ -168,7 +168,7 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
          rank: str | None = None, metrics: Sequence[str] = BETA_METRICS, permutations: int = 999,
          rng: int | None = 0, drop_empty: bool = False, inputs: dict[str, Any] | None = None,
          callback: Callback | None = None, differential: bool = True, predict: bool = False,
-         by: Literal["margin", "terms"] = "margin") -> LinkResult:
+         by: Literal["margin", "terms"] = "margin", rarefy: int | None = None) -> LinkResult:
     """Test whether the community differs between *case* and *control* samples of column *group*.
 
     Parameters
@@ -181,6 +181,10 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
         Columns adjusted for (PERMANOVA margin test of the group term; OLS for alpha diversity).
     strata
         Column within whose levels permutations are restricted (study, household).
+    rarefy
+        Rarefy counts to this depth for alpha diversity only (richness depends on sequencing depth; samples
+        with fewer reads are left out of the alpha tests, recorded in the history). Distances use relative
+        abundances and need no rarefaction.
     by
         PERMANOVA test of the group term, as in vegan's ``adonis2``: ``"margin"`` (given every covariate,
         the default) or ``"terms"`` (sequential, after the covariates listed before it).
@@ -221,9 +225,11 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
     c, every = _prepare(cohort, group=group, case=cases, control=control, covariates=covariates, strata=strata,
                         subject=subject, rank=rank, drop_empty=drop_empty)
     gen = np.random.default_rng(rng)
-    step("alpha diversity")
+    step("alpha diversity" + (f" (rarefied to {rarefy} reads)" if rarefy else ""))
     levels = group if len(cases) > 1 else None
-    alpha = alpha_test(c, covariates=covariates, levels_column=levels)
+    alpha_cohort = _rarefied(c, rarefy, gen, group, cases, control)
+    alpha = alpha_test(alpha_cohort, covariates=covariates, levels_column=levels)
+    rarefied = [{**h, "scope": "alpha diversity only"} for h in alpha_cohort.history if h.get("op") == "rarefy"]
     ords, perms, disps, dms = {}, {}, {}, {}
     for metric in metrics:
         step(f"{_METRIC_NAMES.get(metric, metric)} distances and PCoA")
@@ -248,14 +254,25 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
     tests = _all_tests(alpha, perms, disps, dys)
     labels = c.metadata[LABEL].astype(str)
     n_per = {"case": int((labels == "case").sum()), "control": int((labels == "control").sum())}
-    verdict = _verdict(tests, perms, disps, dys, n_per, diff)
+    verdict = _verdict(tests, perms, disps, dys, n_per, diff, rarefied_history=rarefied)
     verdict["sentences"][-1:-1] = prediction_sentences(prediction)
     summary = _cohort_summary(cohort, c, group, cases, control)
+    summary["history"] += rarefied
     return LinkResult(inputs=dict(inputs or {}), group=group, case=cases, control=control,
                       covariates=tuple(covariates), strata=strata, rank=rank, n_per_group=n_per,
                       cohort_summary=summary, alpha=alpha, ordinations=ords, permanova=perms, permdisp=disps,
                       dysbiosis=dys, tests=tests, verdict=verdict, versions=versions(),
                       seed=rng if isinstance(rng, int) else None, differential=diff, prediction=prediction)
+
+
+def _rarefied(c: Cohort, depth: int | None, gen: np.random.Generator, group: str, cases: Sequence[str],
+              control: str) -> Cohort:
+    if depth is None:
+        return c
+    if c.units != "counts":
+        raise DesignError(f"rarefy={depth} needs read counts, but the table holds {c.units}.")
+    r = c.rarefy(depth, rng=gen)
+    return case_control(r, group=group, case=cases, control=control)
 
 
 # ----------------------------------------------------------------------------- prediction layer
@@ -347,7 +364,8 @@ def _fmt_p(p: float) -> str:
 
 
 def _verdict(tests: pd.DataFrame, perms: dict[str, PermanovaResult], disps: dict[str, PermdispResult],
-             dys: DysbiosisResult, n_per: dict[str, int], diff: DifferentialResult | None = None) -> dict[str, Any]:
+             dys: DysbiosisResult, n_per: dict[str, int], diff: DifferentialResult | None = None,
+             rarefied_history: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Plain-language statements, each carrying its own numbers.
 
     The level (evidence / weak / none) comes from the run-wide family of community tests only (``tests``:
@@ -373,6 +391,14 @@ def _verdict(tests: pd.DataFrame, perms: dict[str, PermanovaResult], disps: dict
         level = "none"
         head = ("No evidence of a difference between cases and controls in community composition, diversity or "
                 f"dysbiosis score (all {int(decisive.sum())} deciding tests q ≥ {ALPHA_LEVEL}).")
+    for h in rarefied_history:
+        kept = tests.loc[tests.analysis == "alpha", ["n_case", "n_control"]].max()
+        sentences.append(f"Alpha diversity was computed at an equal depth of {h['depth']} reads: "
+                         f"{int(kept.n_case)} cases and {int(kept.n_control)} controls had enough reads, "
+                         f"{h['n_dropped']} sample(s) with fewer were left out of the alpha tests only.")
+    if "chao1" in set(tests.metric) and not rarefied_history:
+        sentences.append("Richness was computed on unrarefied read counts, so it also reflects sequencing depth; "
+                         "rarefy (--rarefy DEPTH) to compare richness at equal depth.")
     small = min(n_per.values())
     if level != "evidence" and small < 20:
         sentences.append(f"With only {small} samples in the smaller group, a modest difference could go undetected: "

@@ -61,6 +61,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of every random step")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--drop-empty", action="store_true", help="drop all-zero samples instead of failing")
+    p.add_argument("--rarefy", type=int, default=None, metavar="DEPTH",
+                   help="rarefy counts to DEPTH reads for alpha diversity only")
     p.add_argument("--predict", action="store_true",
                    help="also measure out-of-sample prediction of the label (lasso, nested 5 × 5-fold CV)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -163,7 +165,7 @@ def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> 
                   covariates=_split(args.covariates), strata=args.strata, subject=args.subject, rank=args.rank,
                   metrics=_split(args.metrics), permutations=args.permutations, rng=args.seed,
                   drop_empty=args.drop_empty, inputs=inputs, callback=_Progress(args.quiet), by=args.by,
-                  predict=args.predict)
+                  predict=args.predict, rarefy=args.rarefy)
     out = write(result, args.out, overwrite=args.overwrite)
     print(result.verdict["headline"])
     print(f"Report: {Path(out) / 'report.html'}")
@@ -193,7 +195,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     ns = argparse.Namespace(group="Diagnosis", case="CD,UC", control="Control", covariates="", strata=None,
                             subject=None, rank=None, metrics="braycurtis,jaccard,aitchison", drop_empty=False,
-                            by="margin", predict=True, out=args.out, permutations=args.permutations, seed=args.seed, overwrite=True,
+                            by="margin", predict=True, rarefy=None, out=args.out, permutations=args.permutations, seed=args.seed, overwrite=True,
                             quiet=args.quiet)
     inputs = {"files": [{"role": "abundance", "path": "gutlink.datasets.franzosa2019 (bundled)", "sha256": ""}],
               "dataset": "Franzosa et al. 2019 Nat Microbiol 4:293, PRISM cohort (BSD-2)",
