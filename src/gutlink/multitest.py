@@ -9,6 +9,7 @@ Examples
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 from numpy.typing import ArrayLike
 
 __all__ = ["bh"]
@@ -19,14 +20,7 @@ def bh(p_values: ArrayLike) -> np.ndarray:
     p = np.asarray(p_values, dtype=float)
     q = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
-    m = int(ok.sum())
-    if m == 0:
+    if not ok.any():
         return q
-    pv = p[ok]
-    order = np.argsort(pv)
-    ranked = pv[order] * m / np.arange(1, m + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.clip(ranked, 0, 1)
-    q[ok] = out
+    q[ok] = stats.false_discovery_control(p[ok], method="bh")
     return q

@@ -68,11 +68,16 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
-def _add_link(sub: Any) -> None:
-    p = sub.add_parser("link", help="is the community different between cases and controls?")
+def add_input_arguments(p: argparse.ArgumentParser) -> None:
+    """The input arguments every cohort command shares (read by :func:`load_cohort`)."""
     p.add_argument("abundance", help="abundance table (MetaPhlAn, BIOM, .qza, Kraken/Bracken, TSV/CSV)")
     p.add_argument("--metadata", default=None, help="sample metadata (TSV/CSV/QIIME 2); default: embedded in the table")
     p.add_argument("--format", default=None, help="abundance format (default: detected)")
+
+
+def _add_link(sub: Any) -> None:
+    p = sub.add_parser("link", help="is the community different between cases and controls?")
+    add_input_arguments(p)
     p.add_argument("--group", required=True, help="metadata column holding case/control status")
     p.add_argument("--case", required=True, help="case value(s), comma-separated (pooled)")
     p.add_argument("--control", required=True, help="control value")
@@ -172,18 +177,24 @@ def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> 
     return Path(out)
 
 
-def cmd_link(args: argparse.Namespace) -> int:
-    """``gutlink link``."""
+def load_cohort(args: argparse.Namespace, *, rank: str | None = None) -> tuple[Any, list[dict[str, str]]]:
+    """Read ``args.abundance`` (``args.format``), attach ``args.metadata`` when given (saying on stderr which IDs
+    found no partner) and apply ``args.where``; returns the cohort and the input files with their sha256."""
     from ..io import read, read_metadata
 
-    cohort = read(args.abundance, format=args.format)
+    cohort = read(args.abundance, format=args.format, rank=rank)
     files = [{"role": "abundance", "path": str(args.abundance), "sha256": _sha256(args.abundance)}]
     if args.metadata:
         metadata = read_metadata(args.metadata)
         _warn_unmatched(cohort.alignment(metadata), args.metadata, len(metadata), cohort.n_samples)
         cohort = cohort.align(metadata, source=str(args.metadata))
         files.append({"role": "metadata", "path": str(args.metadata), "sha256": _sha256(args.metadata)})
-    cohort = _apply_where(cohort, args.where)
+    return _apply_where(cohort, getattr(args, "where", [])), files
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    """``gutlink link``."""
+    cohort, files = load_cohort(args)
     inputs = {"files": files, "command": "gutlink " + shlex.join(sys.argv[1:]) if sys.argv else ""}
     _run_link(args, cohort, inputs)
     return 0

@@ -19,7 +19,7 @@ from typing import Any
 from .. import __version__
 from ..errors import DesignError
 from ..report.output import write_folder
-from . import _sha256
+from . import _sha256, add_input_arguments
 
 __all__ = ["add_parser", "run"]
 
@@ -27,9 +27,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: Any) -> None:
     """Add the ``differential`` sub-command to *sub* (an argparse sub-parsers object)."""
     p = sub.add_parser("differential", help="which taxa differ? compositional linear models, per feature")
-    p.add_argument("abundance", help="abundance table (MetaPhlAn, BIOM, .qza, Kraken/Bracken, TSV/CSV)")
-    p.add_argument("--metadata", default=None, help="sample metadata; default: embedded in the table")
-    p.add_argument("--format", default=None, help="abundance format (default: detected)")
+    add_input_arguments(p)
     p.add_argument("--formula", required=True, help='model formula, e.g. "~ group + age"')
     p.add_argument("--group", default=None, help="case-control column (kept levels: --case, --control)")
     p.add_argument("--case", default=None, help="case value(s), comma-separated (pooled)")
@@ -118,17 +116,10 @@ def _write_folder(folder: Path, result: Any, meta_result: Any, doc: dict[str, An
 
 # ----------------------------------------------------------------------------- command
 def _cohort(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
-    from ..io import read, read_metadata
+    from . import load_cohort
 
-    cohort = read(args.abundance, format=args.format)
-    files = [{"role": "abundance", "path": str(args.abundance), "sha256": _sha256(Path(args.abundance))}]
-    if args.metadata:
-        cohort = cohort.align(read_metadata(args.metadata), source=str(args.metadata))
-        files.append({"role": "metadata", "path": str(args.metadata), "sha256": _sha256(Path(args.metadata))})
-    if args.rank:
-        cohort = cohort.aggregate(args.rank)
-    return cohort, files
-
+    cohort, files = load_cohort(args)
+    return (cohort.aggregate(args.rank) if args.rank else cohort), files
 
 def _formula_with_study(formula: str, study: str | None) -> str:
     if study is None:

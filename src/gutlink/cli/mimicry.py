@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DesignError
+from . import _sha256, _split
 
 __all__ = ["add_parser", "run"]
 
@@ -84,10 +85,6 @@ def _weights(text: str | None) -> list[float] | None:
         raise DesignError(f"--weights {text!r}: expected comma-separated numbers.") from None
 
 
-def _split(text: str | None) -> list[str]:
-    return [t.strip() for t in (text or "").split(",") if t.strip()]
-
-
 def _wants_cohort(args: argparse.Namespace) -> bool:
     given = [a for a in _COHORT_ARGS if getattr(args, a)]
     if not given and not args.metadata:
@@ -109,7 +106,6 @@ def _cohort(args: argparse.Namespace) -> Any:
 
 
 def _files(args: argparse.Namespace, result: Any) -> list[dict[str, str]]:
-    from ..cli import _sha256
 
     files = [{"role": "proteome", "path": str(p), "sha256": _sha256(p)} for p in result.proteomes["path"] if p]
     for role in ("manifest", "abundance", "metadata"):

@@ -25,7 +25,7 @@ import pandas as pd
 from .. import __version__
 from ..errors import DesignError
 from ..report.output import write_folder
-from . import _sha256
+from . import _sha256, _split, add_input_arguments
 
 __all__ = ["add_parser", "run"]
 
@@ -33,9 +33,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: Any) -> None:
     """Add the ``predict`` sub-command to *sub* (an argparse sub-parsers object)."""
     p = sub.add_parser("predict", help="how well does the microbiome predict the disease? (nested CV, LOSO)")
-    p.add_argument("abundance", help="abundance table (MetaPhlAn, BIOM, .qza, Kraken/Bracken, TSV/CSV)")
-    p.add_argument("--metadata", default=None, help="sample metadata; default: embedded in the table")
-    p.add_argument("--format", default=None, help="abundance format (default: detected)")
+    add_input_arguments(p)
     p.add_argument("--rank", default=None, help="taxonomic rank to use (e.g. species, genus)")
     p.add_argument("--where", action="append", default=[], metavar="COL=V1[,V2]",
                    help="keep only samples whose COL is one of the values (repeatable)")
@@ -65,20 +63,10 @@ def add_parser(sub: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _split(text: str | None) -> list[str]:
-    return [t.strip() for t in (text or "").split(",") if t.strip()]
-
-
 def _load(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
-    from ..io import read, read_metadata
-    from . import _apply_where
+    from . import load_cohort
 
-    cohort = read(args.abundance, format=args.format, rank=args.rank)
-    files = [{"role": "abundance", "path": str(args.abundance), "sha256": _sha256(Path(args.abundance))}]
-    if args.metadata:
-        cohort = cohort.align(read_metadata(args.metadata), source=str(args.metadata))
-        files.append({"role": "metadata", "path": str(args.metadata), "sha256": _sha256(Path(args.metadata))})
-    return _apply_where(cohort, args.where), files
+    return load_cohort(args, rank=args.rank)
 
 
 def _tsv(folder: Path, name: str, frame: pd.DataFrame, *, index: bool = True) -> None:
