@@ -63,6 +63,19 @@ def test_study_adds_meta_analysis(inputs, tmp_path):
     assert 'id="fig-meta-forest"' in (out / "report.html").read_text(encoding="utf-8")
 
 
+def test_hartung_knapp_changes_the_pooled_intervals(inputs, tmp_path):
+    z, hk = tmp_path / "z", tmp_path / "hk"
+    base = ("--study", "site", "--no-prevalence", "--meta-method", "dl")
+    assert main(_args(inputs, z, *base)) == 0 and main(_args(inputs, hk, *base, "--meta-test", "knha")) == 0
+    a = pd.read_csv(z / "meta.tsv", sep="\t").set_index(["feature_id", "term"])
+    b = pd.read_csv(hk / "meta.tsv", sep="\t").set_index(["feature_id", "term"]).loc[a.index]
+    assert (b["test"] == "knha").all() and (a["test"] == "z").all()
+    assert np.allclose(a["effect"], b["effect"], equal_nan=True)  # same estimate, another test
+    width = (b["ci_high"] - b["ci_low"]) / (a["ci_high"] - a["ci_low"])
+    # t with 2 df makes most intervals wider; HK scales by the residual mean square, which can be < 1
+    assert width.median() > 1.5 and width.min() < width.max()
+
+
 def test_bad_input_exits_2_and_writes_nothing(inputs, tmp_path, capsys):
     abundance, metadata = inputs
     out = tmp_path / "bad"

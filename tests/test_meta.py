@@ -1,6 +1,9 @@
-"""Random-effects meta-analysis: DL against statsmodels, REML against direct maximisation, LOSO, real RA cohorts."""
+"""Random-effects meta-analysis: against R metafor and statsmodels, REML against direct maximisation, LOSO, real RA."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -51,6 +54,40 @@ def test_reml_maximises_the_restricted_likelihood():
     out = meta.random_effects(y, v, method="reml")
     for j in range(y.shape[1]):
         assert out["tau2"][j] == pytest.approx(_reml_direct(y[:, j], v[:, j]), abs=1e-6)
+
+
+GOLDEN = Path(__file__).parent / "data" / "golden" / "metafor_rma.json"
+
+
+@pytest.mark.parametrize("method", ["reml", "dl"])
+@pytest.mark.parametrize("test", ["z", "knha"])
+def test_matches_metafor(method, test):
+    """Every pooled number equals R metafor's rma() (benchmarks/metafor_golden.R), features with 2-6 studies."""
+    golden = json.loads(GOLDEN.read_text())
+    k = max(len(f["y"]) for f in golden["features"])
+    y = np.full((k, len(golden["features"])), np.nan)
+    v = np.full_like(y, np.nan)
+    for j, f in enumerate(golden["features"]):
+        y[: len(f["y"]), j], v[: len(f["v"]), j] = f["y"], f["v"]
+    tables = {f"s{i}": pd.DataFrame({"feature_id": [f"f{j}" for j in range(y.shape[1])], "term": "g",
+                                     "effect": y[i], "se": np.sqrt(v[i])}) for i in range(k)}
+    table = meta.combine(tables, method=method, test=test).table.set_index("feature_id")
+    for j, ref in enumerate(golden["fits"][f"{method}_{test}"]):
+        row = table.loc[f"f{j}"]
+        for ours, theirs in [("tau2", "tau2"), ("effect", "effect"), ("se", "se"), ("ci_low", "ci_low"),
+                             ("ci_high", "ci_high"), ("p_value", "p_value"), ("i2", "i2"),
+                             ("q_heterogeneity", "q")]:
+            assert row[ours] == pytest.approx(ref[theirs], rel=1e-6, abs=1e-9), (j, ours)
+    assert (table["test"] == test).all()
+
+
+def test_hartung_knapp_is_wider_with_two_heterogeneous_studies():
+    y, v = np.array([[-0.2], [-3.4]]), np.array([[0.05], [0.04]])
+    z, hk = meta.random_effects(y, v, test="z"), meta.random_effects(y, v, test="knha")
+    assert hk["df"][0] == 1 and np.isinf(z["df"][0])
+    assert hk["p_value"][0] > z["p_value"][0]
+    with pytest.raises(ValueError, match="knha"):
+        meta.random_effects(y, v, test="t")
 
 
 def test_hand_checkable_cases():

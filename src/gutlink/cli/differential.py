@@ -39,6 +39,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--subject", default=None, help="subject / household column: random intercept")
     p.add_argument("--study", default=None, help="study column: adjust for it and meta-analyse across studies")
     p.add_argument("--meta-method", default="reml", choices=["reml", "dl"], help="between-study variance")
+    p.add_argument("--meta-test", default="z", choices=["z", "knha"],
+                   help="test of the pooled effect: normal (z) or Hartung-Knapp-Sidik-Jonkman (knha; few studies)")
     p.add_argument("--rank", default=None, help="aggregate to this rank first (e.g. genus)")
     p.add_argument("--min-prevalence", type=float, default=0.1, help="test features present in this fraction")
     p.add_argument("--load", default=None, help="column of total microbial load: model absolute abundance")
@@ -139,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
                                strata=args.strata or args.study, rng=args.rng, **kwargs)
     meta_result = None
     if args.study:
-        meta_result = meta.by_study(cohort, args.formula, study=args.study, method=args.meta_method, **kwargs)
+        meta_result = meta.by_study(cohort, args.formula, study=args.study, method=args.meta_method,
+                                    test=args.meta_test, **kwargs)
     doc = {"gutlink_version": __version__, "command": "gutlink " + shlex.join(sys.argv[1:]),
            "inputs": files, "seed": args.rng, "differential": result.to_dict(),
            "meta_analysis": None if meta_result is None else meta_result.to_dict()}
