@@ -45,7 +45,7 @@ def test_cli_manifest_and_mismatch_mode(tmp_path):
     manifest.write_text(f"taxon\tproteome\ns__A\t{genomes.name}/bugA.faa\ns__B\t{genomes.name}/bugB.faa\n")
     out = tmp_path / "mm"
     assert main(["mimicry", "--manifest", str(manifest), "--epitopes", "builtin:MS", "--max-mismatches", "0",
-                 "--out", str(out), "--quiet"]) == 0
+                 "--query-memory", "1", "--out", str(out), "--quiet"]) == 0
     burden = pd.read_csv(out / "taxon_burden.tsv", sep="\t")
     assert burden[["taxon", "epitope_id", "n_hits"]].values.tolist() == [["s__A", "MS_MBP_85-99", 1]]
 
@@ -119,3 +119,27 @@ def test_cli_burden_needs_every_cohort_argument(tmp_path, capsys):
     i = args.index("--control")
     assert main(args[:i] + args[i + 2:]) == 2
     assert "--control" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_cli_burden_within_strata(tmp_path):
+    meta = pd.read_csv(COHORT / "metadata.tsv", sep="\t")
+    meta["hla"] = np.where(np.arange(len(meta)) % 2 == 0, "DR15+", "DR15-")
+    meta.to_csv(tmp_path / "meta.tsv", sep="\t", index=False)
+    args = _cohort_args(tmp_path / "s")
+    args[args.index("--metadata") + 1] = str(tmp_path / "meta.tsv")
+    assert main(args + ["--strata", "hla"]) == 0
+    tests = pd.read_csv(tmp_path / "s" / "burden_tests.tsv", sep="\t").set_index("metric")
+    assert (tests["test"] == "van_elteren_vs_shuffled_taxon_proteome").all() and tests["p_van_elteren"].notna().all()
+    strata = pd.read_csv(tmp_path / "s" / "burden_strata.tsv", sep="\t")
+    assert sorted(set(strata["stratum"])) == ["DR15+", "DR15-"] and strata.groupby("metric").size().tolist() == [2, 2]
+    assert json.loads((tmp_path / "s" / "summary.json").read_text())["design"]["strata"] == "hla"
+
+
+def test_cli_strata_with_a_one_group_stratum_exits_2(tmp_path, capsys):
+    meta = pd.read_csv(COHORT / "metadata.tsv", sep="\t")
+    meta["hla"] = np.where(meta["Diagnosis"] == "CD", "DR15+", "DR15-")
+    meta.to_csv(tmp_path / "meta.tsv", sep="\t", index=False)
+    args = _cohort_args(tmp_path / "s")
+    args[args.index("--metadata") + 1] = str(tmp_path / "meta.tsv")
+    assert main(args + ["--strata", "hla"]) == 2
+    assert "stratum 'DR15+' of 'hla' has only cases" in capsys.readouterr().err and not (tmp_path / "s").exists()

@@ -166,6 +166,40 @@ def test_kernel_equals_brute_force_real_proteome(real):
     assert total > 16  # the planted near-copies are found
 
 
+@pytest.mark.parametrize("batch_size", [1, 3, 7, 40])
+def test_batched_queries_give_exactly_the_same_hits(real, batch_size):
+    """Queries compiled in batches (bounded memory) give the same hits as the brute force and as one batch."""
+    rng = np.random.default_rng(21)
+    eps = _epitopes_from(rng, real, 20, 9)
+    one = build_queries(eps, k=9, min_score=24, batch_size=20)
+    batched = build_queries(eps, k=9, min_score=24, batch_size=batch_size)
+    assert len(batched.compiled.bounds) == -(-20 // batch_size) and one.compiled.bounds == [(0, 20)]
+    pd.testing.assert_frame_equal(_kernel_frame(real, batched), _kernel_frame(real, one))
+    assert _same_as_brute_force(real, batched) > 20
+
+
+def test_memory_budget_bounds_the_compiled_batches_and_keeps_results():
+    """A budget too small to keep compiled batches recompiles them per partition; hits stay identical."""
+    rng = np.random.default_rng(4)
+    prots = [_random_proteome(rng, n_proteins=15, noise=False) for _ in range(3)]
+    prots = [Proteome.from_records(f"g{i}", [(f"g{i}_{j}", "".join(np.array(list(AMINO_ACIDS + "X"))[
+        p.codes[s:s + n]])) for j, (s, n) in enumerate(zip(p.starts, p.lengths))]) for i, p in enumerate(prots)]
+    eps = _epitopes_from(rng, prots[0], 30, 9)
+    q = build_queries(eps, k=9, min_fraction=0.6, memory=8 * 2 ** 20)  # 8 MB: a few queries per batch
+    assert 1 < q.compiled.batch_size < 30
+    for i in range(len(q.compiled.bounds)):
+        q.compiled.batch(i)
+    kept = sum(sum(a.nbytes for a in (*c.blocks, *c.order, *c.levels)) for c in q.compiled._cache.values())
+    assert kept <= 4 * 2 ** 20 and 0 < len(q.compiled._cache) < len(q.compiled.bounds)
+    import pickle
+
+    assert pickle.loads(pickle.dumps(q.compiled))._cache == {}  # workers get the tables, not compiled batches
+    small = scan(prots, eps, min_fraction=0.6, query_memory=8 * 2 ** 20, partition_residues=1)
+    big = scan(prots, eps, min_fraction=0.6)
+    pd.testing.assert_frame_equal(small.table, big.table)
+    assert len(big.table) > 0
+
+
 def test_every_window_reported_without_threshold():
     prot = Proteome.from_records("x", [("a", "ACDEFGHIK"), ("b", "LMNPQ"), ("c", "RSTVWYAXCC")])
     q = build_queries(pd.DataFrame({"epitope_id": ["e"], "sequence": ["ACD"]}), k=3)

@@ -87,3 +87,119 @@ def test_manifest_missing_file_and_columns(tmp_path):
         read_manifest(bad)
     with pytest.raises(InputFormatError, match="does not exist"):
         read_manifest(tmp_path / "nope.tsv")
+
+
+# ----------------------------------------------------------------------------- HLA-risk strata
+def _stratified_cohort(rng: np.random.Generator, n_taxa: int, *, design: str) -> Cohort:
+    """Two strata of 24 samples ('DRB1*15:01+' and '-').
+
+    ``design="one_stratum"``: 12 cases / 12 controls per stratum; only in the carriers do cases carry 8× more of
+    the mimic-bearing taxon. ``design="confounded"``: carriers are mostly cases (20 / 4) and everyone in that stratum
+    carries 20× more of the taxon, whatever their status; non-carriers are mostly controls (4 / 20); no difference
+    between cases and controls within either stratum.
+    """
+    n = 48
+    ab = rng.gamma(1.0, 1.0, size=(n, n_taxa)) * 100
+    stratum = np.array(["DRB1*15:01+"] * 24 + ["DRB1*15:01-"] * 24)
+    if design == "one_stratum":
+        group = np.array((["MS"] * 12 + ["HC"] * 12) * 2)
+        ab[:12, 0] *= 8
+    else:
+        group = np.array(["MS"] * 20 + ["HC"] * 4 + ["MS"] * 4 + ["HC"] * 20)
+        ab[:24, 0] *= 20
+    meta = pd.DataFrame({"group": group, "hla": stratum}, index=[f"s{i}" for i in range(n)])
+    return Cohort(ab, metadata=meta, taxonomy=pd.DataFrame(index=[f"s__taxon{i}" for i in range(n_taxa)]),
+                  units="counts")
+
+
+def test_stratified_test_finds_an_effect_present_in_one_stratum_only():
+    hits, manifest = _hits(40)
+    tb = taxon_burden(hits)
+    res = burden_test(_stratified_cohort(np.random.default_rng(3), 40, design="one_stratum"), tb,
+                      manifest=manifest, group="group", case=["MS"], control="HC", strata="hla", permutations=199,
+                      rng=0)
+    row = res.table.set_index("metric").loc["MS"]
+    assert row["test"] == "van_elteren_vs_shuffled_taxon_proteome" and res.strata == "hla"
+    assert row["p_value"] < 0.06 and row["p_van_elteren"] < 0.01 and row["effect"] > 0 and row["statistic"] > 0
+    per = res.per_stratum.set_index("stratum")
+    assert per.loc["DRB1*15:01+", "p_mann_whitney"] < 0.01 and per.loc["DRB1*15:01+", "p_value"] < 0.06
+    assert per.loc["DRB1*15:01-", "p_mann_whitney"] > 0.05
+    assert per[["n_case", "n_control"]].values.tolist() == [[12, 12], [12, 12]]
+    np.testing.assert_allclose(per["weight"], 1 / 25)
+    assert res.samples["hla"].nunique() == 2 and res.to_dict()["strata"] == "hla"
+
+
+def test_stratification_removes_an_effect_confounded_by_the_stratum():
+    hits, manifest = _hits(40)
+    tb = taxon_burden(hits)
+    cohort = _stratified_cohort(np.random.default_rng(5), 40, design="confounded")
+    kw = dict(manifest=manifest, group="group", case=["MS"], control="HC", permutations=199, rng=0)
+    pooled = burden_test(cohort, tb, **kw).table.iloc[0]
+    strat = burden_test(cohort, tb, strata="hla", **kw).table.iloc[0]
+    assert pooled["p_mann_whitney"] < 0.01 and pooled["p_value"] < 0.06
+    assert strat["p_van_elteren"] > 0.2 and strat["p_value"] > 0.2
+    assert strat["ci_low"] < 0 < strat["ci_high"]
+
+
+def test_stratified_null_calibrated_under_no_effect():
+    hits, manifest = _hits(30)
+    tb = taxon_burden(hits)
+    ps = []
+    for s in range(10):
+        rng = np.random.default_rng(100 + s)
+        cohort = _stratified_cohort(rng, 30, design="one_stratum")
+        cohort = Cohort(rng.gamma(1.0, 1.0, size=(48, 30)) * 100, metadata=cohort.metadata,
+                        taxonomy=pd.DataFrame(index=cohort.feature_ids), units="counts")
+        ps.append(burden_test(cohort, tb, manifest=manifest, group="group", case=["MS"], control="HC",
+                              strata="hla", permutations=99, rng=s).table["p_value"].iloc[0])
+    assert 0.1 < np.mean(ps) < 0.9 and min(ps) > 0.0
+
+
+def test_one_stratum_equals_the_unstratified_rank_test():
+    """A single stratum: van Elteren is the Mann–Whitney z, the stratified shift and CI are Hodges–Lehmann's."""
+    from scipy import stats
+
+    from gutlink.association import hodges_lehmann
+    from gutlink.mimicry.burden import stratified_hodges_lehmann, van_elteren
+
+    rng = np.random.default_rng(7)
+    x = np.round(rng.normal(size=40), 1)  # ties
+    case = np.arange(40) < 17
+    z, p = van_elteren(x, case)
+    ref = stats.mannwhitneyu(x[case], x[~case], alternative="two-sided", use_continuity=False, method="asymptotic")
+    assert p == pytest.approx(ref.pvalue, rel=1e-10)
+    assert stratified_hodges_lehmann(x, case) == pytest.approx(hodges_lehmann(x[case], x[~case]), rel=1e-12)
+    assert van_elteren(x, case, strata=["a"] * 40) == pytest.approx((z, p))
+
+
+def test_van_elteren_by_hand_and_strata_shift_cancels():
+    from gutlink.mimicry.burden import stratified_hodges_lehmann, van_elteren
+
+    # two strata of 4, each with both cases above both controls: U - 2 = 2 each, weight 1/5, var 2 * (1/25) * 5/3
+    z, _ = van_elteren([1.0, 2, 3, 4, 15, 16, 17, 18], [0, 0, 1, 1, 0, 0, 1, 1], strata=list("aaaabbbb"))
+    assert z == pytest.approx(0.8 / np.sqrt(2 / 15))
+    # a huge between-stratum offset does not enter the stratified shift
+    values = np.array([1.0, 2, 3, 4, 1001, 1002, 1003, 1004])
+    assert stratified_hodges_lehmann(values, [0, 0, 1, 1, 0, 0, 1, 1], strata=list("aaaabbbb"))[0] == 2.0
+
+
+def test_strata_errors_name_the_stratum_and_what_it_lacks():
+    from gutlink.errors import DesignError
+
+    hits, manifest = _hits(5)
+    tb = taxon_burden(hits)
+    cohort = _stratified_cohort(np.random.default_rng(0), 5, design="one_stratum")
+    meta = cohort.metadata.copy()
+    meta["only"] = np.where(np.arange(48) < 12, "DR3/DR4", "other")  # the first 12 samples are all cases
+    c2 = cohort.with_metadata(meta)
+    kw = dict(manifest=manifest, group="group", case=["MS"], control="HC", permutations=9, rng=0)
+    with pytest.raises(DesignError, match=r"stratum 'DR3/DR4' of 'only' has only cases \(12 case\(s\), no control\)"):
+        burden_test(c2, tb, strata="only", **kw)
+    meta["ctrl"] = np.where(np.arange(48) >= 36, "x", "y")  # the last 12 are all controls
+    with pytest.raises(DesignError, match=r"stratum 'x' of 'ctrl' has only controls \(12 control\(s\), no case\)"):
+        burden_test(cohort.with_metadata(meta), tb, strata="ctrl", **kw)
+    with pytest.raises(DesignError, match="no strata column 'HLA'. Did you mean 'hla'"):
+        burden_test(cohort, tb, strata="HLA", **kw)
+    meta["gap"] = meta["hla"].where(np.arange(48) != 3)
+    with pytest.raises(DesignError, match="1 case/control sample"):
+        burden_test(cohort.with_metadata(meta), tb, strata="gap", **kw)

@@ -154,3 +154,31 @@ def test_mimicry_report_in_headless_chromium(cohort_result, tmp_path):
     assert problems == [] and scripts == 0
     assert {"fig-mimicry-diseases", "fig-mimicry-epitopes", "fig-mimicry-burden-ms"} <= set(sizes)
     assert all(w > 100 and h > 100 for w, h in sizes.values()), sizes
+
+
+EVIL_STRATUM = "<i>DRB1*15:01</i>"
+
+
+def test_stratified_burden_shows_strata_table_and_writes_it(scanned, tmp_path):
+    rng = np.random.default_rng(2)
+    ab = rng.gamma(1.0, 1.0, size=(16, 3)) * 100
+    ab[:4, 0] *= 6
+    meta = pd.DataFrame({"grp": (["case"] * 4 + ["ctrl"] * 4) * 2, "hla": [EVIL_STRATUM] * 8 + ["neg"] * 8},
+                        index=[f"s{i}" for i in range(16)])
+    cohort = Cohort(ab, metadata=meta, taxonomy=pd.DataFrame(index=["s__bug", "s__t1", "s__none"]), units="counts")
+    manifest = pd.DataFrame({"taxon": ["s__bug", "s__t1"], "path": "", "proteome": [EVIL_PROTEOME, "t1"]})
+    burden = burden_test(cohort, taxon_burden(scanned.hits), manifest=manifest, group="grp", case=["case"],
+                         control="ctrl", strata="hla", permutations=19, rng=1)
+    res = summarize(scanned, manifest=manifest, burden=burden, group="grp", case=["case"], control="ctrl",
+                    strata="hla")
+    html = report.render_html(res)
+    page = _parse(html)
+    assert "mimicry-burden-strata" in page.ids and "i" not in page.tag_names
+    assert "van Elteren" in html and "&lt;i&gt;DRB1*15:01&lt;/i&gt;" in html
+    assert "fig-mimicry-burden-hla" not in page.ids  # the stratum column is not a disease
+    out = report.write(res, tmp_path / "out")
+    strata = pd.read_csv(out / "burden_strata.tsv", sep="\t")
+    assert len(strata) == 2 * 2 and set(strata["stratum"]) == {EVIL_STRATUM, "neg"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["design"]["strata"] == "hla" and summary["burden"]["strata"] == "hla"
+    assert len(summary["burden"]["per_stratum"]) == 4

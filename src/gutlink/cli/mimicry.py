@@ -39,6 +39,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--manifest", default=None, help="TSV taxon → proteome; adds a taxon column to the burden")
     p.add_argument("--n-jobs", type=int, default=1, help="worker processes (-1: every core)")
     p.add_argument("--scheduler", default=None, help="Dask distributed scheduler address (scan on that cluster)")
+    p.add_argument("--query-memory", type=float, default=256, metavar="MB",
+                   help="memory budget of the compiled epitope tables; larger epitope sets are scanned in batches "
+                        "(default 256; hits do not depend on it)")
     _add_cohort(p)
     p.add_argument("--out", default="gutlink-mimicry", help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
@@ -54,6 +57,9 @@ def _add_cohort(p: argparse.ArgumentParser) -> None:
     g.add_argument("--group", default=None, help="metadata column holding case/control status")
     g.add_argument("--case", default=None, help="case value(s), comma-separated (pooled)")
     g.add_argument("--control", default=None, help="control value")
+    g.add_argument("--strata", default=None, metavar="COL",
+                   help="metadata column of strata (e.g. HLA risk genotype): compare cases with controls within "
+                        "each stratum (van Elteren) and report each stratum")
     g.add_argument("--permutations", type=int, default=999, help="shuffles of the taxon → proteome assignment")
     g.add_argument("--seed", type=int, default=0, help="seed of the shuffles")
 
@@ -87,7 +93,7 @@ def _weights(text: str | None) -> list[float] | None:
 
 def _wants_cohort(args: argparse.Namespace) -> bool:
     given = [a for a in _COHORT_ARGS if getattr(args, a)]
-    if not given and not args.metadata:
+    if not given and not args.metadata and not args.strata:
         return False
     missing = [f"--{a}" for a in _COHORT_ARGS if not getattr(args, a)] + ([] if args.manifest else ["--manifest"])
     if missing:
@@ -117,20 +123,27 @@ def _files(args: argparse.Namespace, result: Any) -> list[dict[str, str]]:
     return files
 
 
+def _query_memory(mb: float) -> int:
+    if not mb > 0:
+        raise DesignError(f"--query-memory must be a positive number of MB, got {mb}.")
+    return int(mb * 2 ** 20)
+
+
 def _scan(args: argparse.Namespace, paths: list[str]) -> Any:
     from ..mimicry import scan
 
     return scan(paths, args.epitopes, matrix=args.matrix, min_score=args.min_score, min_fraction=args.min_fraction,
                 k=args.k, max_mismatches=args.max_mismatches, conservative=args.conservative,
                 weights=_weights(args.weights), kind=args.kind, n_jobs=args.n_jobs, scheduler=args.scheduler,
-                callback=_progress(args.quiet))
+                query_memory=_query_memory(args.query_memory), callback=_progress(args.quiet))
 
 
 def _burden(args: argparse.Namespace, cohort: Any, result: Any, manifest: Any) -> Any:
     from ..mimicry import burden_test, taxon_burden
 
     return burden_test(cohort, taxon_burden(result.hits), manifest=manifest, group=args.group,
-                       case=_split(args.case), control=args.control, permutations=args.permutations, rng=args.seed)
+                       case=_split(args.case), control=args.control, permutations=args.permutations,
+                       strata=args.strata, rng=args.seed)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = {"files": _files(args, result), "command": "gutlink " + shlex.join(sys.argv[1:]),
               "epitopes": args.epitopes}
     summary = summarize(result, manifest=manifest, burden=burden, group=args.group, case=_split(args.case),
-                        control=args.control, inputs=inputs)
+                        control=args.control, strata=args.strata, inputs=inputs)
     folder = write(summary, out, overwrite=args.overwrite)
     print(f"{summary.n_hits} hits in {len(result.proteomes)} proteome(s); results in {out}")
     print(f"Report: {Path(folder) / 'report.html'}")

@@ -7,6 +7,11 @@ and the fraction of its abundance carried by taxa without a proteome is reported
 Mann–Whitney U on sample burdens, calibrated against a null that shuffles which proteome belongs to which
 mapped taxon (as the iMSMS analysis did): it asks whether mimicry, not abundance shifts alone, separates groups.
 
+With ``strata`` (e.g. HLA-DRB1*15:01 carriers vs non-carriers, or HLA-DR3/DR4 genotype groups for T1D) cases are
+compared with controls only within each stratum: the statistic is van Elteren's stratified Wilcoxon (each stratum's
+centred U weighted by ``1 / (n_s + 1)``), the shuffled-assignment null is computed with the same statistic, the
+shift is the matching stratified Hodges–Lehmann estimate, and each stratum is also tested on its own.
+
 Examples
 --------
 >>> import pandas as pd
@@ -34,9 +39,13 @@ from ..multitest import bh
 from ..results import TEST_COLUMNS, Result
 from .proteome import proteome_name
 
-__all__ = ["BurdenResult", "burden_test", "read_manifest", "sample_burden", "taxon_burden"]
+__all__ = ["BurdenResult", "burden_test", "read_manifest", "sample_burden", "stratified_hodges_lehmann",
+           "taxon_burden", "van_elteren"]
 
 BURDEN_COLUMNS = ["proteome", "disease", "epitope_id", "n_hits", "n_proteins", "best_score", "weighted_hits"]
+#: Columns of the per-stratum table of a stratified burden test.
+STRATUM_COLUMNS = ["metric", "stratum", "n_case", "n_control", "statistic", "p_mann_whitney", "p_value", "effect",
+                   "ci_low", "ci_high", "weight"]
 
 
 def read_manifest(path: str | Path, *, check_files: bool = True) -> pd.DataFrame:
@@ -136,17 +145,26 @@ class BurdenResult(Result):
     Attributes
     ----------
     tests
-        :data:`~gutlink.results.TEST_COLUMNS` plus ``p_mann_whitney`` (the plain test) and ``p_value`` from the
-        shuffled taxon → proteome null.
+        :data:`~gutlink.results.TEST_COLUMNS` plus ``p_mann_whitney`` (the plain, pooled test), ``p_van_elteren``
+        (the stratified rank test, normal approximation; NaN without strata) and ``p_value`` from the shuffled
+        taxon → proteome null (with strata: of the van Elteren statistic).
     samples
-        Per-sample burden (:func:`sample_burden`) with the ``group_label``.
+        Per-sample burden (:func:`sample_burden`) with the ``group_label`` (and the stratum column when stratified).
     permutations
         Number of shuffles.
+    strata
+        The metadata column of the strata, or ``None``.
+    per_stratum
+        With strata, one row per disease and stratum (:data:`STRATUM_COLUMNS`): Mann–Whitney U, its plain p, the
+        shuffled-assignment p within the stratum, the Hodges–Lehmann shift and CI, and the stratum's van Elteren
+        weight; empty without strata.
     """
 
     tests: pd.DataFrame
     samples: pd.DataFrame = field(metadata={"json": False})
     permutations: int
+    strata: str | None = None
+    per_stratum: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=STRATUM_COLUMNS))
 
     @property
     def table(self) -> pd.DataFrame:
@@ -161,30 +179,205 @@ def _centred_u(burden: np.ndarray, is_case: np.ndarray) -> np.ndarray:
     return ranks[is_case].sum(axis=0) - n1 * (n1 + 1) / 2 - n1 * n2 / 2
 
 
-def _shuffle_p(rel: np.ndarray, vec: np.ndarray, is_case: np.ndarray, permutations: int,
-               rng: np.random.Generator) -> tuple[float, float]:
-    observed = _centred_u(rel @ vec[:, None], is_case)[0]
+def _blocks(strata: np.ndarray | None, n: int) -> list[np.ndarray]:
+    """Row indices of each stratum (one block of every row without strata)."""
+    if strata is None:
+        return [np.arange(n)]
+    return [np.flatnonzero(strata == code) for code in np.unique(strata)]
+
+
+def _weights(blocks: list[np.ndarray]) -> np.ndarray:
+    """van Elteren's stratum weights ``1 / (n_s + 1)``."""
+    return np.array([1.0 / (b.size + 1) for b in blocks])
+
+
+def _stratified_u(burden: np.ndarray, is_case: np.ndarray, blocks: list[np.ndarray]) -> np.ndarray:
+    """Centred U of each block (rows) for each column of *burden*: ``(n_blocks, n_columns)``."""
+    return np.stack([_centred_u(burden[b], is_case[b]) for b in blocks])
+
+
+def _tie_variance(values: np.ndarray, is_case: np.ndarray) -> float:
+    """Null variance of U with the tie correction."""
+    n1, n2 = int(is_case.sum()), int((~is_case).sum())
+    n = n1 + n2
+    if n < 2:
+        return 0.0
+    _, t = np.unique(values, return_counts=True)
+    return n1 * n2 / 12 * ((n + 1) - float(np.sum(t ** 3 - t)) / (n * (n - 1)))
+
+
+def _codes(strata: Any, n: int) -> np.ndarray | None:
+    if strata is None:
+        return None
+    codes = pd.factorize(pd.Series(np.asarray(strata, dtype=object)), sort=True)[0]
+    if codes.size != n or (codes < 0).any():
+        raise DesignError("strata must give one non-missing value per sample.")
+    return codes
+
+
+def van_elteren(values: Any, is_case: Any, strata: Any = None) -> tuple[float, float]:
+    """van Elteren's stratified Wilcoxon rank-sum test (two-sided, normal approximation with tie correction).
+
+    Each stratum's Mann–Whitney U of the cases, minus its null mean, is weighted by ``1 / (n_s + 1)`` (the
+    locally most powerful weights under a constant shift); the weighted sum is divided by its null standard
+    deviation. Without strata it is the Mann–Whitney z without continuity correction.
+
+    Returns
+    -------
+    tuple of float
+        ``z`` and its two-sided p-value (both NaN when every stratum is tied throughout).
+
+    Examples
+    --------
+    >>> z, p = van_elteren([1.0, 2, 3, 4, 5, 6, 7, 8], [0, 0, 1, 1, 0, 0, 1, 1], strata=list("aaaabbbb"))
+    >>> round(z, 3), round(p, 4)
+    (2.191, 0.0285)
+    """
+    x = np.asarray(values, dtype=float)
+    case = np.asarray(is_case, dtype=bool)
+    blocks = _blocks(_codes(strata, x.size), x.size)
+    w = _weights(blocks)
+    t = float(w @ _stratified_u(x[:, None], case, blocks)[:, 0])
+    var = float(sum(wb ** 2 * _tie_variance(x[b], case[b]) for wb, b in zip(w, blocks)))
+    if var <= 0:
+        return float("nan"), float("nan")
+    z = t / np.sqrt(var)
+    return float(z), float(2 * stats.norm.sf(abs(z)))
+
+
+def stratified_hodges_lehmann(values: Any, is_case: Any, strata: Any = None, *,
+                              level: float = 0.95) -> tuple[float, float, float]:
+    """The shift estimate and CI that invert the van Elteren test: a weighted median of within-stratum differences.
+
+    Every case − control difference within a stratum carries that stratum's weight ``1 / (n_s + 1)``; the
+    estimate is the weighted median and the interval's ends are the weighted order statistics where the
+    van Elteren statistic crosses its critical value (normal approximation). Without strata (one stratum) it
+    equals :func:`gutlink.association.hodges_lehmann`: the median of differences and the Moses interval.
+
+    Examples
+    --------
+    >>> stratified_hodges_lehmann([5.0, 6, 7, 8, 1, 2, 3, 4], [1, 1, 1, 1, 0, 0, 0, 0])[0]
+    4.0
+    >>> stratified_hodges_lehmann([3.0, 1, 10, 12], [1, 0, 1, 0], strata=list("aabb"))[0]
+    0.0
+    """
+    x = np.asarray(values, dtype=float)
+    case = np.asarray(is_case, dtype=bool)
+    blocks = _blocks(_codes(strata, x.size), x.size)
+    diffs, weights = [], []
+    var = 0.0
+    for wb, b in zip(_weights(blocks), blocks):
+        a, c = x[b][case[b]], x[b][~case[b]]
+        d = (a[:, None] - c[None, :]).ravel()
+        diffs.append(d)
+        weights.append(np.full(d.size, wb))
+        var += wb ** 2 * a.size * c.size * (b.size + 1) / 12
+    order = np.argsort(np.concatenate(diffs), kind="stable")
+    d, w = np.concatenate(diffs)[order], np.concatenate(weights)[order]
+    if d.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    below, above = np.cumsum(w), np.cumsum(w[::-1])[::-1]
+    half, eps = below[-1] / 2, 1e-9 * below[-1]
+    shift = (d[np.argmax(below >= half - eps)] + d[np.argmax(below > half + eps)]) / 2
+    a = half - stats.norm.ppf(0.5 + level / 2) * np.sqrt(var)
+    if a < 0:
+        return float(shift), float("nan"), float("nan")
+    lo = d[np.argmax(below > a + eps)]
+    hi = d[np.flatnonzero(above > a + eps)[-1]]
+    return float(shift), float(lo), float(hi)
+
+
+def _shuffled(rel: np.ndarray, vec: np.ndarray, permutations: int, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Observed per-sample burden and the burden under each shuffle of the taxon → proteome assignment."""
     null = np.stack([rng.permutation(vec) for _ in range(permutations)], axis=1)
-    u = _centred_u(rel @ null, is_case)
-    return float(observed), float((1 + np.sum(np.abs(u) >= abs(observed) - 1e-9)) / (permutations + 1))
+    return rel @ vec[:, None], rel @ null
 
 
-def _disease_row(disease: str, values: pd.Series, labels: pd.Series, shuffled_p: float) -> dict[str, Any]:
+def _perm_p(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """Two-sided shuffle p-value(s): *observed* ``(k,)`` against *null* ``(k, permutations)``."""
+    hits = np.sum(np.abs(null) >= np.abs(observed)[:, None] - 1e-9, axis=1)
+    return (1 + hits) / (null.shape[1] + 1)
+
+
+def _shuffle_p(rel: np.ndarray, vec: np.ndarray, is_case: np.ndarray, permutations: int,
+               rng: np.random.Generator, blocks: list[np.ndarray] | None = None) -> tuple[float, np.ndarray]:
+    """Shuffle p of the (stratified) statistic, and of each stratum's own U (empty without strata)."""
+    observed, null = _shuffled(rel, vec, permutations, rng)
+    if blocks is None:
+        p = _perm_p(_centred_u(observed, is_case), _centred_u(null, is_case)[None, :])
+        return float(p[0]), np.empty(0)
+    w = _weights(blocks)
+    obs_u, null_u = _stratified_u(observed, is_case, blocks)[:, 0], _stratified_u(null, is_case, blocks)
+    p = _perm_p(np.array([w @ obs_u]), (w @ null_u)[None, :])
+    return float(p[0]), _perm_p(obs_u, null_u)
+
+
+def _disease_row(disease: str, values: pd.Series, labels: pd.Series, shuffled_p: float,
+                 strata: np.ndarray | None = None) -> dict[str, Any]:
     a = values[labels == "case"].to_numpy(dtype=float)
     b = values[labels == "control"].to_numpy(dtype=float)
     mw = stats.mannwhitneyu(a, b, alternative="two-sided")
-    shift, lo, hi = hodges_lehmann(a, b)
     row: dict[str, Any] = dict.fromkeys(TEST_COLUMNS, np.nan)
-    row.update(analysis="mimicry_burden", metric=disease, test="mann_whitney_vs_shuffled_taxon_proteome",
-               comparison="case vs control", statistic=float(mw.statistic), p_value=shuffled_p,
-               effect=shift, effect_name="hodges_lehmann_shift", ci_low=lo, ci_high=hi, n_case=a.size,
-               n_control=b.size, p_mann_whitney=float(mw.pvalue))
+    row.update(analysis="mimicry_burden", metric=disease, comparison="case vs control", p_value=shuffled_p,
+               n_case=a.size, n_control=b.size, p_mann_whitney=float(mw.pvalue), p_van_elteren=np.nan)
+    if strata is None:
+        shift, lo, hi = hodges_lehmann(a, b)
+        row.update(test="mann_whitney_vs_shuffled_taxon_proteome", statistic=float(mw.statistic), effect=shift,
+                   effect_name="hodges_lehmann_shift", ci_low=lo, ci_high=hi)
+        return row
+    is_case = (labels == "case").to_numpy()
+    z, p = van_elteren(values.to_numpy(dtype=float), is_case, strata)
+    shift, lo, hi = stratified_hodges_lehmann(values.to_numpy(dtype=float), is_case, strata)
+    row.update(test="van_elteren_vs_shuffled_taxon_proteome", statistic=z, p_van_elteren=p, effect=shift,
+               effect_name="stratified_hodges_lehmann_shift", ci_low=lo, ci_high=hi)
     return row
+
+
+def _stratum_rows(disease: str, values: pd.Series, labels: pd.Series, names: list[str],
+                  blocks: list[np.ndarray], shuffled: np.ndarray) -> list[dict[str, Any]]:
+    rows = []
+    for name, b, w, p in zip(names, blocks, _weights(blocks), shuffled):
+        v, lab = values.iloc[b], labels.iloc[b]
+        a = v[lab == "case"].to_numpy(dtype=float)
+        c = v[lab == "control"].to_numpy(dtype=float)
+        mw = stats.mannwhitneyu(a, c, alternative="two-sided")
+        shift, lo, hi = hodges_lehmann(a, c)
+        rows.append({"metric": disease, "stratum": name, "n_case": a.size, "n_control": c.size,
+                     "statistic": float(mw.statistic), "p_mann_whitney": float(mw.pvalue), "p_value": float(p),
+                     "effect": shift, "ci_low": lo, "ci_high": hi, "weight": float(w)})
+    return rows
+
+
+def _strata(cc: Cohort, column: str, labels: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer stratum codes of the case/control samples and the stratum names; every stratum holds both groups."""
+    meta = cc.metadata
+    if column not in meta.columns:
+        close = [c for c in meta.columns if str(c).lower() == column.lower()]
+        hint = f" Did you mean {close[0]!r}?" if close else f" Columns: {', '.join(map(str, meta.columns[:20]))}."
+        raise DesignError(f"metadata has no strata column {column!r}.{hint}")
+    values = meta[column].astype("string")
+    missing = values.isna().to_numpy()
+    if missing.any():
+        raise DesignError(f"{int(missing.sum())} case/control sample(s) have no value in strata column {column!r} "
+                          f"(e.g. {list(meta.index[missing][:3])}); fill them in or leave those samples out.")
+    codes, names = pd.factorize(values, sort=True)
+    for code, name in enumerate(names):
+        lab = labels.to_numpy()[codes == code]
+        n_case, n_control = int((lab == "case").sum()), int((lab == "control").sum())
+        if n_case == 0 or n_control == 0:
+            have, lack = ("case", "control") if n_control == 0 else ("control", "case")
+            raise DesignError(
+                f"stratum {name!r} of {column!r} has only {have}s ({max(n_case, n_control)} {have}(s), no {lack}), "
+                "so cases and controls cannot be compared within it; merge it with another stratum or leave its "
+                "samples out.")
+    return codes, [str(n) for n in names]
 
 
 def burden_test(cohort: Cohort, burden: pd.DataFrame, *, manifest: pd.DataFrame, group: str,
                 case: Sequence[str], control: str | Sequence[str], metric: str = "weighted_hits",
-                permutations: int = 999, rng: int | np.random.Generator | None = None) -> BurdenResult:
+                permutations: int = 999, strata: str | None = None,
+                rng: int | np.random.Generator | None = None) -> BurdenResult:
     """Is the abundance-weighted mimicry burden different between cases and controls?
 
     Parameters
@@ -201,6 +394,10 @@ def burden_test(cohort: Cohort, burden: pd.DataFrame, *, manifest: pd.DataFrame,
         Burden column to weigh (see :func:`sample_burden`).
     permutations
         Shuffles of the taxon → proteome assignment among mapped taxa.
+    strata
+        Metadata column of strata (e.g. HLA risk genotype): compare cases with controls only within each
+        stratum (van Elteren statistic, shuffled-assignment null of the same statistic, stratified
+        Hodges–Lehmann shift) and report each stratum on its own. Every stratum needs cases and controls.
     rng
         Seed or generator.
 
@@ -211,15 +408,22 @@ def burden_test(cohort: Cohort, burden: pd.DataFrame, *, manifest: pd.DataFrame,
     rng = np.random.default_rng(rng)
     cc = case_control(cohort, group=group, case=case, control=control)
     labels = cc.metadata["group_label"].astype(str)
+    codes, names = _strata(cc, strata, labels) if strata is not None else (None, [])
+    blocks = _blocks(codes, len(labels)) if codes is not None else None
     per_sample = sample_burden(cc, burden, manifest, metric=metric)
     mapped = cc.feature_ids.isin(manifest["taxon"])
     rel = cc.relative()[:, mapped]
     matrix = _taxon_matrix(burden, manifest, cc.feature_ids[mapped], metric).reindex(cc.feature_ids[mapped])
     is_case = (labels == "case").to_numpy()
-    rows = []
+    rows, stratum_rows = [], []
     for disease in [c for c in per_sample.columns if c != "unmapped_fraction"]:
-        _, p = _shuffle_p(rel, matrix[disease].fillna(0.0).to_numpy(), is_case, permutations, rng)
-        rows.append(_disease_row(disease, per_sample[disease], labels, p))
-    tests = pd.DataFrame(rows, columns=TEST_COLUMNS + ["p_mann_whitney"])
+        p, per_block = _shuffle_p(rel, matrix[disease].fillna(0.0).to_numpy(), is_case, permutations, rng, blocks)
+        rows.append(_disease_row(disease, per_sample[disease], labels, p, codes))
+        if blocks is not None:
+            stratum_rows += _stratum_rows(disease, per_sample[disease], labels, names, blocks, per_block)
+    tests = pd.DataFrame(rows, columns=TEST_COLUMNS + ["p_mann_whitney", "p_van_elteren"])
     tests["q_value"] = bh(tests["p_value"].to_numpy(dtype=float))
-    return BurdenResult(tests, per_sample.assign(group_label=labels), permutations)
+    samples = per_sample.assign(group_label=labels)
+    if strata is not None:
+        samples[strata] = cc.metadata[strata].astype(str).to_numpy()
+    return BurdenResult(tests, samples, permutations, strata, pd.DataFrame(stratum_rows, columns=STRATUM_COLUMNS))

@@ -1,8 +1,9 @@
 """Scale-out of the scan: proteomes are independent, so they are scanned one per task.
 
 Locally with worker processes (``n_jobs``), or on a Dask ``distributed`` cluster given a scheduler address or
-a ``Client``. The queries are sent to each worker once; each task holds one proteome, so memory is bounded by
-the largest proteome, not by the number of proteomes.
+a ``Client``. The queries are sent to each worker once (their score tables only: each worker compiles them in
+batches within the queries' memory budget); each task holds one partition of proteomes, so memory is bounded by the
+partition and that budget, not by the number of proteomes or of epitopes.
 
 Examples
 --------

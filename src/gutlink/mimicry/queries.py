@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..errors import DesignError, InputFormatError
 from .alphabet import GAP, encode, substitution_matrix
-from .kernel import CompiledQueries, compile_queries
+from .kernel import QUERY_MEMORY, QueryBatches
 
 __all__ = ["Queries", "build_queries", "mismatch_matrix"]
 
@@ -48,14 +48,15 @@ class Queries:
     scale
         Scores are ``table sums / scale`` (1 for integer matrices and weights).
     compiled
-        Block tables for the kernel (``None`` when built with ``compile=False``).
+        The kernel's block tables, compiled in batches on demand within a memory budget (``None`` when built
+        with ``compile=False``).
     """
 
     table: pd.DataFrame
     codes: np.ndarray
     tables: np.ndarray
     scale: int
-    compiled: CompiledQueries | None
+    compiled: QueryBatches | None
 
     @property
     def k(self) -> int:
@@ -122,7 +123,8 @@ def _thresholds(worst: np.ndarray, self_score: np.ndarray, scale: int, min_score
 
 def build_queries(epitopes: pd.DataFrame, *, k: int = 9, matrix: str | np.ndarray = "BLOSUM62",
                   min_score: float | None = None, min_fraction: float | None = None,
-                  weights: Sequence[float] | None = None, compile: bool = True) -> Queries:
+                  weights: Sequence[float] | None = None, compile: bool = True, memory: int = QUERY_MEMORY,
+                  batch_size: int | None = None) -> Queries:
     """Queries, score tables and thresholds for a table of epitopes.
 
     Parameters
@@ -140,6 +142,9 @@ def build_queries(epitopes: pd.DataFrame, *, k: int = 9, matrix: str | np.ndarra
         Optional weight of each of the k positions.
     compile
         Build the kernel's block tables (``False`` for queries that are only used to score known windows).
+    memory, batch_size
+        Memory budget in bytes of the compiled block tables, and queries per compiled batch (default: a quarter
+        of *memory*); see :class:`~gutlink.mimicry.kernel.QueryBatches`. Hits do not depend on either.
 
     Returns
     -------
@@ -170,5 +175,5 @@ def build_queries(epitopes: pd.DataFrame, *, k: int = 9, matrix: str | np.ndarra
     table = pd.DataFrame(rows)
     table["self_score"], table["best_score"] = self_score / scale, best / scale
     table["min_score"] = thresholds / scale
-    compiled = compile_queries(full.astype(dtype), thresholds) if compile else None
+    compiled = QueryBatches(full.astype(dtype), thresholds, memory=memory, batch_size=batch_size) if compile else None
     return Queries(table, codes.astype(np.uint8), full.astype(dtype), scale, compiled)

@@ -32,7 +32,7 @@ from ..errors import DesignError, InputFormatError
 from ..results import Result
 from .alphabet import GAP, decode
 from .epitopes import load_epitopes
-from .kernel import scan_codes
+from .kernel import QUERY_MEMORY, scan_codes
 from .proteome import (
     Proteome,
     SequenceKind,
@@ -229,16 +229,16 @@ def _check_ids(infos: list[dict[str, Any]]) -> None:
 
 
 def _build(epitopes: Any, k: int, matrix: str | np.ndarray, min_score: float | None, min_fraction: float | None,
-           max_mismatches: int | None, conservative: bool, weights: Sequence[float] | None
-           ) -> tuple[Queries, Queries | None]:
+           max_mismatches: int | None, conservative: bool, weights: Sequence[float] | None,
+           memory: int = QUERY_MEMORY) -> tuple[Queries, Queries | None]:
     table = load_epitopes(epitopes)
     if max_mismatches is None:
         return build_queries(table, k=k, matrix=matrix, min_score=min_score, min_fraction=min_fraction,
-                             weights=weights), None
+                             weights=weights, memory=memory), None
     if max_mismatches < 0 or min_score is not None or weights is not None:
         raise DesignError("mismatch mode takes max_mismatches >= 0 and no min_score or weights.")
     mm = mismatch_matrix(max_mismatches, k, conservative=conservative, matrix=matrix)
-    return (build_queries(table, k=k, matrix=mm, min_score=-max_mismatches),
+    return (build_queries(table, k=k, matrix=mm, min_score=-max_mismatches, memory=memory),
             build_queries(table, k=k, matrix=matrix, compile=False))
 
 
@@ -246,8 +246,8 @@ def scan(proteomes: Any, epitopes: Any = "builtin:all", *, matrix: str | np.ndar
          min_score: float | None = None, min_fraction: float | None = None, k: int = 9,
          max_mismatches: int | None = None, conservative: bool = False, weights: Sequence[float] | None = None,
          kind: SequenceKind = "auto", n_jobs: int = 1, scheduler: str | Any | None = None,
-         partition_residues: int = 4_000_000, callback: Callable[[str, int, int], None] | None = None
-         ) -> ScanResult:
+         partition_residues: int = 4_000_000, query_memory: int = QUERY_MEMORY,
+         callback: Callable[[str, int, int], None] | None = None) -> ScanResult:
     """Scan proteomes for epitope mimics.
 
     Parameters
@@ -277,6 +277,9 @@ def scan(proteomes: Any, epitopes: Any = "builtin:all", *, matrix: str | np.ndar
     partition_residues
         Proteomes are scanned in partitions of about this many residues (estimated from file sizes): larger
         partitions spread per-query set-up further, smaller ones bound memory and spread work across workers.
+    query_memory
+        Memory budget (bytes) of the compiled query tables: a large epitope set is compiled and scanned in
+        batches within it (hits do not depend on it).
     callback
         Called as ``callback(proteome_name, i, n)`` after each proteome.
 
@@ -286,7 +289,8 @@ def scan(proteomes: Any, epitopes: Any = "builtin:all", *, matrix: str | np.ndar
     """
     if min_score is None and min_fraction is None and max_mismatches is None:
         min_fraction = 0.7
-    queries, plain = _build(epitopes, k, matrix, min_score, min_fraction, max_mismatches, conservative, weights)
+    queries, plain = _build(epitopes, k, matrix, min_score, min_fraction, max_mismatches, conservative, weights,
+                            query_memory)
     items = _inputs(proteomes)
     from .parallel import map_proteomes
 

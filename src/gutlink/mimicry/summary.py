@@ -72,15 +72,16 @@ def _named_burden(hits: pd.DataFrame, manifest: pd.DataFrame | None) -> pd.DataF
     return burden.merge(manifest[["proteome", "taxon"]].drop_duplicates(), on="proteome", how="left")
 
 
-def _design(group: str | None, case: Sequence[str], control: str | None) -> dict[str, Any]:
+def _design(group: str | None, case: Sequence[str], control: str | None, strata: str | None) -> dict[str, Any]:
     if group is None:
         return {}
-    return {"group": group, "case": [str(c) for c in case], "control": str(control)}
+    out = {"group": group, "case": [str(c) for c in case], "control": str(control)}
+    return {**out, "strata": strata} if strata else out
 
 
 def summarize(result: ScanResult, *, manifest: pd.DataFrame | None = None, burden: BurdenResult | None = None,
               group: str | None = None, case: Sequence[str] = (), control: str | None = None,
-              inputs: Mapping[str, Any] | None = None) -> MimicryResult:
+              strata: str | None = None, inputs: Mapping[str, Any] | None = None) -> MimicryResult:
     """Bundle a scan, its per-taxon burden and an optional burden test into one reportable result.
 
     Parameters
@@ -91,8 +92,8 @@ def summarize(result: ScanResult, *, manifest: pd.DataFrame | None = None, burde
         From :func:`~gutlink.mimicry.burden.read_manifest`: adds the ``taxon`` of each proteome.
     burden
         From :func:`~gutlink.mimicry.burden.burden_test`.
-    group, case, control
-        The design of *burden* (for the report's group names).
+    group, case, control, strata
+        The design of *burden* (for the report's group names; *strata* only when the test was stratified).
     inputs
         Provenance to record (``files``, ``command``, ``epitopes``).
 
@@ -111,7 +112,7 @@ def summarize(result: ScanResult, *, manifest: pd.DataFrame | None = None, burde
     hits = result.hits
     tb = _named_burden(hits, manifest)
     per_disease = hits.groupby("disease").size() if len(hits) else pd.Series(dtype=int)
-    return MimicryResult(scan=result, taxon_burden=tb, burden=burden, design=_design(group, case, control),
+    return MimicryResult(scan=result, taxon_burden=tb, burden=burden, design=_design(group, case, control, strata),
                          inputs=dict(inputs or {}), n_hits=len(hits),
                          hits_per_disease={str(k): int(v) for k, v in per_disease.items()},
                          n_taxa_with_hits=int(tb["proteome"].nunique()) if len(tb) else 0)

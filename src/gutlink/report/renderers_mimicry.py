@@ -49,6 +49,8 @@ __all__ = ["TOP_EPITOPES", "TOP_MIMICS", "TOP_TAXA", "alignment", "burden_sectio
 TOP_MIMICS, TOP_EPITOPES, TOP_TAXA = 25, 30, 40
 #: Display name of the burden test (the report's shared name table does not know it).
 TEST_NAME = "Mann–Whitney U, p from shuffled taxon → proteome assignments"
+#: Display name of the stratified burden test.
+STRATIFIED_TEST_NAME = "van Elteren stratified Wilcoxon, p from shuffled taxon → proteome assignments"
 _INDEX = {aa: i for i, aa in enumerate(AMINO_ACIDS)}
 
 
@@ -295,7 +297,10 @@ _BURDEN = """{% import "macros.html.j2" as m %}
 <p class="lead">Each sample's mimicry burden is the sum, over its taxa, of relative abundance × the taxon's
 weighted hits ({{ taxa_note }}). Cases and controls are compared with a Mann–Whitney U test whose p-value comes from
 {{ permutations }} shuffles of which proteome belongs to which mapped taxon: it asks whether the mimics, not
-abundance shifts alone, separate the groups.</p>
+abundance shifts alone, separate the groups.{% if strata %} Cases are compared with controls only within each
+stratum of <strong>{{ strata }}</strong>: the test is van Elteren's stratified Wilcoxon (each stratum's U weighted by
+1 ÷ (stratum size + 1)), the shuffled-assignment null uses the same statistic, and the shift is the matching
+stratified Hodges–Lehmann estimate; each stratum is also tested on its own below.{% endif %}</p>
 <dl class="facts">
 {% if design %}<dt>Group column</dt><dd>{{ design.group }}</dd>
 <dt>Cases</dt><dd>{{ design.case|join(", ") }}</dd><dt>Controls</dt><dd>{{ design.control }}</dd>{% endif %}
@@ -306,17 +311,43 @@ proteome: {{ g.median|pct }}</dd>
 <div class="grid">
 {% for f in figures %}
 {% call m.figure(f.id, f.svg) %}Mimicry burden for <strong>{{ f.disease }}</strong> epitopes, one point per sample.
-{% if f.test %}{{ m.test_text(f.test) }} Plain Mann–Whitney {{ m.p(f.test.p_mann_whitney) }}.{% endif %}{% endcall %}
+{% if f.test %}{{ m.test_text(f.test) }}{% if strata %} van Elteren (normal approximation)
+{{ m.p(f.test.p_van_elteren) }}; pooled, unstratified{% else %} Plain{% endif %} Mann–Whitney
+{{ m.p(f.test.p_mann_whitney) }}.{% endif %}{% endcall %}
 {% endfor %}
 </div>
 {{ m.tests_table(tests, caption="Burden tests, one per disease; q corrects across diseases (Benjamini–Hochberg).") }}
-<p>Per-sample values are in <code>sample_burden.tsv</code>.</p>
+{% if per_stratum %}
+<div class="table-scroll">
+<table id="mimicry-burden-strata">
+<caption>Each stratum of {{ strata }} on its own: Mann–Whitney U, its plain p and the p from the same shuffles of
+taxon → proteome assignments; weight is the stratum's van Elteren weight. Small strata have little power.</caption>
+<thead><tr><th scope="col">Disease</th><th scope="col">Stratum</th><th scope="col" class="num">n case / control</th>
+<th scope="col" class="num">Hodges–Lehmann shift</th><th scope="col" class="num">95 % CI</th>
+<th scope="col" class="num">U</th><th scope="col" class="num">p (shuffled)</th><th scope="col" class="num">p (Mann–Whitney)</th>
+<th scope="col" class="num">Weight</th></tr></thead>
+<tbody>
+{% for r in per_stratum %}<tr><td>{{ r.metric }}</td><td>{{ r.stratum }}</td>
+<td class="num">{{ r.n_case|num }} / {{ r.n_control|num }}</td><td class="num">{{ r.effect|num }}</td>
+<td class="num">{{ ci(r.ci_low, r.ci_high) }}</td><td class="num">{{ r.statistic|num }}</td>
+<td class="num">{{ r.p_value|p }}</td><td class="num">{{ r.p_mann_whitney|p }}</td><td class="num">{{ r.weight|num }}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+</div>
+{% endif %}
+<p>Per-sample values are in <code>sample_burden.tsv</code>{% if per_stratum %}, per-stratum tests in
+<code>burden_strata.tsv</code>{% endif %}.</p>
 """
 
 
 def _test_rows(result: BurdenResult) -> list[dict[str, Any]]:
-    rows = result.tests[TEST_COLUMNS + ["p_mann_whitney"]].to_dict(orient="records")
-    return [{**{str(k): v for k, v in r.items()}, "test": TEST_NAME} for r in rows]
+    cols = TEST_COLUMNS + [c for c in ("p_mann_whitney", "p_van_elteren") if c in result.tests.columns]
+    rows = result.tests[cols].to_dict(orient="records")
+    if result.strata is None:
+        return [{**{str(k): v for k, v in r.items()}, "test": TEST_NAME} for r in rows]
+    return [{**{str(k): v for k, v in r.items()}, "test": STRATIFIED_TEST_NAME,
+             "effect_name": "stratified Hodges–Lehmann shift"} for r in rows]
 
 
 def _group_style(labels: pd.Series, design: Mapping[str, Any]) -> GroupStyle:
@@ -331,7 +362,7 @@ def _burden_figures(result: BurdenResult, groups: GroupStyle) -> list[dict[str, 
     samples, out = result.samples, []
     labels = samples[LABEL].astype(str)
     tests = {str(r["metric"]): r for r in _test_rows(result)}
-    for disease in [c for c in samples.columns if c not in ("unmapped_fraction", LABEL)]:
+    for disease in [c for c in samples.columns if c not in ("unmapped_fraction", LABEL, result.strata)]:
         fig_id = f"fig-mimicry-burden-{slug(disease)}"
         svg = box_strip_figure(samples[disease], labels, groups, fig_id=fig_id,
                                title=f"Mimicry burden per sample for {disease} epitopes, by group",
@@ -371,6 +402,7 @@ def burden_section(result: BurdenResult, ctx: Context, *, design: Mapping[str, A
     figures = _burden_figures(result, groups)
     body = _from_string(ctx, _BURDEN, figures=figures, tests=_test_rows(result), design=design, gctx=gctx,
                         unmapped=_unmapped(result, groups), permutations=result.permutations,
+                        strata=result.strata, per_stratum=result.per_stratum.to_dict(orient="records"),
                         taxa_note="score ÷ self-score summed over its hits, averaged over its proteomes")
     return Section("mimicry-burden", "Mimicry burden per sample, by group", body, tuple(f["id"] for f in figures))
 
@@ -400,7 +432,8 @@ def _scan_tables(result: ScanResult, burden: pd.DataFrame) -> dict[str, pd.DataF
 
 def _burden_tables(result: BurdenResult) -> dict[str, pd.DataFrame]:
     samples = result.samples.rename_axis("sample_id")
-    return {"sample_burden.tsv": samples, "burden_tests.tsv": result.tests}
+    out = {"sample_burden.tsv": samples, "burden_tests.tsv": result.tests}
+    return {**out, "burden_strata.tsv": result.per_stratum} if result.strata is not None else out
 
 
 @tables.register
