@@ -44,7 +44,7 @@ from ._design import (
 )
 from ._linmod import TermFit, bias_corrected, ols_terms
 from ._mixed import check_blocks, lmm_terms
-from ._prevalence import prevalence_terms
+from ._prevalence import prevalence_terms, single_threaded_blas
 from ._shuffle import describe_control, negative_control
 from ._table import COLUMNS, effect_name, group_summary, joint, lineages, term_frame
 from ._transform import ZeroHandling, log_ratios
@@ -315,20 +315,22 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
                          pseudocount=pseudocount, winsor=winsor, load=loads)
     y, w = _modelled(y)
     correct = bias_correction and loads is None
-    fits = bias_corrected(_fitter(design, design.matrix, blocks, w), y, correct=correct)
-    summary = group_summary(x / depth[:, None], group_labels(design), list(sub.feature_ids))
     model = ("linda" if correct else "absolute" if loads is not None else "clr") + \
         ("-lmm" if blocks is not None else "-ols")
-    table = _frames(design, fits, sub, summary, model=model, scale=info["scale"], prevalence=False,
-                    n=None if w is None else w.sum(axis=0))
-    prev = _prevalence_table(design, x, sub, summary) if prevalence else None
-    if prev is not None:
-        table = joint(table, prev)
-    control_summary = None if not n_shuffles else _run_control(
-        design, y, w, blocks, sub, n_shuffles=n_shuffles, strata=strata, rng=rng, correct=correct, alpha=alpha)
+    with single_threaded_blas():  # many thin matrix products: BLAS threads cost more than they gain
+        fits = bias_corrected(_fitter(design, design.matrix, blocks, w), y, correct=correct)
+        summary = group_summary(x / depth[:, None], group_labels(design), list(sub.feature_ids))
+        table = _frames(design, fits, sub, summary, model=model, scale=info["scale"], prevalence=False,
+                        n=None if w is None else w.sum(axis=0))
+        prev = _prevalence_table(design, x, sub, summary) if prevalence else None
+        if prev is not None:
+            table = joint(table, prev)
+        control_summary = None if not n_shuffles else _run_control(
+            design, y, w, blocks, sub, n_shuffles=n_shuffles, strata=strata, rng=rng, correct=correct, alpha=alpha)
+        random_effect = _random_effect(design, y, w, blocks, subject)
     return DifferentialResult(
         table=table, prevalence=prev, formula=str(formula), model=model, terms=tuple(t.name for t in design.terms),
         bias={t.name: float(f.bias) for t, f in zip(design.terms, fits)}, n_samples=design.n,
         n_features=sub.n_features, design=describe(design), transform=info,
-        random_effect=_random_effect(design, y, w, blocks, subject), negative_control=control_summary,
+        random_effect=random_effect, negative_control=control_summary,
         history=sub.history, alpha=alpha)

@@ -153,9 +153,10 @@ def _term(fit: OLSFit, x: np.ndarray, w: np.ndarray | None, vec: np.ndarray) -> 
         h = np.einsum("jpq,q->jp", fit.xtx_inv, vec)
         v = h @ vec
 
-        def influence() -> np.ndarray:
-            g = x @ h.T if w is None else np.where(w, x @ h.T, 0.0)
-            return np.where(fit.fitted[None, :], g * fit.resid, 0.0)
+        def influence() -> np.ndarray:  # resid is 0 where a feature is not modelled or not fitted
+            g = x @ h.T
+            g *= fit.resid
+            return g
     se = np.where(fit.fitted, np.sqrt(np.maximum(v * fit.sigma2, 0)), np.nan)
     return TermFit(vec @ fit.coef, se, fit.df, influence=influence, scale=fit.n_used / fit.df)
 
@@ -248,8 +249,11 @@ def corrected_se(term: TermFit, a: np.ndarray) -> np.ndarray:
     sa = s @ a
     scale = np.asarray(term.scale, dtype=float)
     var = term.se**2 + scale * (sa @ sa - 2 * (s.T @ sa))
-    robust = scale * ((s - sa[:, None]) ** 2).sum(axis=0)  # fully sandwich form: never negative
-    return np.where(np.isfinite(term.se), np.sqrt(np.where(var > 0, var, robust)), np.nan)
+    low = np.flatnonzero(~(var > 0))
+    if low.size:  # fully sandwich form, never negative, where the model-based form is not positive
+        robust = np.broadcast_to(scale, var.shape)[low] * ((s[:, low] - sa[:, None]) ** 2).sum(axis=0)
+        var[low] = robust
+    return np.where(np.isfinite(term.se), np.sqrt(var), np.nan)
 
 
 def bias_corrected(fit: Callable[[np.ndarray], list[TermFit]], y: np.ndarray, *,

@@ -43,10 +43,13 @@ def group_summary(rel: np.ndarray, labels: pd.Series | None, features: Sequence[
 def lineages(taxonomy: pd.DataFrame) -> pd.Series:
     """``'k__Bacteria|p__…|s__…'``-style lineage strings from the cohort's rank columns."""
     cols = [r for r in RANKS if r in taxonomy.columns]
-    prefixes = {r: r[0] for r in cols}
-    def one(row: pd.Series) -> str:
-        return "|".join(f"{prefixes[r]}__{row[r]}" for r in cols if row[r] is not None and pd.notna(row[r]))
-    return taxonomy[cols].apply(one, axis=1)
+    parts = []
+    for r in cols:
+        missing = taxonomy[r].isna().to_numpy()
+        parts.append([None if miss else f"{r[0]}__{v}" for v, miss in zip(taxonomy[r].tolist(), missing)])
+    joined = ["|".join(p for p in row if p is not None) for row in zip(*parts)] if parts else \
+        [""] * len(taxonomy)
+    return pd.Series(joined, index=taxonomy.index)
 
 
 def term_frame(term: Term, effect: np.ndarray, se: np.ndarray, df: float | np.ndarray, *,
