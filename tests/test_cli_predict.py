@@ -66,6 +66,40 @@ def test_save_then_apply_model(toy_files, tmp_path):
     assert summary["alignment"]["n_missing"] == 0 and summary["n_samples"] == 19
     pred = pd.read_csv(applied / "predictions.tsv", sep="\t", index_col=0)
     assert pred["probability"].between(0, 1).all()
+    assert {p.name for p in applied.iterdir()} == {"summary.json", "predictions.tsv", "score_groups.tsv",
+                                                   "report.html"}
+    html = (applied / "report.html").read_text()
+    assert 'id="apply-alignment"' in html and 'id="fig-apply-scores"' in html
+    assert "report.html" in summary["report"]["files"] and summary["by_group"][0]["group"] == "all"
+
+
+def test_apply_with_labels_scores_the_groups(toy_files, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _predict(toy_files, out, "--save-model") == 0
+    abundance, metadata = toy_files
+    applied = tmp_path / "applied"
+    assert main(["predict", str(abundance), "--metadata", str(metadata), "--apply", str(out / "model.json"),
+                 "--group", "group", "--case", "case", "--control", "control", "--out", str(applied)]) == 0
+    summary = json.loads((applied / "summary.json").read_text())
+    assert [g["group"] for g in summary["by_group"]] == ["case", "control"]
+    assert 0 <= summary["auroc"] <= 1 and len(summary["auroc_ci"]) == 2
+    assert "AUROC on these labelled samples" in capsys.readouterr().out
+    assert 'id="apply-headline"' in (applied / "report.html").read_text()
+
+
+def test_per_study_standardise_flag(toy_files, tmp_path):
+    out = tmp_path / "run"
+    assert _predict(toy_files, out, "--study", "site", "--per-study-standardise", "--no-matrix") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["protocol"]["per_study_standardise"] is True and "loso_mean_auroc" in summary
+
+
+def test_per_study_standardise_needs_study_and_no_saved_model(toy_files, tmp_path, capsys):
+    assert _predict(toy_files, tmp_path / "a", "--per-study-standardise") == 2
+    assert "needs --study" in capsys.readouterr().err
+    assert _predict(toy_files, tmp_path / "b", "--study", "site", "--per-study-standardise", "--save-model") == 2
+    assert "--save-model cannot be combined" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_bad_design_exits_2_and_writes_nothing(toy_files, tmp_path, capsys):
@@ -115,4 +149,10 @@ def test_per_case_multi_disease_view(tmp_path):
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert [d["disease"] for d in summary["diseases"]] == ["CD", "UC"]
-    assert (out / "shared_features.tsv").is_file()
+    assert {p.name for p in out.iterdir()} == {"summary.json", "diseases.tsv", "importance_by_disease.tsv",
+                                               "shared_features.tsv", "report.html"}
+    html = (out / "report.html").read_text()
+    assert 'id="multi-diseases"' in html and 'id="multi-shared"' in html and 'id="fig-multi-auroc"' in html
+    assert "report.html" in summary["report"]["files"]
+    imp = pd.read_csv(out / "importance_by_disease.tsv", sep="\t", index_col=0)
+    assert list(imp.columns) == ["CD", "UC"] and len(imp) == c.n_features

@@ -7,8 +7,10 @@ probability per sample), ``importance.tsv``, ``roc.tsv``, ``calibration.tsv``, `
 with ``--save-model``, ``model.json``; the folder is written atomically by :func:`gutlink.report.write`.
 ``--per-case`` runs one model per case value against the shared controls (``diseases.tsv``,
 ``importance_by_disease.tsv``, ``shared_features.tsv``). With ``--apply MODEL`` it scores new samples with a
-saved model instead. Those two write no page yet; their folders are built in a temporary folder beside ``--out``
-that replaces it only when complete.
+saved model instead (``predictions.tsv``, ``score_groups.tsv``; with ``--group/--case/--control`` also the AUROC
+on those labelled samples). Every mode writes ``report.html`` and ``summary.json`` and builds its folder in a
+temporary folder beside ``--out`` that replaces it only when complete. ``--per-study-standardise`` (with
+``--study``) standardises features within each study.
 """
 
 from __future__ import annotations
@@ -20,11 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 
 from .. import __version__
 from ..errors import DesignError
-from ..report.output import write_folder
 from . import _sha256, _split, add_input_arguments
 
 __all__ = ["add_parser", "run"]
@@ -49,6 +49,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--repeats", type=int, default=10, help="CV repeats")
     p.add_argument("--folds", type=int, default=5, help="CV folds")
     p.add_argument("--permutations", type=int, default=0, help="label permutations for the chance AUROC")
+    p.add_argument("--per-study-standardise", action="store_true",
+                   help="with --study: standardise features within each study (a held-out study on its own "
+                        "unlabelled samples)")
     p.add_argument("--per-case", action="store_true",
                    help="one model per --case value against the shared controls, and which signals are shared")
     p.add_argument("--no-matrix", action="store_true", help="with --study: LOSO only, no study × study matrix")
@@ -69,10 +72,6 @@ def _load(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
     return load_cohort(args, rank=args.rank)
 
 
-def _tsv(folder: Path, name: str, frame: pd.DataFrame, *, index: bool = True) -> None:
-    frame.to_csv(folder / name, sep="\t", index=index, float_format="%.6g")
-
-
 # ----------------------------------------------------------------------------- cross-validation
 def _design_args(args: argparse.Namespace) -> dict[str, Any]:
     if not (args.group and args.case and args.control):
@@ -82,11 +81,23 @@ def _design_args(args: argparse.Namespace) -> dict[str, Any]:
             "min_prevalence": args.min_prevalence}
 
 
+def _check_per_study(args: argparse.Namespace) -> None:
+    if not args.per_study_standardise:
+        return
+    if not args.study:
+        raise DesignError("--per-study-standardise needs --study COLUMN (the studies to standardise within).")
+    if args.save_model:
+        raise DesignError("--save-model cannot be combined with --per-study-standardise yet: a saved model would "
+                          "need a batch of samples per new study to standardise. Drop one of the two options.")
+
+
 def _fit(args: argparse.Namespace, cohort: Any) -> dict[str, Any]:
     from ..predict import cross_validate, fit_model, loso
 
     design = _design_args(args)
-    common = {"rng": args.rng, "n_jobs": args.jobs, "scheduler": args.scheduler}
+    _check_per_study(args)
+    common = {"rng": args.rng, "n_jobs": args.jobs, "scheduler": args.scheduler,
+              "per_study_standardise": args.per_study_standardise}
     out: dict[str, Any] = {"cv": cross_validate(cohort, study=args.study, n_repeats=args.repeats, n_folds=args.folds,
                                                 n_permutations=args.permutations, select_k=args.select,
                                                 **design, **common)}
@@ -126,44 +137,46 @@ def _write_cv(args: argparse.Namespace, found: dict[str, Any], doc: dict[str, An
 # ----------------------------------------------------------------------------- apply
 def _apply(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]]) -> int:
     from ..predict import apply_model, load_model
+    from ..report import write
+    from ..report.renderers_predict import ApplyRun
 
     model = load_model(args.apply)
-    res = apply_model(model, cohort)
+    labelled = bool(args.group and args.case and args.control)
+    res = apply_model(model, cohort, group=args.group, case=_split(args.case) if labelled else None,
+                      control=_split(args.control) if labelled else None, rng=args.rng)
     files.append({"role": "model", "path": str(args.apply), "sha256": _sha256(Path(args.apply))})
     doc = {"gutlink_version": __version__, "command": "gutlink " + shlex.join(sys.argv[1:]), "inputs": files,
-           "model": model.info, "alignment": res.alignment, "n_samples": int(len(res.table))}
-
-    def build(folder: Path) -> None:
-        _tsv(folder, "predictions.tsv", res.table)
-        (folder / "summary.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-
-    out = write_folder(args.out, build, overwrite=args.overwrite)
+           "model": model.info, "alignment": res.alignment, "n_samples": int(len(res.table)), "group": res.group,
+           "by_group": res.by_group, "report_html": True}
+    if res.auroc is not None:
+        doc.update(auroc=res.auroc, auroc_ci=list(res.auroc_ci or ()))
+    out = write(ApplyRun(prediction=res, document=doc), args.out, overwrite=args.overwrite)
     a = res.alignment
     print(f"Scored {len(res.table)} samples; {a['n_matched']} of {a['n_model_features']} model features found "
           f"({a['n_missing']} missing, treated as absent; {a['n_extra']} extra ignored).")
-    print(f"Predictions: {out / 'predictions.tsv'}")
+    if res.auroc is not None and res.auroc_ci is not None:
+        print(f"AUROC on these labelled samples: {res.auroc:.3f} (95% CI {res.auroc_ci[0]:.3f}–{res.auroc_ci[1]:.3f}).")
+    print(f"Predictions: {out / 'predictions.tsv'}; report: {out / 'report.html'}")
     return 0
 
 
 # ----------------------------------------------------------------------------- multi-disease
 def _multi(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]]) -> int:
     from ..predict import multi_disease
+    from ..report import write
+    from ..report.renderers_predict import MultiDiseaseRun
 
     design = _design_args(args)
+    _check_per_study(args)
+    options: dict[str, Any] = {"normalisation": args.normalisation, "min_prevalence": args.min_prevalence}
+    if args.per_study_standardise:
+        options.update(study=args.study, per_study_standardise=True)
     res = multi_disease(cohort, group=design["group"], cases=design["case"], control=design["control"],
                         model=args.model, subject=args.subject, n_repeats=args.repeats, n_folds=args.folds,
-                        options={"normalisation": args.normalisation, "min_prevalence": args.min_prevalence},
-                        rng=args.rng, n_jobs=args.jobs, scheduler=args.scheduler)
+                        options=options, rng=args.rng, n_jobs=args.jobs, scheduler=args.scheduler)
     doc = {"gutlink_version": __version__, "command": "gutlink " + shlex.join(sys.argv[1:]), "inputs": files,
-           "seed": args.rng, **res.summary()}
-
-    def build(folder: Path) -> None:
-        _tsv(folder, "diseases.tsv", res.table, index=False)
-        _tsv(folder, "importance_by_disease.tsv", res.importance)
-        _tsv(folder, "shared_features.tsv", res.shared, index=False)
-        (folder / "summary.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-
-    out = write_folder(args.out, build, overwrite=args.overwrite)
+           "seed": args.rng, **res.summary(), "report_html": True}
+    out = write(MultiDiseaseRun(multi=res, document=doc), args.out, overwrite=args.overwrite)
     for r in res.table.itertuples():
         print(f"{r.disease} vs control: AUROC {r.auroc:.3f} ({r.ci_low:.3f}–{r.ci_high:.3f}), "
               f"{r.n_case} cases / {r.n_control} controls")

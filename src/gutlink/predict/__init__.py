@@ -24,11 +24,19 @@ from .models import MODELS, NORMALISATIONS, build_pipeline
 from .multi import MultiDiseaseResult, multi_disease
 from .results import ClassifierResult, PredictionResult, TransferResult
 from .transfer import loso
-from .transformers import Closure, CLRTransform, LogStandardScaler, LogTransform, PrevalenceFilter, SelectKByAUC
+from .transformers import (
+    Closure,
+    CLRTransform,
+    LogStandardScaler,
+    LogTransform,
+    PrevalenceFilter,
+    SelectKByAUC,
+    StudyLogStandardScaler,
+)
 
 __all__ = [
     "CLRTransform", "ClassifierResult", "Closure", "LogStandardScaler", "LogTransform", "MODELS",
     "MultiDiseaseResult", "NORMALISATIONS", "PredictionResult", "PrevalenceFilter", "SavedModel", "SelectKByAUC",
     "TransferResult", "apply_model", "build_pipeline", "cross_validate", "fit_model", "load_model", "loso",
-    "max_folds", "multi_disease", "save_model",
+    "max_folds", "multi_disease", "save_model", "StudyLogStandardScaler",
 ]

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.special import logit
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, ParameterGrid
 from sklearn.pipeline import Pipeline
 
 from ..cohort import Cohort
@@ -33,7 +33,8 @@ from .models import MODELS, build_pipeline
 from .parallel import run_tasks
 from .results import ClassifierResult
 
-__all__ = ["cross_validate", "fit_pipeline", "fold_importance", "FoldFit"]
+__all__ = ["cross_validate", "fit_pipeline", "search_classifier", "fold_importance", "boosting_importance",
+           "model_input", "FoldFit"]
 
 Callback = Callable[[str, int, int], None]
 TOP_K = 20
@@ -54,32 +55,90 @@ class FoldFit:
 
 def fit_pipeline(pipe: Pipeline, search: Any, x: np.ndarray, y: np.ndarray, groups: np.ndarray | None, *,
                  n_inner: int, seed: int) -> tuple[Pipeline, dict[str, Any]]:
-    """Fit *pipe* on ``(x, y)``, choosing hyperparameters from *search* by an inner (grouped) CV on AUROC."""
+    """Fit *pipe* on ``(x, y)``, choosing hyperparameters from *search* by an inner (grouped) CV on AUROC.
+
+    When the grid only tunes the classifier (every key ``clf__…``), the preprocessing of each inner training
+    fold is fitted once and shared by all grid points (:func:`search_classifier`); the choice is the one
+    :class:`~sklearn.model_selection.GridSearchCV` makes (same splits, candidates, mean AUROC, first best).
+    """
     with warnings.catch_warnings():
         # saga / liblinear may stop at max_iter on weakly regularised grid points; the inner CV judges them
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         if not search:
             return clone(pipe).fit(x, y), {}
         inner = inner_splitter(y, groups, n_inner, seed)
-        gs = GridSearchCV(clone(pipe), search, cv=inner, scoring="roc_auc", n_jobs=1, refit=True,
-                          error_score="raise")
-        gs.fit(x, y, groups=groups)
-    params = {k: (type(v).__name__ if hasattr(v, "fit") else v) for k, v in gs.best_params_.items()}
-    return gs.best_estimator_, params
+        if isinstance(search, Mapping) and all(str(k).startswith("clf__") for k in search):
+            best = search_classifier(pipe, search, x, y, groups, inner)
+            fitted = clone(pipe).set_params(**best).fit(x, y)
+        else:
+            gs = GridSearchCV(clone(pipe), search, cv=inner, scoring="roc_auc", n_jobs=1, refit=True,
+                              error_score="raise")
+            gs.fit(x, y, groups=groups)
+            fitted, best = gs.best_estimator_, gs.best_params_
+    params = {k: (type(v).__name__ if hasattr(v, "fit") else v) for k, v in best.items()}
+    return fitted, params
+
+
+def search_classifier(pipe: Pipeline, search: Mapping[str, Any], x: np.ndarray, y: np.ndarray,
+                      groups: np.ndarray | None, inner: Any) -> dict[str, Any]:
+    """The best ``clf__…`` parameters by inner CV, preprocessing each inner training fold once.
+
+    Equivalent to ``GridSearchCV(pipe, search, cv=inner, scoring="roc_auc")``: the preprocessing steps are
+    fitted on the inner training part only (as inside the grid search), then every candidate classifier is
+    fitted on the transformed data; candidates in :class:`~sklearn.model_selection.ParameterGrid` order, the
+    first with the highest mean AUROC over the inner folds wins. AUROC is computed by ranks (:func:`auroc`,
+    the same value as ``roc_auc_score`` without its per-call input validation, which dominated small fits).
+    """
+    candidates = list(ParameterGrid(dict(search)))
+    prep, clf = Pipeline(pipe.steps[:-1]), pipe.steps[-1][1]
+    splits = list(inner.split(x, y, groups))
+    scores = np.empty((len(candidates), len(splits)))
+    for j, (train, test) in enumerate(splits):
+        fitted_prep = clone(prep)
+        xt = fitted_prep.fit_transform(x[train], y[train])
+        xv = fitted_prep.transform(x[test])
+        for i, cand in enumerate(candidates):
+            est = clone(clf).set_params(**{k.removeprefix("clf__"): v for k, v in cand.items()})
+            scores[i, j] = auroc(y[test], _score(est.fit(xt, y[train]), xv))
+    return candidates[int(np.argmax(np.average(scores, axis=1)))]
+
+
+def _score(est: Any, x: np.ndarray) -> np.ndarray:
+    """The continuous output scikit-learn's ``roc_auc`` scorer ranks: the decision function, else P(case)."""
+    if hasattr(est, "decision_function"):
+        return np.asarray(est.decision_function(x)).ravel()
+    return est.predict_proba(x)[:, 1]
 
 
 def fold_importance(pipe: Pipeline, n_features: int) -> np.ndarray:
     """Per-input-feature importance of a fitted pipeline (0 for features dropped by filter or selection)."""
-    idx = np.flatnonzero(pipe.named_steps["prevalence"].keep_)
-    select = pipe.named_steps["select"]
-    if select != "passthrough":
-        idx = idx[select.keep_]
-    values = _classifier_importance(pipe.named_steps["clf"])
+    idx = np.arange(n_features)
+    for _, step in pipe.steps[:-1]:
+        keep = getattr(step, "keep_", None)
+        if keep is not None:
+            idx = idx[np.asarray(keep, dtype=bool)]
+    values = _classifier_importance(pipe.steps[-1][1])
     if values is None:
         return np.full(n_features, np.nan)
     out = np.zeros(n_features)
     out[idx] = values
     return out
+
+
+def boosting_importance(clf: Any) -> np.ndarray:
+    """Split-gain importance of a fitted :class:`~sklearn.ensemble.HistGradientBoostingClassifier`.
+
+    The loss reduction (gain) of every split summed per feature over all trees, as a share of the total: the
+    analogue of a forest's impurity importance, measured on the training data. Reads the fitted predictors'
+    node arrays (scikit-learn internals, as the JSON export does).
+    """
+    out = np.zeros(int(clf.n_features_in_))
+    for per_class in clf._predictors:
+        for pred in per_class:
+            nodes = pred.nodes[~pred.nodes["is_leaf"].astype(bool)]
+            np.add.at(out, nodes["feature_idx"].astype(int), np.maximum(nodes["gain"].astype(float), 0.0))
+    total = out.sum()
+    return out / total if total > 0 else out
 
 
 def _classifier_importance(clf: Any) -> np.ndarray | None:
@@ -88,6 +147,8 @@ def _classifier_importance(clf: Any) -> np.ndarray | None:
         return np.asarray(clf.coef_).ravel()
     if hasattr(clf, "feature_importances_"):
         return np.asarray(clf.feature_importances_)
+    if hasattr(clf, "_predictors"):  # histogram gradient boosting: split-gain shares
+        return boosting_importance(clf)
     if hasattr(clf, "estimators_") and hasattr(clf, "voting"):
         parts = [_classifier_importance(e) for e in clf.estimators_]
         if any(p is None for p in parts):
@@ -97,22 +158,33 @@ def _classifier_importance(clf: Any) -> np.ndarray | None:
     return None
 
 
+def model_input(design: Design, per_study: bool) -> np.ndarray:
+    """The matrix the pipeline sees: the abundances, plus the study code as a last column with *per_study*."""
+    if not per_study:
+        return design.x
+    if design.study is None:
+        raise DesignError("per-study standardisation needs a study column (study=… / --study).")
+    codes, _ = pd.factorize(pd.Series(design.study, dtype=object))
+    return np.column_stack([design.x, codes.astype(float)])
+
+
 def _fit_fold(task: tuple[Any, ...], *, x: np.ndarray, y: np.ndarray, groups: np.ndarray | None,
-              pipe: Pipeline, search: Any, n_inner: int) -> FoldFit:
+              pipe: Pipeline, search: Any, n_inner: int, n_features: int) -> FoldFit:
     repeat, fold, train, test, seed = task
     g = None if groups is None else groups[train]
     fitted, params = fit_pipeline(pipe, search, x[train], y[train], g, n_inner=n_inner, seed=seed)
     proba = fitted.predict_proba(x[test])[:, 1]
-    return FoldFit(repeat, fold, test, proba, fold_importance(fitted, x.shape[1]), params, len(train))
+    return FoldFit(repeat, fold, test, proba, fold_importance(fitted, n_features), params, len(train))
 
 
 def _run_cv(design: Design, y: np.ndarray, pipe: Pipeline, search: Any, *, n_folds: int, n_repeats: int,
-            n_inner: int, gen: np.random.Generator, n_jobs: int, scheduler: Any) -> list[FoldFit]:
+            n_inner: int, gen: np.random.Generator, n_jobs: int, scheduler: Any, per_study: bool) -> list[FoldFit]:
     d = Design(design.cohort, design.x, y, design.groups, design.study)
     seeds = [int(s) for s in gen.integers(0, 2**31 - 1, size=n_repeats)]
     tasks = [(r, f, tr, te, int(gen.integers(0, 2**31 - 1)))
              for r, f, tr, te in outer_splits(d, n_folds=n_folds, n_repeats=n_repeats, seeds=seeds)]
-    work = partial(_fit_fold, x=design.x, y=y, groups=design.groups, pipe=pipe, search=search, n_inner=n_inner)
+    work = partial(_fit_fold, x=model_input(design, per_study), y=y, groups=design.groups, pipe=pipe,
+                   search=search, n_inner=n_inner, n_features=design.x.shape[1])
     return run_tasks(work, tasks, n_jobs=n_jobs, scheduler=scheduler)
 
 
@@ -198,8 +270,8 @@ def cross_validate(cohort: Cohort, *, group: str, case: str | Sequence[str], con
                    n_repeats: int = 10, n_folds: int = 5, n_inner: int = 3, n_permutations: int = 0,
                    normalisation: str = "log-std", min_prevalence: float = 0.1, select_k: int | None = None,
                    params: Mapping[str, Any] | None = None, grid: Mapping[str, Any] | None = None,
-                   rng: int | np.random.Generator | None = None, n_jobs: int = 1, scheduler: Any = None,
-                   callback: Callback | None = None) -> ClassifierResult:
+                   per_study_standardise: bool = False, rng: int | np.random.Generator | None = None,
+                   n_jobs: int = 1, scheduler: Any = None, callback: Callback | None = None) -> ClassifierResult:
     """Nested, repeated stratified k-fold CV of a disease classifier.
 
     Every preprocessing step (closure, prevalence filter, normalisation, selection) and the hyperparameter
@@ -224,6 +296,11 @@ def cross_validate(cohort: Cohort, *, group: str, case: str | Sequence[str], con
         Label permutations for the chance-level AUROC on this data (each one CV repeat).
     normalisation, min_prevalence, select_k, params, grid
         Pipeline settings; see :func:`gutlink.predict.models.build_pipeline`.
+    per_study_standardise
+        Standardise the log abundances within each *study* (needs *study*; log-std only). Each study's mean and
+        scale are learnt from its samples in the training fold; a study with no training samples (as in
+        leave-one-study-out) is standardised on its own samples' feature values at prediction time, never
+        its labels. See :class:`~gutlink.predict.transformers.StudyLogStandardScaler`.
     rng
         Seed or generator: every random choice derives from it.
     n_jobs, scheduler
@@ -247,12 +324,13 @@ def cross_validate(cohort: Cohort, *, group: str, case: str | Sequence[str], con
     notify = callback or (lambda step, i, n: None)
     design = prepare(cohort, group=group, case=case, control=control, subject=subject, study=study)
     check_folds(design, n_folds)
+    model_input(design, per_study_standardise)  # fails early without a study column
     gen = np.random.default_rng(rng)
     pipe, search = build_pipeline(model, normalisation=normalisation, min_prevalence=min_prevalence,
                                   select_k=select_k, random_state=int(gen.integers(0, 2**31 - 1)),
-                                  params=params, grid=grid)
+                                  params=params, grid=grid, per_study=per_study_standardise)
     run = partial(_run_cv, design, pipe=pipe, search=search, n_folds=n_folds, n_inner=n_inner, gen=gen,
-                  n_jobs=n_jobs, scheduler=scheduler)
+                  n_jobs=n_jobs, scheduler=scheduler, per_study=per_study_standardise)
     notify("cross-validation", 0, 2)
     fits = run(design.y, n_repeats=n_repeats)
     oof = _oof(fits, n_repeats, len(design.y))
@@ -261,7 +339,8 @@ def cross_validate(cohort: Cohort, *, group: str, case: str | Sequence[str], con
                  for yp in (permuted_labels(design, gen) for _ in range(n_permutations)))
     protocol = {"n_repeats": n_repeats, "n_folds": n_folds, "n_inner": n_inner, "grouped": design.grouped,
                 "subject": subject, "study": study, "normalisation": normalisation,
-                "min_prevalence": min_prevalence, "select_k": select_k, "n_permutations": n_permutations}
+                "min_prevalence": min_prevalence, "select_k": select_k, "n_permutations": n_permutations,
+                "per_study_standardise": per_study_standardise}
     return _assemble(design, fits, oof, null, model=model, protocol=protocol, gen=gen)
 
 

@@ -36,6 +36,7 @@ from ..cohort import Cohort
 from ..errors import InputFormatError
 from .cv import fit_pipeline
 from .design import prepare
+from .metrics import auroc, bootstrap_ci
 from .models import build_pipeline
 from .results import PredictionResult
 
@@ -263,14 +264,25 @@ def _alignment(model: SavedModel, cohort: Cohort) -> tuple[np.ndarray, dict[str,
     return pos, report
 
 
-def apply_model(model: SavedModel, cohort: Cohort) -> PredictionResult:
+def apply_model(model: SavedModel, cohort: Cohort, *, group: str | None = None,
+                case: str | Sequence[str] | None = None, control: str | Sequence[str] | None = None,
+                rng: int | np.random.Generator | None = 0) -> PredictionResult:
     """Score the samples of *cohort* with a saved model.
 
     Features are matched to the model's by ID (exact): model features absent from the table count as zero,
     extra features are ignored; relative abundances are then taken over the model's features, as in training.
     ``alignment`` reports both, and ``missing_weight`` the share of a linear model's |coefficients| that sat
-    on missing features.
+    on missing features. With *group* (a metadata column) the scores are summarised per group; with *case* and
+    *control* values of it as well, only those samples are scored and the AUROC on them is reported, with a
+    bootstrap CI (an external validation when the cohort is new to the model).
     """
+    labels = None
+    if group is not None:
+        if case is not None and control is not None:
+            design = prepare(cohort, group=group, case=case, control=control)
+            cohort, labels = design.cohort, design.y
+        elif group not in cohort.metadata.columns:
+            raise InputFormatError(f"metadata has no column {group!r} to group the scores by.")
     pos, report = _alignment(model, cohort)
     if report["n_matched"] == 0:
         raise InputFormatError(
@@ -281,4 +293,12 @@ def apply_model(model: SavedModel, cohort: Cohort) -> PredictionResult:
     aligned = np.where(pos[None, :] >= 0, x[:, np.clip(pos, 0, None)], 0.0)
     p = model.predict_proba(aligned)
     table = pd.DataFrame({"probability": p, "log_odds": logit(np.clip(p, 1e-6, 1 - 1e-6))}, index=cohort.sample_ids)
-    return PredictionResult(table=table, alignment=report, model=str(model.info.get("model", "")))
+    auc, ci = None, None
+    if group is not None:
+        table["group"] = cohort.metadata.loc[cohort.sample_ids, group].astype(str).to_numpy()
+    if labels is not None:
+        table["y"] = labels
+        auc = auroc(labels, p)
+        ci = bootstrap_ci(labels, p[None, :], np.arange(labels.size).astype(str), rng=rng)
+    return PredictionResult(table=table, alignment=report, model=str(model.info.get("model", "")),
+                            info=dict(model.info), group=group, auroc=auc, auroc_ci=ci)

@@ -23,7 +23,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from ..errors import DesignError
-from .transformers import Closure, CLRTransform, LogStandardScaler, LogTransform, PrevalenceFilter, SelectKByAUC
+from .transformers import (
+    Closure,
+    CLRTransform,
+    LogStandardScaler,
+    LogTransform,
+    PrevalenceFilter,
+    SelectKByAUC,
+    StudyLogStandardScaler,
+)
 
 __all__ = ["MODELS", "NORMALISATIONS", "Model", "Normalisation", "build_pipeline", "make_classifier"]
 
@@ -94,8 +102,8 @@ def _auto_grid(random_state: int | None, params: Mapping[str, Any]) -> list[dict
 
 def build_pipeline(model: str, *, normalisation: str = "log-std", min_prevalence: float = 0.1,
                    select_k: int | None = None, random_state: int | None = None,
-                   params: Mapping[str, Any] | None = None,
-                   grid: Mapping[str, Any] | None = None) -> tuple[Pipeline, Any]:
+                   params: Mapping[str, Any] | None = None, grid: Mapping[str, Any] | None = None,
+                   per_study: bool = False) -> tuple[Pipeline, Any]:
     """The unfitted pipeline of *model* and the grid its inner CV searches.
 
     Parameters
@@ -114,6 +122,10 @@ def build_pipeline(model: str, *, normalisation: str = "log-std", min_prevalence
         Fixed classifier parameters (for ``'auto'`` and ``'ensemble'``: a mapping learner → parameters).
     grid
         Replaces the default grid (keys like ``'clf__C'``); ``{}`` turns the search off.
+    per_study
+        Standardise within each study (:class:`~gutlink.predict.transformers.StudyLogStandardScaler`, which
+        does closure, prevalence filter and log-std in one step): the input then carries the study code as its
+        last column. Only with ``normalisation='log-std'``.
 
     Examples
     --------
@@ -131,7 +143,15 @@ def build_pipeline(model: str, *, normalisation: str = "log-std", min_prevalence
     else:
         clf = make_classifier(model, random_state=random_state, **params)
         search = dict(_GRIDS[model]) if grid is None else dict(grid)
+    select = "passthrough" if select_k is None else SelectKByAUC(k=select_k)
+    if per_study:
+        if normalisation != "log-std":
+            raise DesignError(f"per-study standardisation is a per-study log-std; it cannot be combined with "
+                              f"normalisation {normalisation!r}. Use normalisation='log-std'.")
+        steps = [("closure", "passthrough"), ("prevalence", "passthrough"),
+                 ("normalise", StudyLogStandardScaler(min_prevalence=min_prevalence)), ("select", select),
+                 ("clf", clf)]
+        return Pipeline(steps), search
     steps = [("closure", Closure()), ("prevalence", PrevalenceFilter(min_prevalence=min_prevalence)),
-             ("normalise", _normaliser(normalisation)),
-             ("select", "passthrough" if select_k is None else SelectKByAUC(k=select_k)), ("clf", clf)]
+             ("normalise", _normaliser(normalisation)), ("select", select), ("clf", clf)]
     return Pipeline(steps), search

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,8 @@ class MultiDiseaseResult(Result):
     vectors between diseases. ``shared``: features in the top ``top_k`` of ≥ 2 diseases with one sign, with
     the diseases listed.
     """
+
+    REPORT_TITLE: ClassVar[str] = "disease prediction across several diseases (shared and specific signals)"
 
     table: pd.DataFrame
     importance: pd.DataFrame

@@ -32,7 +32,7 @@ class ClassifierResult(Result):
     one row per sample: ``label``, ``y`` (1 = case), ``probability`` (mean out-of-fold probability over
     repeats), ``probability_sd`` and ``log_odds`` (the learned disease index). ``importance`` has one row per
     input feature: ``mean`` (signed coefficient on the normalised scale for linear models, impurity decrease
-    for forests, NaN for gradient boosting), ``sd``, ``selected_frequency`` (fraction of fold models using the
+    for forests, split-gain share for gradient boosting — both tree measures on the training data), ``sd``, ``selected_frequency`` (fraction of fold models using the
     feature) and ``top_frequency`` (fraction of folds where it is among the ``top_k`` most important).
     ``permutation_auroc`` holds the label-permutation null (one CV repeat per permutation); ``oof`` the
     out-of-fold probabilities of every repeat (repeats × samples, in ``predictions`` order).
@@ -111,8 +111,41 @@ class TransferResult(Result):
 
 @dataclass(frozen=True)
 class PredictionResult(Result):
-    """A saved model applied to new samples, with the feature alignment that was needed."""
+    """A saved model applied to new samples, with the feature alignment that was needed.
+
+    ``table`` has one row per sample: ``probability`` and ``log_odds`` (and ``group`` when a metadata column
+    was given; ``y``, 1 = case, when case and control values were given too). ``alignment``: model features
+    matched / missing / extra. ``info``: the saved model's provenance (what it was trained on). ``auroc`` and
+    ``auroc_ci`` (a stratified bootstrap of samples) are set when the new samples carry case/control labels.
+    """
+
+    REPORT_TITLE: ClassVar[str] = "a saved disease classifier applied to new samples"
 
     table: pd.DataFrame
     alignment: dict[str, Any]
     model: str
+    info: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None
+    auroc: float | None = None
+    auroc_ci: tuple[float, float] | None = None
+
+    @property
+    def by_group(self) -> pd.DataFrame:
+        """Score distribution per group (one row ``all`` without groups): n, mean, quartiles, share ≥ 0.5."""
+        p = self.table["probability"]
+        keys = self.table["group"].astype(str) if "group" in self.table.columns else pd.Series("all", index=p.index)
+        rows = []
+        for name, values in p.groupby(keys, sort=True):
+            q = np.quantile(values, [0.25, 0.5, 0.75])
+            rows.append({"group": str(name), "n": int(values.size), "mean": float(values.mean()),
+                         "q25": float(q[0]), "median": float(q[1]), "q75": float(q[2]),
+                         "fraction_above_0_5": float((values >= 0.5).mean())})
+        return pd.DataFrame(rows, columns=["group", "n", "mean", "q25", "median", "q75", "fraction_above_0_5"])
+
+    def summary(self) -> dict[str, Any]:
+        """Alignment, per-group score summary and (with labels) the AUROC, for ``summary.json``."""
+        out = {"model": self.model, "info": self.info, "alignment": self.alignment,
+               "n_samples": int(len(self.table)), "group": self.group, "by_group": self.by_group}
+        if self.auroc is not None:
+            out.update(auroc=self.auroc, auroc_ci=list(self.auroc_ci or (np.nan, np.nan)))
+        return jsonable(out)

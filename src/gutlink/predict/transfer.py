@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import DesignError
-from .cv import cross_validate, fit_pipeline
+from .cv import cross_validate, fit_pipeline, model_input
 from .design import Design, prepare
 from .metrics import auroc, bootstrap_ci
 from .models import build_pipeline
@@ -36,12 +36,12 @@ def _both_classes(y: np.ndarray) -> bool:
     return bool((y == 1).any() and (y == 0).any())
 
 
-def _fit_predict(task: tuple[np.ndarray, np.ndarray, int], *, design: Design, pipe: Any, search: Any,
-                 n_inner: int) -> np.ndarray:
+def _fit_predict(task: tuple[np.ndarray, np.ndarray, int], *, design: Design, x: np.ndarray, pipe: Any,
+                 search: Any, n_inner: int) -> np.ndarray:
     train, test, seed = task
     g = None if design.groups is None else design.groups[train]
-    fitted, _ = fit_pipeline(pipe, search, design.x[train], design.y[train], g, n_inner=n_inner, seed=seed)
-    return fitted.predict_proba(design.x[test])[:, 1]
+    fitted, _ = fit_pipeline(pipe, search, x[train], design.y[train], g, n_inner=n_inner, seed=seed)
+    return fitted.predict_proba(x[test])[:, 1]
 
 
 def _check_studies(design: Design, study: str) -> np.ndarray:
@@ -108,7 +108,8 @@ def loso(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str 
          model: str = "lasso", subject: str | None = None, matrix: bool = True, n_repeats: int = 3,
          n_folds: int = 5, n_inner: int = 3, normalisation: str = "log-std", min_prevalence: float = 0.1,
          params: Mapping[str, Any] | None = None, grid: Mapping[str, Any] | None = None,
-         rng: int | np.random.Generator | None = None, n_jobs: int = 1, scheduler: Any = None) -> TransferResult:
+         per_study_standardise: bool = False, rng: int | np.random.Generator | None = None, n_jobs: int = 1,
+         scheduler: Any = None) -> TransferResult:
     """Leave-one-study-out AUROC per held-out study and, with *matrix*, the train-on-A / test-on-B matrix.
 
     Each model is fitted (with its inner-CV hyperparameter search, grouped by *subject* when given) on the
@@ -125,6 +126,10 @@ def loso(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str 
         As in :func:`~gutlink.predict.cross_validate`.
     matrix
         Also compute the study × study matrix.
+    per_study_standardise
+        Standardise the log abundances within each study: the training studies on their own (training)
+        samples, the held-out study on its own samples' feature values — unlabelled, but it does look at the
+        whole test study at once (the SIAMCAT / Wirbel et al. 2019 practice for cross-study models).
     n_repeats, n_folds, n_inner
         CV settings of the matrix diagonal and of the inner search.
     rng, n_jobs, scheduler
@@ -148,8 +153,10 @@ def loso(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str 
     studies = _check_studies(design, study)
     gen = np.random.default_rng(rng)
     pipe, search = build_pipeline(model, normalisation=normalisation, min_prevalence=min_prevalence,
-                                  random_state=int(gen.integers(2**31 - 1)), params=params, grid=grid)
-    work = partial(_fit_predict, design=design, pipe=pipe, search=search, n_inner=n_inner)
+                                  random_state=int(gen.integers(2**31 - 1)), params=params, grid=grid,
+                                  per_study=per_study_standardise)
+    work = partial(_fit_predict, design=design, x=model_input(design, per_study_standardise), pipe=pipe,
+                   search=search, n_inner=n_inner)
     tasks = [(np.flatnonzero(design.study != s), np.flatnonzero(design.study == s), int(gen.integers(2**31 - 1)))
              for s in studies]
     table, preds = _loso_table(design, studies, run_tasks(work, tasks, n_jobs=n_jobs, scheduler=scheduler), gen)
@@ -158,9 +165,12 @@ def loso(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str 
         kwargs = dict(group=group, case=case, control=control, model=model, subject=subject, n_repeats=n_repeats,
                       n_folds=n_folds, n_inner=n_inner, normalisation=normalisation, min_prevalence=min_prevalence,
                       params=params, grid=grid, rng=gen, n_jobs=n_jobs, scheduler=scheduler)
+        if per_study_standardise:  # one study: the same standardisation as log-std on that study
+            kwargs.update(study=study, per_study_standardise=True)
         grid_ = _matrix(design, studies, work, _diagonal(cohort, design, studies, kwargs), n_jobs=n_jobs,
                         scheduler=scheduler, gen=gen)
     protocol = {"n_repeats": n_repeats, "n_folds": n_folds, "n_inner": n_inner, "subject": subject,
-                "normalisation": normalisation, "min_prevalence": min_prevalence}
+                "normalisation": normalisation, "min_prevalence": min_prevalence,
+                "per_study_standardise": per_study_standardise}
     return TransferResult(model=model, study_column=study, table=table, matrix=grid_, predictions=preds,
                           protocol=protocol)

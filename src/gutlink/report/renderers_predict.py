@@ -30,7 +30,8 @@ from markupsafe import Markup
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..predict.results import ClassifierResult, TransferResult
+from ..predict.multi import MultiDiseaseResult
+from ..predict.results import ClassifierResult, PredictionResult, TransferResult
 from ..results import Result, jsonable
 from .context import Context, Section
 from .export import tables
@@ -39,7 +40,8 @@ from .figures_differential import display_name, taxon_name
 from .renderers import render
 from .svg import figure_svg, mpl_text
 
-__all__ = ["PredictRun", "TOP_FEATURES", "classifier_section", "transfer_section"]
+__all__ = ["ApplyRun", "MultiDiseaseRun", "PredictRun", "TOP_FEATURES", "apply_section", "classifier_section",
+           "multi_section", "transfer_section"]
 
 #: Features in the importance figure and table.
 TOP_FEATURES = 20
@@ -65,6 +67,44 @@ class PredictRun(Result):
     def table(self) -> pd.DataFrame:
         """The classifier's performance measures."""
         return self.cv.table
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run's ``summary.json`` document (JSON-safe)."""
+        return {"type": type(self).__name__, **jsonable(self.document)}
+
+
+@dataclass(frozen=True)
+class ApplyRun(Result):
+    """One ``gutlink predict --apply`` run: the scored samples and the run's ``summary.json`` document."""
+
+    REPORT_TITLE: ClassVar[str] = PredictionResult.REPORT_TITLE
+
+    prediction: PredictionResult = field(metadata={"json": False})
+    document: dict[str, Any] = field(default_factory=dict, metadata={"json": False})
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The per-sample scores."""
+        return self.prediction.table
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run's ``summary.json`` document (JSON-safe)."""
+        return {"type": type(self).__name__, **jsonable(self.document)}
+
+
+@dataclass(frozen=True)
+class MultiDiseaseRun(Result):
+    """One ``gutlink predict --per-case`` run: the multi-disease result and the run's ``summary.json`` document."""
+
+    REPORT_TITLE: ClassVar[str] = MultiDiseaseResult.REPORT_TITLE
+
+    multi: MultiDiseaseResult = field(metadata={"json": False})
+    document: dict[str, Any] = field(default_factory=dict, metadata={"json": False})
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per disease."""
+        return self.multi.table
 
     def to_dict(self) -> dict[str, Any]:
         """The run's ``summary.json`` document (JSON-safe)."""
@@ -109,7 +149,7 @@ def _draw_calibration(fig: Figure, cal: pd.DataFrame) -> None:
 def _importance_values(top: pd.DataFrame) -> tuple[np.ndarray, str]:
     mean = top["mean"].to_numpy(dtype=float)
     if np.isfinite(mean).any():
-        return np.nan_to_num(mean), "Mean importance (signed coefficient or impurity decrease)"
+        return np.nan_to_num(mean), "Mean importance (signed coefficient, impurity decrease or split-gain share)"
     return top["top_frequency"].to_numpy(dtype=float), "Fraction of fold models ranking it in the top"
 
 
@@ -150,6 +190,43 @@ def _draw_transfer(fig: Figure, matrix: pd.DataFrame) -> None:
     bar = fig.colorbar(mesh, ax=ax, shrink=0.8, label="AUROC")
     if bar.solids is not None:
         bar.solids.set_rasterized(False)  # vector only: the page's CSP blocks data: images
+
+
+def _draw_scores(fig: Figure, table: pd.DataFrame) -> None:
+    ax = fig.add_subplot()
+    if table.empty:
+        _no_data(ax, "no samples")
+        return
+    p = table["probability"].to_numpy(dtype=float)
+    bins = np.linspace(0, 1, 21)
+    if "group" in table.columns:
+        names = sorted(pd.unique(table["group"].astype(str)))
+        for i, name in enumerate(names[:8]):
+            values = p[table["group"].astype(str).to_numpy() == name]
+            ax.hist(values, bins=bins, histtype="step", lw=1.6, color=PALETTE[i % len(PALETTE)],
+                    label=f"{mpl_text(name, 24)} (n = {values.size})")
+        ax.legend(loc="upper center", fontsize=8)
+    else:
+        ax.hist(p, bins=bins, color=_CONTROL, alpha=0.85, label=f"all samples (n = {p.size})")
+    ax.axvline(0.5, color=_GREY, ls="--", lw=0.8)
+    ax.set(xlim=(0, 1), xlabel="Predicted case probability", ylabel="Samples")
+
+
+def _draw_disease_auroc(fig: Figure, table: pd.DataFrame) -> None:
+    ax = fig.add_subplot()
+    if table.empty:
+        _no_data(ax, "no diseases")
+        return
+    y = np.arange(len(table))[::-1]
+    auc = table["auroc"].to_numpy(dtype=float)
+    low = np.clip(auc - table["ci_low"].to_numpy(dtype=float), 0, None)
+    high = np.clip(table["ci_high"].to_numpy(dtype=float) - auc, 0, None)
+    ax.errorbar(auc, y, xerr=np.nan_to_num(np.vstack([low, high])), fmt="o", color=_CASE, ecolor="#444444",
+                capsize=3)
+    ax.axvline(0.5, color=_GREY, ls="--", lw=0.8)
+    ax.set_yticks(y, [mpl_text(d, 30) for d in table["disease"]])
+    ax.set(xlim=(min(0.4, float(np.nanmin(table["ci_low"])) - 0.02) if table["ci_low"].notna().any() else 0.4, 1.0),
+           xlabel="AUROC vs controls (95 % CI)")
 
 
 def _top_importance(result: ClassifierResult) -> pd.DataFrame:
@@ -211,6 +288,69 @@ def transfer_section(result: TransferResult, ctx: Context) -> Section:
     return Section("transfer", "Does it hold in another study?", body, ("fig-transfer",) if figure else ())
 
 
+def _missing_features(names: list[Any]) -> list[dict[str, str]]:
+    return [{"id": str(f), "name": taxon_name(f)} for f in names]
+
+
+def apply_section(result: PredictionResult, ctx: Context) -> Section:
+    """The model used, the feature alignment, the score distribution and the per-group scores."""
+    figure = figure_svg(lambda fig: _draw_scores(fig, result.table), "fig-apply-scores",
+                        "Distribution of the predicted case probability", size=(6.0, 3.4))
+    body = ctx.render("predict_apply.html.j2", r=result, a=result.alignment, info=result.info,
+                      missing=_missing_features(list(result.alignment.get("missing_examples", []))),
+                      groups=_records(result.by_group), figure=figure)
+    return Section("apply", "Scores of a saved classifier", body, ("fig-apply-scores",))
+
+
+def _specific(result: MultiDiseaseResult) -> list[dict[str, Any]]:
+    imp = result.importance
+    ranks = imp.abs().rank(ascending=False, method="first")
+    top = (ranks <= result.top_k) & (imp.abs() > 0)
+    only = top[top.sum(axis=1) == 1]
+    rows = []
+    for disease in imp.columns:
+        feats = only.index[only[disease].to_numpy()]
+        order = imp.loc[feats, disease].abs().sort_values(ascending=False, kind="stable").index
+        rows += [{"disease": str(disease), "feature_id": str(f), "name": taxon_name(f),
+                  "importance": float(imp.loc[f, disease])} for f in order]
+    return rows
+
+
+def multi_section(result: MultiDiseaseResult, ctx: Context) -> Section:
+    """AUROC per disease with its CI, shared and disease-specific features, and their similarity."""
+    figure = figure_svg(lambda fig: _draw_disease_auroc(fig, result.table), "fig-multi-auroc",
+                        "Cross-validated AUROC per disease with 95 % CI",
+                        size=(6.0, max(2.0, 1.0 + 0.45 * len(result.table))))
+    shared = [{**r, "name": taxon_name(r["feature_id"])} for r in _records(result.shared)]
+    sim = result.similarity
+    similarity = [{"name": str(i), "values": [float(v) for v in row]} for i, row in zip(sim.index, sim.to_numpy(),
+                                                                                      strict=True)]
+    body = ctx.render("predict_multi.html.j2", r=result, diseases=_records(result.table), shared=shared,
+                      specific=_specific(result), similarity=similarity,
+                      similarity_columns=[str(c) for c in sim.columns], figure=figure)
+    return Section("multi-disease", "Which signals are shared between diseases?", body, ("fig-multi-auroc",))
+
+
+@render.register
+def _(result: PredictionResult, ctx: Context) -> list[Section]:
+    return [apply_section(result, ctx)]
+
+
+@render.register
+def _(result: ApplyRun, ctx: Context) -> list[Section]:
+    return [apply_section(result.prediction, ctx)]
+
+
+@render.register
+def _(result: MultiDiseaseResult, ctx: Context) -> list[Section]:
+    return [multi_section(result, ctx)]
+
+
+@render.register
+def _(result: MultiDiseaseRun, ctx: Context) -> list[Section]:
+    return [multi_section(result.multi, ctx)]
+
+
 @render.register
 def _(result: ClassifierResult, ctx: Context) -> list[Section]:
     return [classifier_section(result, ctx)]
@@ -261,3 +401,34 @@ def _(result: PredictRun) -> dict[str, pd.DataFrame]:
     out = _classifier_tables(result.cv)
     return {**out, **(_transfer_tables(result.transfer) if result.transfer is not None else {})}
 
+
+
+def _apply_tables(result: PredictionResult) -> dict[str, pd.DataFrame]:
+    return {"predictions.tsv": result.table.rename_axis(result.table.index.name or "sample_id"),
+            "score_groups.tsv": result.by_group}
+
+
+def _multi_tables(result: MultiDiseaseResult) -> dict[str, pd.DataFrame]:
+    imp = result.importance
+    return {"diseases.tsv": result.table, "importance_by_disease.tsv": imp.rename_axis(imp.index.name or "feature_id"),
+            "shared_features.tsv": result.shared}
+
+
+@tables.register
+def _(result: PredictionResult) -> dict[str, pd.DataFrame]:
+    return _apply_tables(result)
+
+
+@tables.register
+def _(result: ApplyRun) -> dict[str, pd.DataFrame]:
+    return _apply_tables(result.prediction)
+
+
+@tables.register
+def _(result: MultiDiseaseResult) -> dict[str, pd.DataFrame]:
+    return _multi_tables(result)
+
+
+@tables.register
+def _(result: MultiDiseaseRun) -> dict[str, pd.DataFrame]:
+    return _multi_tables(result.multi)
