@@ -134,3 +134,16 @@ def test_differential_page_in_headless_chromium(evil_result: DifferentialResult,
     for fig_id, info in figures.items():
         assert info["width"] > 100 and info["height"] > 100 and info["caption"] > 20, (fig_id, info)
     assert seen["counts"]["scripts"] == 0 and "differential abundance" in str(seen["title"])
+
+
+def test_omnibus_section_and_table(evil_cohort, tmp_path):
+    """A three-level variable gets an omnibus section (escaped names) and omnibus.tsv beside the page."""
+    result = differential.test(evil_cohort, "~ Diagnosis", min_prevalence=0.2)
+    assert result.omnibus is not None and set(result.omnibus["term"]) == {"Diagnosis"}
+    page = Page(report.render_html(result))
+    assert "omnibus-table" in page.ids and "script" not in page.tag_names and "img" not in page.tag_names
+    n_sig = int((result.omnibus["q_joint"] < result.alpha).sum())
+    assert f"{n_sig} either (joint q)" in " ".join(page.all_text.split())
+    out = report.write(result, tmp_path / "o")
+    written = pd.read_csv(out / "omnibus.tsv", sep="\t")
+    assert len(written) == len(result.omnibus) and "q_joint" in written.columns

@@ -3,7 +3,9 @@
 Reads the abundance table and metadata, runs the test (and, with ``--study``, a random-effects meta-analysis
 across studies), and writes ``differential.tsv``, ``prevalence.tsv``, ``meta*.tsv``, ``summary.json`` and
 ``report.html`` (volcano and forest plots, the negative control, and the meta-analysis forest plot with
-``--study``) — all into a temporary folder beside ``--out`` that replaces it only when complete.
+``--study``) — all into a temporary folder beside ``--out`` that replaces it only when complete. When a term
+with three or more levels is tested as a whole (automatic for the group / first categorical column; see
+``--omnibus``), ``omnibus.tsv`` holds one F (abundance) and LR (presence) test per feature and term.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ def add_parser(sub: Any) -> None:
                    help="reference level of a categorical column (repeatable)")
     p.add_argument("--contrast", action="append", default=[], metavar="COL:A:B",
                    help="extra comparison A vs B of column COL (repeatable); 'pairwise' for all pairs")
+    p.add_argument("--omnibus", action="append", default=[], metavar="COL",
+                   help="test categorical column COL as a whole (any difference among its levels?; repeatable; "
+                        "'all': every column with 3+ levels). Default: the group / first categorical column "
+                        "when it has 3+ levels")
+    p.add_argument("--no-omnibus", action="store_true", help="no omnibus (multi-level) tests")
     p.add_argument("--subject", default=None, help="subject / household column: random intercept")
     p.add_argument("--study", default=None, help="study column: adjust for it and meta-analyse across studies")
     p.add_argument("--meta-method", default="reml", choices=["reml", "dl"], help="between-study variance")
@@ -78,7 +85,11 @@ def _test_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     case = None if args.case is None else [c.strip() for c in args.case.split(",") if c.strip()]
     if (args.group is None) != (case is None and args.control is None) or (args.group and not (case and args.control)):
         raise DesignError("--group needs both --case and --control (and they need --group).")
+    if args.no_omnibus and args.omnibus:
+        raise DesignError("--omnibus and --no-omnibus exclude each other.")
+    omnibus: Any = False if args.no_omnibus else (True if "all" in args.omnibus else (args.omnibus or None))
     return {"group": args.group, "case": case, "control": args.control, "reference": reference or None,
+            "omnibus": omnibus,
             "contrasts": contrasts, "subject": args.subject, "prevalence": not args.no_prevalence,
             "min_prevalence": args.min_prevalence, "load": args.load, "zeros": args.zeros}
 
@@ -100,6 +111,8 @@ def _write_folder(folder: Path, result: Any, meta_result: Any, doc: dict[str, An
     tables = {"differential.tsv": result.table}
     if result.prevalence is not None:
         tables["prevalence.tsv"] = result.prevalence
+    if result.omnibus is not None:
+        tables["omnibus.tsv"] = result.omnibus
     if meta_result is not None:
         tables.update({"meta.tsv": meta_result.table, "meta_loso.tsv": meta_result.loso,
                        "meta_studies.tsv": meta_result.studies})
@@ -142,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     meta_result = None
     if args.study:
         meta_result = meta.by_study(cohort, args.formula, study=args.study, method=args.meta_method,
-                                    test=args.meta_test, **kwargs)
+                                    test=args.meta_test, **{**kwargs, "omnibus": False})
     doc = {"gutlink_version": __version__, "command": "gutlink " + shlex.join(sys.argv[1:]),
            "inputs": files, "seed": args.rng, "differential": result.to_dict(),
            "meta_analysis": None if meta_result is None else meta_result.to_dict()}
@@ -151,6 +164,11 @@ def run(args: argparse.Namespace) -> int:
     found = doc["differential"]["discoveries"]
     print(f"{result.n_features} features × {len(result.terms)} term(s) tested on {result.n_samples} samples "
           f"({result.model}); q < {result.alpha}: " + ", ".join(f"{t} {n}" for t, n in found.items()))
+    if result.omnibus is not None:
+        omni = doc["differential"].get("omnibus_joint_discoveries") or doc["differential"]["omnibus_discoveries"]
+        what = "joint q" if "omnibus_joint_discoveries" in doc["differential"] else "q"
+        print(f"Omnibus (any difference among levels), {what} < {result.alpha}: "
+              + ", ".join(f"{t} {n}" for t, n in omni.items()))
     print(describe_control(result.negative_control))
     print(f"Results: {out / 'differential.tsv'}" + (f"; report: {out / 'report.html'}" if doc["outputs"]["report_html"]
                                                     else ""))

@@ -7,7 +7,9 @@ default); each coefficient's mode across features (the shift that composition in
 removed, and the SEs account for that estimate (see :mod:`gutlink.differential._linmod`). A random intercept per
 subject is fitted for all features together by REML (:mod:`gutlink.differential._mixed`). Presence / absence is
 modelled separately by Firth logistic regression, and a label-shuffled negative control says how many
-discoveries the same pipeline makes on the user's own data when there is nothing to find.
+discoveries the same pipeline makes on the user's own data when there is nothing to find. A categorical term with
+three or more levels is also tested as a whole (``.omnibus``: a multi-df F test of the bias-corrected
+coefficients, and a penalised likelihood-ratio test of presence on levels − 1 df).
 
 Examples
 --------
@@ -36,27 +38,33 @@ from ..errors import DesignError
 from ..results import Result, jsonable
 from ._design import (
     Design,
+    Omnibus,
     build_design,
     constant_within,
     describe,
     group_labels,
+    omnibus_terms,
     rebuild,
 )
-from ._linmod import TermFit, bias_corrected, ols_terms
+from ._linmod import OmnibusFit, TermFit, bias_corrected, ols_terms, omnibus_f
 from ._mixed import check_blocks, lmm_terms
-from ._prevalence import prevalence_terms, single_threaded_blas
+from ._prevalence import LRTest, prevalence_tests, single_threaded_blas
 from ._shuffle import describe_control, negative_control
-from ._table import COLUMNS, effect_name, group_summary, joint, lineages, term_frame
+from ._table import COLUMNS, OMNIBUS_COLUMNS, effect_name, group_summary, joint, lineages, omnibus_frame, term_frame
 from ._transform import ZeroHandling, log_ratios
 
-__all__ = ["COLUMNS", "DifferentialResult", "describe_control", "test"]
+__all__ = ["COLUMNS", "OMNIBUS_COLUMNS", "DifferentialResult", "describe_control", "test"]
 
 Fitter = Callable[[np.ndarray], list[TermFit]]
 
 
 @dataclass(frozen=True)
 class DifferentialResult(Result):
-    """Per-feature effects of every tested term, with the prevalence model and the negative control."""
+    """Per-feature effects of every tested term, with the prevalence model and the negative control.
+
+    ``omnibus``: one row per feature and multi-level categorical term (``term`` is the variable, e.g.
+    ``Diagnosis``): does the feature differ among the levels at all? (see :func:`test`); None when none was run.
+    """
 
     REPORT_TITLE: ClassVar[str] = "differential abundance — which taxa differ?"
 
@@ -75,6 +83,7 @@ class DifferentialResult(Result):
     history: tuple[dict[str, Any], ...] = ()
     alpha: float = 0.05
     meta: Any = None  # a MetaResult pooling the same model across studies (gutlink differential --study)
+    omnibus: pd.DataFrame | None = field(default=None, metadata={"json": False})
 
     def significant(self, q: float | None = None) -> pd.DataFrame:
         """Rows of the abundance table with ``q_value < q`` (default: the result's alpha)."""
@@ -88,6 +97,12 @@ class DifferentialResult(Result):
         if self.prevalence is not None:
             out["prevalence_discoveries"] = {t: int((g["q_value"] < self.alpha).sum())
                                              for t, g in self.prevalence.groupby("term")}
+        if self.omnibus is not None:
+            out["omnibus_discoveries"] = {t: int((g["q_value"] < self.alpha).sum())
+                                          for t, g in self.omnibus.groupby("term")}
+            if "q_joint" in self.omnibus.columns:
+                out["omnibus_joint_discoveries"] = {t: int((g["q_joint"] < self.alpha).sum())
+                                                    for t, g in self.omnibus.groupby("term")}
         out["significant"] = jsonable(self.discoveries())
         out["history"] = jsonable(list(self.history))
         return out
@@ -207,10 +222,27 @@ def _random_effect(design: Design, y: np.ndarray, w: np.ndarray | None, blocks: 
             "df_rule": "between-within"}
 
 
-def _prevalence_table(design: Design, x: np.ndarray, cohort: Cohort, summary: pd.DataFrame) -> pd.DataFrame:
+def _prevalence_table(design: Design, x: np.ndarray, cohort: Cohort, summary: pd.DataFrame,
+                      omnibus: Sequence[Omnibus] = ()) -> tuple[pd.DataFrame, list[LRTest]]:
     present = (x > 0).astype(float)
-    fits = prevalence_terms(design.matrix, present, [t.contrast for t in design.terms])
-    return _frames(design, fits, cohort, summary, model="firth-logistic", scale="clr", prevalence=True)
+    fits, tests = prevalence_tests(design.matrix, present, [t.contrast for t in design.terms],
+                                   [o.matrix for o in omnibus])
+    return _frames(design, fits, cohort, summary, model="firth-logistic", scale="clr", prevalence=True), tests
+
+
+def _omnibus_table(specs: Sequence[Omnibus], fits: Sequence[OmnibusFit], tests: Sequence[LRTest] | None,
+                   design: Design, cohort: Cohort, summary: pd.DataFrame, *, model: str,
+                   n: np.ndarray | None) -> pd.DataFrame | None:
+    if not specs:
+        return None
+    lineage = lineages(cohort.taxonomy)
+    extra = {c: summary[c].to_numpy() for c in summary.columns}
+    frames = []
+    for i, (spec, fit) in enumerate(zip(specs, fits)):
+        frames.append(omnibus_frame(spec, fit, features=list(cohort.feature_ids), lineage=lineage, model=model,
+                                    n=design.n if n is None else n, extra=extra,
+                                    prevalence=None if tests is None else tests[i]))
+    return pd.concat(frames, ignore_index=True)
 
 
 def _tested_columns(design: Design) -> np.ndarray:
@@ -240,7 +272,7 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
          min_prevalence: float = 0.1, zeros: ZeroHandling = "exclude", pseudocount: float | None = None,
          winsor: float = 0.03, load: str | None = None, bias_correction: bool = True, n_shuffles: int = 0,
          strata: str | None = None, rng: int | np.random.Generator | None = None,
-         alpha: float = 0.05) -> DifferentialResult:
+         alpha: float = 0.05, omnibus: bool | str | Sequence[str] | None = None) -> DifferentialResult:
     """Test every feature for association with the terms of *formula*, correcting the compositional bias.
 
     Parameters
@@ -283,6 +315,14 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
         the label is constant within subjects), counting features at q < *alpha*; seeded by *rng*.
     alpha
         The q-value threshold reported as a discovery.
+    omnibus
+        Categorical terms to test as a whole (does the feature differ among the levels at all?), reported in
+        ``.omnibus``. ``None`` (default): the group (or first categorical) variable when it has three or more
+        levels; ``True``: every categorical variable with three or more levels; a column name or list of names;
+        ``False``: none. Abundance: a Wald F test that every non-reference level's bias-corrected coefficient is
+        zero, on (levels − 1, residual) df, with the covariance of the corrected coefficients (their own and
+        the estimated modes'); presence: a penalised likelihood-ratio test on levels − 1 df; joint p and q as
+        for single terms; BH within each term.
 
     Returns
     -------
@@ -291,7 +331,8 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
         of every sample's abundance when zeros are floored —, SE, 95 % CI, t, df, p, BH q within the term,
         samples modelled ``n``, per-group prevalence and mean relative abundance; NaN effect where the feature's
         non-zero samples cannot support the design, e.g. present in one group only); ``.prevalence``: the same
-        for presence (log odds ratios).
+        for presence (log odds ratios); ``.omnibus``: one row per feature and omnibus term (F, df_num, df, p,
+        q; with the prevalence model: LR statistic, p, q and the joint p / q).
 
     Examples
     --------
@@ -306,6 +347,7 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
         cohort = cohort.aggregate(rank)
     design = build_design(cohort.metadata, formula, group=group, case=case, control=control, reference=reference,
                           contrasts=contrasts)
+    specs = omnibus_terms(design, omnibus)
     sub = cohort.subset(samples=design.keep)
     blocks, loads = _blocks(design, sub, subject), _load(sub, load)
     depth = np.asarray(sub.dense().sum(axis=1), dtype=float)
@@ -318,13 +360,16 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
     model = ("linda" if correct else "absolute" if loads is not None else "clr") + \
         ("-lmm" if blocks is not None else "-ols")
     with single_threaded_blas():  # many thin matrix products: BLAS threads cost more than they gain
-        fits = bias_corrected(_fitter(design, design.matrix, blocks, w), y, correct=correct)
+        fits = bias_corrected(_fitter(design, design.matrix, blocks, w), y, correct=correct, keep=bool(specs))
+        omnibus_fits = [omnibus_f([fits[r] for r in o.rows], list(o.matrix)) for o in specs]
+        fits = [replace(f, fit=None, weights=None) for f in fits]  # release the residuals before the next model
         summary = group_summary(x / depth[:, None], group_labels(design), list(sub.feature_ids))
-        table = _frames(design, fits, sub, summary, model=model, scale=info["scale"], prevalence=False,
-                        n=None if w is None else w.sum(axis=0))
-        prev = _prevalence_table(design, x, sub, summary) if prevalence else None
+        n_used = None if w is None else w.sum(axis=0)
+        table = _frames(design, fits, sub, summary, model=model, scale=info["scale"], prevalence=False, n=n_used)
+        prev, tests = _prevalence_table(design, x, sub, summary, specs) if prevalence else (None, None)
         if prev is not None:
             table = joint(table, prev)
+        omni = _omnibus_table(specs, omnibus_fits, tests, design, sub, summary, model=model, n=n_used)
         control_summary = None if not n_shuffles else _run_control(
             design, y, w, blocks, sub, n_shuffles=n_shuffles, strata=strata, rng=rng, correct=correct, alpha=alpha)
         random_effect = _random_effect(design, y, w, blocks, subject)
@@ -333,4 +378,4 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
         bias={t.name: float(f.bias) for t, f in zip(design.terms, fits)}, n_samples=design.n,
         n_features=sub.n_features, design=describe(design), transform=info,
         random_effect=random_effect, negative_control=control_summary,
-        history=sub.history, alpha=alpha)
+        history=sub.history, alpha=alpha, omnibus=omni)

@@ -33,7 +33,7 @@ from scipy import linalg
 
 from ..errors import DesignError
 
-__all__ = ["GROUP_LEVELS", "Design", "Term", "build_design"]
+__all__ = ["GROUP_LEVELS", "Design", "Omnibus", "Term", "build_design", "omnibus_terms"]
 
 #: Names a formula may use that are functions or namespaces, not metadata columns.
 _FUNCTIONS = {"C", "np", "numpy", "log", "log2", "log10", "log1p", "exp", "sqrt", "center", "scale",
@@ -57,6 +57,19 @@ class Term:
     def categorical(self) -> bool:
         """Whether the term compares two levels (rather than a slope per unit)."""
         return self.level is not None
+
+
+@dataclass(frozen=True)
+class Omnibus:
+    """A multi-df test of a categorical variable: are all its levels alike? ``rows`` index the design's terms
+    (the coefficients ``var[T.level]`` of every non-reference level) whose contrast rows form ``matrix``."""
+
+    name: str
+    comparison: str
+    variable: str
+    levels: tuple[str, ...]
+    rows: tuple[int, ...]
+    matrix: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -336,6 +349,58 @@ def build_design(metadata: pd.DataFrame, formula: str, *, group: str | None = No
     terms = _terms(columns, data) + _contrast_terms(list(contrasts or []), columns, data)
     keep = metadata.index.isin(meta.index)
     return Design(x.to_numpy(), columns, terms, keep, data, used, dropped, group, rhs)
+
+
+def _categoricals(design: Design) -> list[str]:
+    return [v for v in design.variables if isinstance(design.metadata[v].dtype, pd.CategoricalDtype)]
+
+
+def omnibus_terms(design: Design, which: bool | str | Sequence[str] | None = None) -> list[Omnibus]:
+    """The omnibus tests to run: one per categorical variable, over the coefficients of its non-reference levels.
+
+    *which*: ``None`` (default) — the variable of interest (the group, else the first categorical variable of the
+    formula) when it has three or more levels; ``True`` — every categorical variable with three or more levels;
+    ``False`` — none; a name or list of names — those variables (two levels allowed: then F = t²).
+    With an interaction in the formula the test concerns the main-effect coefficients, i.e. the variable's
+    levels at the reference of the variables it interacts with (as the coefficients themselves do).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> meta = pd.DataFrame({"dx": list("abcabcabca"), "sex": list("FMFMFMFMFM")}, index=list("qrstuvwxyz"))
+    >>> d = build_design(meta, "~ dx + sex")
+    >>> [(o.name, o.levels, o.rows) for o in omnibus_terms(d)]
+    [('dx', ('a', 'b', 'c'), (0, 1))]
+    >>> omnibus_terms(d, False), [o.name for o in omnibus_terms(d, ["sex"])]
+    ([], ['sex'])
+    """
+    cats = _categoricals(design)
+    if which is False:
+        return []
+    if which is None:
+        first = design.group if design.group is not None else (cats[0] if cats else None)
+        names = [first] if first is not None and design.metadata[first].cat.categories.size >= 3 else []
+    elif which is True:
+        names = [v for v in cats if design.metadata[v].cat.categories.size >= 3]
+    else:
+        names = [which] if isinstance(which, str) else [str(v) for v in which]
+        bad = [v for v in names if v not in cats]
+        if bad:
+            raise DesignError(f"omnibus: {bad} {'is' if len(bad) == 1 else 'are'} not among the categorical "
+                              f"columns of the formula: {cats}.")
+    out = []
+    for var in dict.fromkeys(names):
+        levels = tuple(str(c) for c in design.metadata[var].cat.categories)
+        rows = tuple(i for i, t in enumerate(design.terms)
+                     if t.variable == var and t.level is not None and t.name == f"{var}[T.{t.level}]"
+                     and t.name in design.columns)
+        if len(rows) < len(levels) - 1:
+            raise DesignError(f"omnibus: the design has no main-effect column for every non-reference level of "
+                              f"{var!r} (is it a main effect of the formula?).")
+        matrix = np.vstack([design.terms[i].contrast for i in rows])
+        text = f"{var}: any difference among {', '.join(levels)}"
+        out.append(Omnibus(var, text, var, levels, rows, matrix))
+    return out
 
 
 def rebuild(design: Design, data: pd.DataFrame) -> np.ndarray:

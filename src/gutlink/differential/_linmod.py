@@ -24,7 +24,8 @@ features' errors within a sample, estimated from the products of the residual co
 factor ``k = n_j / (n_j - p)``. With every sample used and a balanced two-group design this equals the SE of the
 regression of the log-ratio of feature *j* to the weighted reference ``Y a``; it tends to LinDA's plain SE when
 features are many and independent. With tens of samples and a few hundred correlated taxa the mode's own noise is
-not negligible, and the plain SE made tests liberal in our implantation benchmark.
+not negligible, and the plain SE made tests liberal in our implantation benchmark. A multi-df (omnibus) test of
+several rows ``L_r`` uses the matrix form of the same decomposition (:func:`omnibus_f`).
 
 Examples
 --------
@@ -48,7 +49,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg, stats
 
-__all__ = ["CorrectedTerm", "OLSFit", "TermFit", "bias_corrected", "mode_weights", "ols", "ols_terms", "wls"]
+__all__ = ["CorrectedTerm", "OLSFit", "OmnibusFit", "TermFit", "bias_corrected", "mode_weights", "ols", "ols_terms",
+           "omnibus_f", "wls"]
 
 #: Largest condition number of a feature's X' W_j X for its fit to be reported.
 MAX_CONDITION = 1e10
@@ -82,7 +84,8 @@ class TermFit:
 
     ``influence()`` returns (n × m) each sample's contribution ``g_ij e_ij`` to the estimate's error (computed on
     demand, one term at a time, to keep memory low) and ``clusters`` the independent units (sample or subject
-    codes) they are summed over; the bias correction needs both.
+    codes) they are summed over; the bias correction needs both. ``cross(other)`` is the model-based covariance
+    (m) of this estimate with ``other @ coef`` (another contrast row), which a multi-df test needs.
     """
 
     estimate: np.ndarray
@@ -92,17 +95,31 @@ class TermFit:
     influence: Callable[[], np.ndarray] | None = None
     clusters: np.ndarray | None = None
     scale: np.ndarray | float = 1.0
+    cross: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
 class CorrectedTerm:
-    """A bias-corrected term: effect, SE, df, the bias removed, and the raw (uncorrected) estimate."""
+    """A bias-corrected term: effect, SE, df, the bias removed, and the raw (uncorrected) estimate; *fit* is the
+    raw :class:`TermFit` and *weights* the mode's influence weights (None without correction)."""
 
     effect: np.ndarray
     se: np.ndarray
     df: float | np.ndarray
     bias: float
     raw: np.ndarray
+    fit: TermFit | None = None
+    weights: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class OmnibusFit:
+    """A multi-df Wald test per feature: F statistic, numerator and denominator df, p-value (m each)."""
+
+    statistic: np.ndarray
+    df_num: int
+    df: np.ndarray
+    p_value: np.ndarray
 
 
 def ols(x: np.ndarray, y: np.ndarray) -> OLSFit:
@@ -149,6 +166,9 @@ def _term(fit: OLSFit, x: np.ndarray, w: np.ndarray | None, vec: np.ndarray) -> 
 
         def influence() -> np.ndarray:
             return (x @ h0)[:, None] * fit.resid
+
+        def cross(other: np.ndarray) -> np.ndarray:
+            return float(h0 @ other) * fit.sigma2
     else:
         h = np.einsum("jpq,q->jp", fit.xtx_inv, vec)
         v = h @ vec
@@ -157,8 +177,11 @@ def _term(fit: OLSFit, x: np.ndarray, w: np.ndarray | None, vec: np.ndarray) -> 
             g = x @ h.T
             g *= fit.resid
             return g
+
+        def cross(other: np.ndarray) -> np.ndarray:
+            return (h @ other) * fit.sigma2
     se = np.where(fit.fitted, np.sqrt(np.maximum(v * fit.sigma2, 0)), np.nan)
-    return TermFit(vec @ fit.coef, se, fit.df, influence=influence, scale=fit.n_used / fit.df)
+    return TermFit(vec @ fit.coef, se, fit.df, influence=influence, scale=fit.n_used / fit.df, cross=cross)
 
 
 def ols_terms(x: np.ndarray, contrasts: Sequence[np.ndarray],
@@ -257,19 +280,75 @@ def corrected_se(term: TermFit, a: np.ndarray) -> np.ndarray:
 
 
 def bias_corrected(fit: Callable[[np.ndarray], list[TermFit]], y: np.ndarray, *,
-                   correct: bool = True, weighted: bool = True) -> list[CorrectedTerm]:
+                   correct: bool = True, weighted: bool = True, keep: bool = False) -> list[CorrectedTerm]:
     """Fit every term, remove each term's mode across features, and re-derive the SE of the corrected effect.
 
-    With ``correct=False`` (absolute abundances) the raw fit is returned unchanged.
+    With ``correct=False`` (absolute abundances) the raw fit is returned unchanged. *keep*: also keep each raw
+    :class:`TermFit` and the mode's weights (what :func:`omnibus_f` needs; they hold the residuals in memory).
     """
     raw = fit(y)
     if not correct:
-        return [CorrectedTerm(t.estimate, t.se, t.df, 0.0, t.estimate) for t in raw]
+        return [CorrectedTerm(t.estimate, t.se, t.df, 0.0, t.estimate, t if keep else None) for t in raw]
     out = []
     for term in raw:
         b, a = mode_weights(term.estimate, precision_weights(term.se) if weighted else None)
-        out.append(CorrectedTerm(term.estimate - b, corrected_se(term, a), term.df, b, term.estimate))
+        out.append(CorrectedTerm(term.estimate - b, corrected_se(term, a), term.df, b, term.estimate,
+                                 term if keep else None, a if keep else None))
     return out
+
+
+def omnibus_f(terms: Sequence[CorrectedTerm], contrasts: Sequence[np.ndarray]) -> OmnibusFit:
+    """Joint Wald F test that every one of *terms* (rows ``L_r`` of a contrast matrix, *contrasts*) is zero.
+
+    With ``d_j`` the q bias-corrected effects of feature *j*, ``F_j = d_j' C_j^-1 d_j / q`` on ``(q, df_j)``
+    degrees of freedom, the residual df of the single-df tests (for q = 1 it is their t squared). ``C_j`` is
+    the covariance of the corrected effects, the matrix form of :func:`corrected_se`: the model-based
+    ``Cov(L_r beta_j, L_s beta_j)`` plus, for the removed modes ``b_r = sum_k a_rk L_r beta_k``,
+    ``k (sa_r' sa_s - s_rj' sa_s - s_sj' sa_r)`` with ``s_r`` the cluster sums of row *r*'s influence and
+    ``sa_r = s_r a_r``. Where that matrix is not positive definite, its sandwich form
+    ``k sum_i (s_rij - sa_ri)(s_sij - sa_si)`` is used (as :func:`corrected_se` does for one row).
+    """
+    q = len(terms)
+    fits = [t.fit for t in terms]
+    if any(f is None or f.cross is None for f in fits):
+        raise ValueError("the terms carry no covariance: fit them with ols_terms or lmm_terms and "
+                         "bias_corrected(..., keep=True)")
+    d = np.stack([t.effect for t in terms], axis=1)  # m × q
+    m = d.shape[0]
+    cov = np.empty((m, q, q))
+    for r in range(q):
+        for s in range(r, q):
+            cov[:, r, s] = cov[:, s, r] = fits[r].cross(np.asarray(contrasts[s], dtype=float))  # type: ignore[union-attr]
+    weights = [t.weights for t in terms]
+    if all(a is not None for a in weights):
+        scale = np.broadcast_to(np.asarray(fits[0].scale, dtype=float), (m,))  # type: ignore[union-attr]
+        sums = [cluster_sums(f.influence(), f.clusters) for f in fits]  # type: ignore[union-attr,misc]
+        sa = [s @ a for s, a in zip(sums, weights)]
+        for r in range(q):
+            for s in range(r, q):
+                extra = sa[r] @ sa[s] - sums[r].T @ sa[s] - sums[s].T @ sa[r]
+                cov[:, r, s] += scale * extra
+                cov[:, s, r] = cov[:, r, s]
+        ok = np.isfinite(d).all(axis=1) & np.isfinite(cov).all(axis=(1, 2))
+        bad = np.zeros(m, dtype=bool)
+        if ok.any():
+            bad[ok] = np.linalg.eigvalsh(cov[ok])[:, 0] <= 0
+        idx = np.flatnonzero(bad)
+        if idx.size:
+            centred = [s[:, idx] - x[:, None] for s, x in zip(sums, sa)]
+            for r in range(q):
+                for s in range(r, q):
+                    cov[idx, r, s] = cov[idx, s, r] = scale[idx] * (centred[r] * centred[s]).sum(axis=0)
+    ok = np.isfinite(d).all(axis=1) & np.isfinite(cov).all(axis=(1, 2))
+    stat = np.full(m, np.nan)
+    if ok.any():
+        c = cov[ok]
+        good = np.linalg.eigvalsh(c)[:, 0] > 0
+        sol = np.linalg.solve(np.where(good[:, None, None], c, np.eye(q)), d[ok][..., None])[..., 0]
+        stat[np.flatnonzero(ok)[good]] = (d[ok] * sol).sum(axis=1)[good] / q
+    df = np.broadcast_to(np.min([np.broadcast_to(np.asarray(t.df, dtype=float), (m,)) for t in terms], axis=0),
+                         (m,)).copy()
+    return OmnibusFit(stat, q, df, stats.f.sf(stat, q, df))
 
 
 def t_test(effect: np.ndarray, se: np.ndarray, df: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

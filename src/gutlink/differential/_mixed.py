@@ -201,6 +201,11 @@ def _influence(res: LMMFit, x: np.ndarray, y: np.ndarray, codes: np.ndarray, w: 
     return np.where(w & res.fitted[None, :], g * resid, 0.0)
 
 
+def _cross(cov: np.ndarray, vec: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Model-based covariance of ``vec @ beta_j`` and ``other @ beta_j`` for every feature."""
+    return np.einsum("p,jpq,q->j", vec, cov, other)
+
+
 def lmm_terms(x: np.ndarray, blocks: np.ndarray, contrasts: Sequence[np.ndarray],
               w: np.ndarray | None = None) -> Callable[[np.ndarray], list[TermFit]]:
     """A fitter: response matrix → one :class:`TermFit` per contrast, from the random-intercept model.
@@ -222,7 +227,8 @@ def lmm_terms(x: np.ndarray, blocks: np.ndarray, contrasts: Sequence[np.ndarray]
             var = np.einsum("p,jpq,q->j", vec, res.cov, vec)
             se = np.where(res.fitted, np.sqrt(np.maximum(var, 0)), np.nan)
             infl = partial(_influence, res, x, y, codes, full, vec)
-            out.append(TermFit(vec @ res.coef, se, df, influence=infl, clusters=codes, scale=scale))
+            cross = partial(_cross, res.cov, vec)
+            out.append(TermFit(vec @ res.coef, se, df, influence=infl, clusters=codes, scale=scale, cross=cross))
         return out
 
     return fit

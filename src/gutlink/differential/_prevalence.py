@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from ._linmod import TermFit
 
-__all__ = ["LogisticFit", "firth_logistic", "prevalence_terms"]
+__all__ = ["LRTest", "LogisticFit", "firth_logistic", "prevalence_terms", "prevalence_tests"]
 
 _MAX_STEP = 5.0
 #: Elements of one samples × features work array: features are fitted in chunks of this size, so memory stays
@@ -52,6 +52,15 @@ class LogisticFit:
     cov: np.ndarray
     converged: np.ndarray
     loglik: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class LRTest:
+    """A penalised likelihood-ratio test of ``L beta = 0`` per feature: the statistic, its df, the p-value."""
+
+    statistic: np.ndarray
+    df: int
+    p_value: np.ndarray
 
 
 class _Products:
@@ -216,7 +225,18 @@ def penalised_loglik(x: np.ndarray, y: np.ndarray, coef: np.ndarray) -> np.ndarr
 def restricted_start(coef: np.ndarray, cov: np.ndarray, vec: np.ndarray) -> np.ndarray:
     """Starting values for the fit under ``L beta = 0``: the constrained optimum of the full fit's quadratic
     approximation, ``beta - C L' (L C L')^-1 L beta`` (p × m), for coefficients *coef* (p × m) with covariance
-    *cov* (m × p × p)."""
+    *cov* (m × p × p); *vec* is one contrast row (p) or a contrast matrix (q × p)."""
+    if vec.ndim == 2:
+        cl = np.einsum("jpq,rq->jpr", cov, vec)  # m × p × q
+        lcl = np.einsum("sp,jpr->jsr", vec, cl)  # m × q × q
+        lb = (vec @ coef).T  # m × q
+        ok = np.isfinite(lcl).all(axis=(1, 2)) & np.isfinite(lb).all(axis=1)
+        ok[ok] = np.linalg.cond(lcl[ok]) < 1e12
+        shift = np.zeros(lb.shape)
+        if ok.any():
+            shift[ok] = np.linalg.solve(lcl[ok], lb[ok][..., None])[..., 0]
+        out = coef - np.einsum("jpr,jr->pj", np.where(ok[:, None, None], cl, 0.0), shift)
+        return np.where(np.isfinite(out), out, 0.0)
     cl = np.einsum("jpq,q->jp", cov, vec)  # m × p
     lcl = cl @ vec
     shift = np.where(lcl > 0, (vec @ coef) / np.where(lcl > 0, lcl, 1.0), 0.0)
@@ -241,11 +261,27 @@ def prevalence_terms(x: np.ndarray, present: np.ndarray, contrasts: Sequence[np.
     Each restricted fit starts from the full fit's constrained quadratic optimum (:func:`restricted_start`),
     which is close to its solution, so it needs few iterations.
     """
+    return prevalence_tests(x, present, contrasts)[0]
+
+
+def prevalence_tests(x: np.ndarray, present: np.ndarray, contrasts: Sequence[np.ndarray],
+                     joint: Sequence[np.ndarray] = ()) -> tuple[list[TermFit], list[LRTest]]:
+    """:func:`prevalence_terms`, and a penalised likelihood-ratio test of ``L beta = 0`` for every contrast matrix
+    ``L`` (q × p) in *joint*, on q df (the omnibus test of a term with q + 1 levels), from the same full fit."""
     with single_threaded_blas():
-        return _prevalence_terms(x, present, contrasts)
+        return _prevalence_terms(x, present, contrasts, joint)
 
 
-def _prevalence_terms(x: np.ndarray, present: np.ndarray, contrasts: Sequence[np.ndarray]) -> list[TermFit]:
+def _lr(x: np.ndarray, present: np.ndarray, fit: LogisticFit, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Penalised LR statistic of ``matrix @ beta = 0`` (restricted fit on the null space of *matrix*, with the
+    full design's penalty) and whether both fits converged."""
+    basis = linalg.null_space(np.atleast_2d(matrix))
+    reduced = firth_logistic(x, present, basis=basis, start=restricted_start(fit.coef, fit.cov, matrix))
+    return np.maximum(2 * (fit.loglik - reduced.loglik), 0), fit.converged & reduced.converged
+
+
+def _prevalence_terms(x: np.ndarray, present: np.ndarray, contrasts: Sequence[np.ndarray],
+                      joint: Sequence[np.ndarray] = ()) -> tuple[list[TermFit], list[LRTest]]:
     informative = (present.min(axis=0) < 1) & (present.max(axis=0) > 0)
     present = present[:, informative]
     fit = firth_logistic(x, present)
@@ -253,14 +289,18 @@ def _prevalence_terms(x: np.ndarray, present: np.ndarray, contrasts: Sequence[np
     for vec in contrasts:
         est = vec @ fit.coef
         se = np.sqrt(np.maximum(np.einsum("p,jpq,q->j", vec, fit.cov, vec), 0))
-        basis = linalg.null_space(vec[None, :])
-        reduced = firth_logistic(x, present, basis=basis, start=restricted_start(fit.coef, fit.cov, vec))
-        lr = np.maximum(2 * (fit.loglik - reduced.loglik), 0)
-        ok = fit.converged & reduced.converged
+        lr, ok = _lr(x, present, fit, vec)
         out.append(TermFit(_spread(np.where(ok, est, np.nan), informative),
                            _spread(np.where(ok, se, np.nan), informative), np.inf,
                            _spread(np.where(ok, stats.chi2.sf(lr, 1), np.nan), informative)))
-    return out
+    tests = []
+    for matrix in joint:
+        matrix = np.atleast_2d(np.asarray(matrix, dtype=float))
+        lr, ok = _lr(x, present, fit, matrix)
+        q = int(np.linalg.matrix_rank(matrix))
+        tests.append(LRTest(_spread(np.where(ok, lr, np.nan), informative), q,
+                            _spread(np.where(ok, stats.chi2.sf(lr, q), np.nan), informative)))
+    return out, tests
 
 
 def _spread(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

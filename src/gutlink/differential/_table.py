@@ -18,14 +18,18 @@ import pandas as pd
 
 from ..multitest import bh
 from ..taxonomy import RANKS
-from ._design import Term
-from ._linmod import confidence, t_test
+from ._design import Omnibus, Term
+from ._linmod import OmnibusFit, confidence, t_test
 
-__all__ = ["COLUMNS", "group_summary", "joint", "lineages", "term_frame"]
+__all__ = ["COLUMNS", "OMNIBUS_COLUMNS", "group_summary", "joint", "lineages", "omnibus_frame", "term_frame"]
 
 #: Leading columns of every differential table (per-group columns follow).
 COLUMNS = ["feature_id", "lineage", "term", "comparison", "effect", "se", "ci_low", "ci_high", "statistic", "df",
            "p_value", "q_value", "effect_name", "model", "n"]
+
+#: Leading columns of the omnibus table (one row per feature and multi-level term; per-group columns follow).
+OMNIBUS_COLUMNS = ["feature_id", "lineage", "term", "comparison", "test", "statistic", "df_num", "df", "p_value",
+                   "q_value", "model", "n"]
 
 
 def group_summary(rel: np.ndarray, labels: pd.Series | None, features: Sequence[str]) -> pd.DataFrame:
@@ -106,3 +110,23 @@ def joint(table: pd.DataFrame, prevalence: pd.DataFrame) -> pd.DataFrame:
     for rows in out.groupby("term", sort=False).indices.values():
         q[rows] = bh(p_joint[rows])
     return out.assign(q_joint=q)
+
+
+def omnibus_frame(spec: Omnibus, fit: OmnibusFit, *, features: Sequence[str], lineage: pd.Series, model: str,
+                  n: int | np.ndarray, extra: dict[str, Any], prevalence: Any = None) -> pd.DataFrame:
+    """One omnibus term's rows: the abundance model's F test (BH q within the term) and, given the prevalence
+    model's penalised LR test (*prevalence*), its statistic, p and q, and the joint p / q as in :func:`joint`."""
+    frame = pd.DataFrame({
+        "feature_id": list(features), "lineage": lineage.reindex(list(features)).to_numpy(), "term": spec.name,
+        "comparison": spec.comparison, "test": "F", "statistic": fit.statistic, "df_num": fit.df_num,
+        "df": fit.df, "p_value": fit.p_value, "q_value": bh(fit.p_value), "model": model, "n": n,
+    })
+    if prevalence is not None:
+        p_prev = np.asarray(prevalence.p_value, dtype=float)
+        p_abund = np.asarray(fit.p_value, dtype=float)
+        low = np.fmin(p_abund, p_prev)
+        p_joint = np.where(np.isfinite(p_prev) & np.isfinite(p_abund), 1 - (1 - low) ** 2, low)
+        frame = frame.assign(statistic_prevalence=prevalence.statistic, df_prevalence=prevalence.df,
+                             p_value_prevalence=p_prev, q_value_prevalence=bh(p_prev), p_joint=p_joint,
+                             q_joint=bh(p_joint))
+    return frame.assign(**extra)

@@ -91,6 +91,8 @@ def _(result: DifferentialResult) -> dict[str, pd.DataFrame]:
     out = {"differential.tsv": result.table}
     if result.prevalence is not None:
         out["prevalence.tsv"] = result.prevalence
+    if result.omnibus is not None and len(result.omnibus):
+        out["omnibus.tsv"] = result.omnibus
     if isinstance(result.meta, MetaResult):
         out.update(tables(result.meta))
     return out

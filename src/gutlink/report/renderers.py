@@ -202,8 +202,27 @@ def differential_section(result: DifferentialResult, ctx: Context, *, figures: b
                       control=describe_control(result.negative_control, name=label_name), figures=figures, effect_label=label, groups=groups, rows=_top_rows(tab, prev, TOP_ROWS),
                       **values)
     children = (meta_section(result.meta, ctx),) if isinstance(result.meta, MetaResult) else ()
+    if result.omnibus is not None and len(result.omnibus):
+        children = (omnibus_section(result, ctx), *children)
     figs = ("fig-volcano", "fig-forest") if figures else ()
     return Section("differential", "Differential abundance: which taxa differ?", body, figs, children)
+
+
+def omnibus_section(result: DifferentialResult, ctx: Context) -> Section:
+    """Omnibus (multi-level) tests: discoveries per variable and the top taxa."""
+    tab = result.omnibus
+    q = "q_joint" if "q_joint" in tab.columns else "q_value"
+    terms = []
+    for term, g in tab.groupby("term", sort=False):
+        terms.append({"comparison": str(g["comparison"].iloc[0]), "n": int(g["p_value"].notna().sum()),
+                      "n_abundance": int((g["q_value"] < result.alpha).sum()),
+                      "n_prevalence": int((g["q_value_prevalence"] < result.alpha).sum())
+                      if "q_value_prevalence" in g.columns else None,
+                      "n_joint": int((g["q_joint"] < result.alpha).sum()) if "q_joint" in g.columns else None})
+    top = tab.assign(sort_q=tab[q]).sort_values("sort_q", na_position="last").head(TOP_ROWS)
+    rows = [{**row, "name": taxon_name(row["feature_id"])} for row in _records(top)]
+    body = ctx.render("omnibus.html.j2", terms=terms, rows=rows, alpha=result.alpha)
+    return Section("omnibus", "Omnibus tests: do the taxa differ among the levels?", body, ())
 
 
 def _loso_ranges(meta: MetaResult, term: str) -> pd.DataFrame:
