@@ -101,14 +101,44 @@ def ancombc(c: Cohort) -> None:
         skbio_ancombc(table, c.metadata, FORMULA.replace("~", "").strip(), p_adjust="fdr_bh")
 
 
-def r_peers(sizes: dict[str, Cohort]) -> dict[tuple[str, str], dict[str, Any]]:
-    """R PEERS GO HERE (MaAsLin 3, ANCOM-BC2, LinDA, ...), to be added by whoever has R.
+R_METHODS = {"maaslin2_lm_loop": "R per-feature lm loop (MaAsLin2-class: TSS, LOG, lm)",
+             "deseq2": "R DESeq2 (poscounts, Wald)", "edger": "R edgeR (TMM, QL F-test)",
+             "limma_voom": "R limma-voom (TMM)"}
 
-    Return ``{(method, size label): {"seconds": ..., "peak MiB": ... (or None), "note": ...}}``; the rows are
-    merged into the table by :func:`main`, and ``--extra-csv`` merges rows timed elsewhere. Nothing in R is
-    installed or run here.
+
+def r_peers(sizes: dict[str, Cohort], timeout: float = 900.0) -> dict[tuple[str, str], dict[str, Any]]:
+    """Time the R peers of ``speed_peers.R`` on the same counts (fit only; R start-up and file reading excluded).
+
+    Each method runs in its own ``Rscript`` with a *timeout*; one that runs past it is reported as such.
+    Skipped (empty) when ``Rscript`` or the Bioconductor packages are missing.
     """
-    return {}
+    import shutil
+    import subprocess
+    import tempfile
+
+    if shutil.which("Rscript") is None:
+        return {}
+    script = Path(__file__).resolve().parent / "speed_peers.R"
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for label, c in sizes.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            counts, meta = Path(tmp) / "counts.tsv", Path(tmp) / "meta.tsv"
+            pd.DataFrame(c.dense().astype(int), index=c.sample_ids, columns=c.feature_ids).to_csv(counts, sep="\t")
+            c.metadata[["group", "age", "sex", "bmi"]].to_csv(meta, sep="\t")
+            for key, name in R_METHODS.items():
+                try:
+                    done = subprocess.run(["Rscript", str(script), key, str(counts), str(meta)], capture_output=True,
+                                          text=True, timeout=timeout, check=False)
+                except subprocess.TimeoutExpired:
+                    out[(name, label)] = {"seconds": None, "note": f"did not finish in {timeout:.0f} s"}
+                    continue
+                line = [x for x in done.stdout.splitlines() if x.startswith("seconds ")]
+                if done.returncode != 0 or not line:
+                    out[(name, label)] = {"seconds": None, "note": "failed: " + done.stderr.strip()[-200:]}
+                    continue
+                out[(name, label)] = {"seconds": round(float(line[0].split()[1]), 2), "note": "fit only, R"}
+                print(f"{name:55s} {label:28s} {out[(name, label)]['seconds']:8.2f} s", file=sys.stderr, flush=True)
+    return out
 
 
 # ----------------------------------------------------------------------------- measurement
@@ -131,12 +161,13 @@ def peak_mib(fn: Callable[[], Any]) -> float:
         tracemalloc.stop()
 
 
-def cases(quick: bool, gutlink_only: bool, loop_subset: int) -> list[dict[str, Any]]:
+def cases(quick: bool, gutlink_only: bool, loop_subset: int, with_r: bool = True) -> list[dict[str, Any]]:
     small = synthetic(1000, 500)
+    big = None if quick else synthetic(10000, 1000, seed=1)
     lmm = synthetic(500, 1000, subjects=100)
     plan: list[tuple[str, str, Cohort, Callable[[], Any], Callable[[], Any] | None, float]] = []
     # (method, size, cohort, timed call, memory call or None for the same, factor to scale the time by)
-    for size, c in [("1,000 × 500", small)] + ([] if quick else [("10,000 × 1,000", synthetic(10000, 1000, seed=1))]):
+    for size, c in [("1,000 × 500", small)] + ([] if quick else [("10,000 × 1,000", big)]):
         plan.append(("gutlink hurdle (abundance + prevalence)", size, c,
                      lambda c=c: differential.test(c, FORMULA), None, 1.0))
         plan.append(("gutlink abundance only", size, c,
@@ -166,7 +197,9 @@ def cases(quick: bool, gutlink_only: bool, loop_subset: int) -> list[dict[str, A
         rows.append({"method": method, "samples × features": size, "seconds": round(seconds, 2),
                      "peak traced MiB": round(peak, 1), "note": note.strip("; ")})
         print(f"{method:55s} {size:28s} {seconds:8.2f} s {peak:8.1f} MiB {note}", file=sys.stderr, flush=True)
-    for (method, size), row in r_peers({"1,000 × 500": small}).items():
+    peers = {} if gutlink_only or not with_r else r_peers({"1,000 × 500": small} if quick else
+                                                          {"1,000 × 500": small, "10,000 × 1,000": big})
+    for (method, size), row in peers.items():
         rows.append({"method": method, "samples × features": size, "seconds": row.get("seconds"),
                      "peak traced MiB": row.get("peak MiB"), "note": row.get("note", "")})
     return rows
@@ -196,12 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="skip 10,000 × 1,000")
     ap.add_argument("--gutlink-only", action="store_true", help="time only the gutlink rows")
     ap.add_argument("--loop-subset", type=int, default=100, help="features timed by the loop where extrapolated")
+    ap.add_argument("--no-r", action="store_true", help="skip the R peers (speed_peers.R)")
     ap.add_argument("--csv", type=Path, help="also write the rows as CSV")
     ap.add_argument("--before", type=Path, help="CSV of an earlier --gutlink-only run: adds a 'seconds before' column")
     ap.add_argument("--extra-csv", type=Path, help="CSV of rows timed elsewhere (e.g. R peers) to merge in")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
-    frame = pd.DataFrame(cases(args.quick, args.gutlink_only, args.loop_subset))
+    frame = pd.DataFrame(cases(args.quick, args.gutlink_only, args.loop_subset, not args.no_r))
     if args.extra_csv:
         frame = pd.concat([frame, pd.read_csv(args.extra_csv)], ignore_index=True)
     if args.csv:
