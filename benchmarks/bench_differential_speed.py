@@ -47,24 +47,12 @@ import pandas as pd
 
 from gutlink import Cohort, differential
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_differential import synthetic  # noqa: E402 - the same synthetic counts as the accuracy benchmark
+
 OUT = Path(__file__).resolve().parent / "results" / "differential_speed.md"
 FORMULA = "~ group + age + sex + bmi"
 LOOP = "per-feature loop, statsmodels OLS + Logit (MaAsLin 3-class)"
-
-
-# ----------------------------------------------------------------------------- data
-def synthetic(n: int, m: int, seed: int = 0, subjects: int | None = None) -> Cohort:
-    """Log-normal Poisson counts, samples × features, with group, age, sex, bmi (and subject) metadata."""
-    gen = np.random.default_rng(seed)
-    mu = gen.normal(2, 2, size=m)
-    counts = gen.poisson(np.exp(mu[None, :] + gen.normal(0, 1.5, size=(n, m))))
-    counts[:, counts.sum(axis=0) == 0] = 1
-    meta = pd.DataFrame({"group": gen.choice(["A", "B"], n), "age": gen.normal(50, 10, n),
-                         "sex": gen.choice(["F", "M"], n), "bmi": gen.normal(25, 4, n)},
-                        index=[f"s{i}" for i in range(n)])
-    if subjects:
-        meta["subject"] = np.repeat(np.arange(subjects), -(-n // subjects))[:n].astype(str)
-    return Cohort(counts.astype(float), metadata=meta, units="counts")
 
 
 # ----------------------------------------------------------------------------- methods

@@ -37,7 +37,8 @@ FILES = ["RA_Metagenomics_species", "RA_Amplicon_genus", "MS_Amplicon_genus", "A
          "UC_Amplicon_genus", "IBD_Metagenomics_species"]
 MODELS = {"lasso": dict(model="lasso"),
           "elasticnet": dict(model="elasticnet"),
-          "rf": dict(model="rf", grid={}, params={"n_estimators": 500})}
+          "rf": dict(model="rf", grid={}, params={"n_estimators": 500}),
+          "ensemble": dict(model="ensemble")}
 NOTES = [
     "Notes",
     "",

@@ -1,0 +1,119 @@
+# R peers for benchmarks/bench_differential.py: DESeq2, edgeR, limma-voom, metagenomeSeq.
+#
+# One call:   Rscript benchmarks/peers_r.R METHOD counts.tsv meta.tsv out.tsv
+# Or a loop:  Rscript benchmarks/peers_r.R --serve   (reads "METHOD<TAB>counts<TAB>meta<TAB>out" lines from stdin,
+#             answers "ok <seconds>" or "error <message>" on stdout; "ready <seconds>" once the packages are loaded)
+#
+# counts.tsv: samples x features integer counts, first column the sample id, header = feature ids.
+# meta.tsv:   first column the sample id; column `group` (levels A = reference, B); optional column `z` (a binary
+#             confounder, adjusted for in every method's design when present).
+# out.tsv:    feature, effect (log2 fold change B vs A, or the method's own scale), p_value, q_value (BH).
+#
+# Choices (documented in benchmarks/results/differential.md): DESeq2 Wald test with size factors "poscounts"
+# (the median-ratio default needs a feature present in every sample), padj without independent filtering;
+# edgeR TMM + quasi-likelihood F-test; limma-voom with TMM; metagenomeSeq CSS + fitFeatureModel (zero-inflated
+# log-normal; it cannot take covariates, so it runs unadjusted) and CSS + fitZig (adjusted).
+
+suppressPackageStartupMessages({
+  library(DESeq2)
+  library(edgeR)
+  library(limma)
+  library(metagenomeSeq)
+})
+
+read_inputs <- function(counts_path, meta_path) {
+  counts <- as.matrix(read.delim(counts_path, row.names = 1, check.names = FALSE))
+  meta <- read.delim(meta_path, row.names = 1, check.names = FALSE, colClasses = "character")
+  meta <- meta[rownames(counts), , drop = FALSE]
+  meta$group <- factor(meta$group, levels = c("A", "B"))
+  adjust <- "z" %in% colnames(meta)
+  if (adjust) meta$z <- factor(meta$z)
+  storage.mode(counts) <- "integer"
+  list(counts = t(counts), meta = meta, adjust = adjust)  # features x samples, as Bioconductor wants
+}
+
+design_of <- function(d) if (d$adjust) ~ z + group else ~ group
+
+run_deseq2 <- function(d) {
+  dds <- DESeqDataSetFromMatrix(d$counts, d$meta, design_of(d))
+  dds <- suppressMessages(DESeq(dds, sfType = "poscounts", quiet = TRUE))
+  res <- results(dds, contrast = c("group", "B", "A"), independentFiltering = FALSE)
+  data.frame(feature = rownames(res), effect = res$log2FoldChange, p_value = res$pvalue,
+             q_value = p.adjust(res$pvalue, "BH"))
+}
+
+run_edger <- function(d) {
+  y <- edgeR::calcNormFactors(DGEList(d$counts), method = "TMM")
+  mm <- model.matrix(design_of(d), d$meta)
+  y <- estimateDisp(y, mm)
+  fit <- glmQLFit(y, mm)
+  tab <- topTags(glmQLFTest(fit, coef = "groupB"), n = Inf, sort.by = "none")$table
+  data.frame(feature = rownames(tab), effect = tab$logFC, p_value = tab$PValue, q_value = p.adjust(tab$PValue, "BH"))
+}
+
+run_limma_voom <- function(d) {
+  y <- edgeR::calcNormFactors(DGEList(d$counts), method = "TMM")
+  mm <- model.matrix(design_of(d), d$meta)
+  fit <- eBayes(lmFit(voom(y, mm), mm))
+  tab <- topTable(fit, coef = "groupB", number = Inf, sort.by = "none")
+  data.frame(feature = rownames(tab), effect = tab$logFC, p_value = tab$P.Value, q_value = p.adjust(tab$P.Value, "BH"))
+}
+
+css <- function(d) {
+  obj <- newMRexperiment(d$counts, phenoData = AnnotatedDataFrame(d$meta))
+  cumNorm(obj, p = suppressMessages(cumNormStatFast(obj)))
+}
+
+mgs_table <- function(d, tab, p_col) {
+  tab <- tab[rownames(d$counts)[rownames(d$counts) %in% rownames(tab)], , drop = FALSE]
+  effect <- if ("logFC" %in% colnames(tab)) tab$logFC else tab[, 1]  # MRcoefs names the column after the coef
+  data.frame(feature = rownames(tab), effect = effect, p_value = tab[[p_col]],
+             q_value = p.adjust(tab[[p_col]], "BH"))
+}
+
+# fitFeatureModel (zero-inflated log-normal, the authors' recommended test) takes no covariates ("Can't analyze
+# currently" with a third column), so it is run unadjusted even where the setting has a confounder.
+run_metagenomeseq <- function(d) {
+  obj <- css(d)
+  fit <- fitFeatureModel(obj, model.matrix(~ group, d$meta), coef = 2)
+  mgs_table(d, MRfulltable(fit, number = Inf, by = 2), "pvalues")
+}
+
+# fitZig (zero-inflated Gaussian on log CSS counts) takes covariates: adjusted for z where present.
+run_metagenomeseq_zig <- function(d) {
+  obj <- css(d)
+  mm <- model.matrix(if (d$adjust) ~ group + z else ~ group, d$meta)
+  fit <- suppressMessages(fitZig(obj, mm, useCSSoffset = TRUE, control = zigControl(verbose = FALSE)))
+  mgs_table(d, MRcoefs(fit, coef = 2, number = Inf, by = 2), "pvalues")
+}
+
+METHODS <- list(deseq2 = run_deseq2, edger = run_edger, limma_voom = run_limma_voom,
+                metagenomeseq = run_metagenomeseq, metagenomeseq_zig = run_metagenomeseq_zig)
+
+run_one <- function(method, counts_path, meta_path, out_path) {
+  fn <- METHODS[[method]]
+  if (is.null(fn)) stop("unknown method ", method)
+  out <- fn(read_inputs(counts_path, meta_path))
+  write.table(out, out_path, sep = "\t", quote = FALSE, row.names = FALSE)
+}
+
+args <- commandArgs(trailingOnly = TRUE)
+if (length(args) == 1 && args[1] == "--serve") {
+  cat("ready", proc.time()[["elapsed"]], "\n")
+  flush(stdout())
+  con <- file("stdin", open = "r")
+  while (length(line <- readLines(con, n = 1)) > 0) {
+    parts <- strsplit(line, "\t", fixed = TRUE)[[1]]
+    t0 <- proc.time()[["elapsed"]]
+    msg <- tryCatch({
+      suppressWarnings(run_one(parts[1], parts[2], parts[3], parts[4]))
+      paste("ok", proc.time()[["elapsed"]] - t0)
+    }, error = function(e) paste("error", gsub("[\r\n]+", " ", conditionMessage(e))))
+    cat(msg, "\n")
+    flush(stdout())
+  }
+} else if (length(args) == 4) {
+  run_one(args[1], args[2], args[3], args[4])
+} else {
+  stop("usage: Rscript peers_r.R METHOD counts.tsv meta.tsv out.tsv | --serve")
+}
