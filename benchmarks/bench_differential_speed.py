@@ -195,6 +195,8 @@ def cases(quick: bool, gutlink_only: bool, loop_subset: int, with_r: bool = True
     for size, c in [("1,000 × 500", small)] + ([] if quick else [("10,000 × 1,000", big)]):
         plan.append(("gutlink hurdle (abundance + prevalence)", size, c,
                      lambda c=c: differential.test(c, FORMULA), None, 1.0))
+        plan.append(("gutlink hurdle, 2 threads (n_jobs=2)", size, c,
+                     lambda c=c: differential.test(c, FORMULA, n_jobs=2), None, 1.0))
         plan.append(("gutlink abundance only", size, c,
                      lambda c=c: differential.test(c, FORMULA, prevalence=False), None, 1.0))
         if gutlink_only:

@@ -91,3 +91,10 @@ def test_existing_output_needs_overwrite(inputs, tmp_path):
     assert main(_args(inputs, out, "--no-prevalence")) == 0
     assert main(_args(inputs, out, "--no-prevalence")) == 2
     assert main(_args(inputs, out, "--no-prevalence", "--overwrite")) == 0
+
+
+def test_threads_do_not_change_the_results(inputs, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(_args(inputs, one)) == 0 and main(_args(inputs, two, "--jobs", "2")) == 0
+    for name in ("differential.tsv", "prevalence.tsv"):
+        assert (one / name).read_bytes() == (two / name).read_bytes()

@@ -98,3 +98,20 @@ def test_restricted_start_satisfies_the_restriction():
     vec = np.array([0.0, 1.0, -1.0, 0.0])
     start = _prevalence.restricted_start(fit.coef, fit.cov, vec)
     np.testing.assert_allclose(vec @ start, 0.0, atol=1e-10)
+
+
+def test_threads_give_the_same_fit_bit_for_bit():
+    """n_jobs only spreads the feature chunks over threads: every number is identical to one thread's."""
+    gen = np.random.default_rng(7)
+    n, m = 120, 300  # more features than one chunk holds, so several chunks run at once
+    x = np.column_stack([np.ones(n), np.repeat([0.0, 1.0], n // 2), gen.normal(size=n)])
+    y = (gen.random((n, m)) < special.expit(gen.normal(-0.5, 1.5, size=m))[None, :]).astype(float)
+    y = y[:, (y.min(axis=0) < 1) & (y.max(axis=0) > 0)]
+    assert y.shape[1] > _prevalence._MAX_CHUNK_FEATURES
+    one = _prevalence.firth_logistic(x, y)
+    two = _prevalence.firth_logistic(x, y, n_jobs=2)
+    for a, b in [(one.coef, two.coef), (one.cov, two.cov), (one.loglik, two.loglik), (one.converged, two.converged)]:
+        assert np.array_equal(a, b)
+    tests_one = _prevalence.prevalence_terms(x, y, [np.array([0.0, 1.0, 0.0])])
+    tests_two = _prevalence.prevalence_terms(x, y, [np.array([0.0, 1.0, 0.0])], n_jobs=2)
+    assert np.array_equal(tests_one[0].p_value, tests_two[0].p_value, equal_nan=True)

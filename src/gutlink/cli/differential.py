@@ -43,6 +43,7 @@ def add_parser(sub: Any) -> None:
                         "'all': every column with 3+ levels). Default: the group / first categorical column "
                         "when it has 3+ levels")
     p.add_argument("--no-omnibus", action="store_true", help="no omnibus (multi-level) tests")
+    p.add_argument("--jobs", type=int, default=1, help="threads for the presence model (-1: every core)")
     p.add_argument("--subject", default=None, help="subject / household column: random intercept")
     p.add_argument("--study", default=None, help="study column: adjust for it and meta-analyse across studies")
     p.add_argument("--meta-method", default="reml", choices=["reml", "dl"], help="between-study variance")
@@ -89,7 +90,7 @@ def _test_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         raise DesignError("--omnibus and --no-omnibus exclude each other.")
     omnibus: Any = False if args.no_omnibus else (True if "all" in args.omnibus else (args.omnibus or None))
     return {"group": args.group, "case": case, "control": args.control, "reference": reference or None,
-            "omnibus": omnibus,
+            "omnibus": omnibus, "n_jobs": args.jobs,
             "contrasts": contrasts, "subject": args.subject, "prevalence": not args.no_prevalence,
             "min_prevalence": args.min_prevalence, "load": args.load, "zeros": args.zeros}
 

@@ -223,10 +223,10 @@ def _random_effect(design: Design, y: np.ndarray, w: np.ndarray | None, blocks: 
 
 
 def _prevalence_table(design: Design, x: np.ndarray, cohort: Cohort, summary: pd.DataFrame,
-                      omnibus: Sequence[Omnibus] = ()) -> tuple[pd.DataFrame, list[LRTest]]:
+                      omnibus: Sequence[Omnibus] = (), n_jobs: int = 1) -> tuple[pd.DataFrame, list[LRTest]]:
     present = (x > 0).astype(float)
     fits, tests = prevalence_tests(design.matrix, present, [t.contrast for t in design.terms],
-                                   [o.matrix for o in omnibus])
+                                   [o.matrix for o in omnibus], n_jobs=n_jobs)
     return _frames(design, fits, cohort, summary, model="firth-logistic", scale="clr", prevalence=True), tests
 
 
@@ -272,7 +272,8 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
          min_prevalence: float = 0.1, zeros: ZeroHandling = "exclude", pseudocount: float | None = None,
          winsor: float = 0.03, load: str | None = None, bias_correction: bool = True, n_shuffles: int = 0,
          strata: str | None = None, rng: int | np.random.Generator | None = None,
-         alpha: float = 0.05, omnibus: bool | str | Sequence[str] | None = None) -> DifferentialResult:
+         alpha: float = 0.05, omnibus: bool | str | Sequence[str] | None = None,
+         n_jobs: int = 1) -> DifferentialResult:
     """Test every feature for association with the terms of *formula*, correcting the compositional bias.
 
     Parameters
@@ -323,6 +324,9 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
         zero, on (levels − 1, residual) df, with the covariance of the corrected coefficients (their own and
         the estimated modes'); presence: a penalised likelihood-ratio test on levels − 1 df; joint p and q as
         for single terms; BH within each term.
+    n_jobs
+        Threads for the presence model, which fits the features in chunks (``-1``: every core); the results do
+        not depend on it.
 
     Returns
     -------
@@ -366,7 +370,7 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
         summary = group_summary(x / depth[:, None], group_labels(design), list(sub.feature_ids))
         n_used = None if w is None else w.sum(axis=0)
         table = _frames(design, fits, sub, summary, model=model, scale=info["scale"], prevalence=False, n=n_used)
-        prev, tests = _prevalence_table(design, x, sub, summary, specs) if prevalence else (None, None)
+        prev, tests = _prevalence_table(design, x, sub, summary, specs, n_jobs) if prevalence else (None, None)
         if prev is not None:
             table = joint(table, prev)
         omni = _omnibus_table(specs, omnibus_fits, tests, design, sub, summary, model=model, n=n_used)

@@ -26,11 +26,13 @@ Examples
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg, special, stats
+from joblib import effective_n_jobs
 from threadpoolctl import threadpool_limits
 
 from ._linmod import TermFit
@@ -41,6 +43,8 @@ _MAX_STEP = 5.0
 #: Elements of one samples × features work array: features are fitted in chunks of this size, so memory stays
 #: bounded by the chunk (not samples × features) and the work arrays stay in cache.
 _CHUNK = 2**19
+#: At most this many features per chunk, so that small data sets still split into chunks for threads.
+_MAX_CHUNK_FEATURES = 128
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,8 @@ def _final(x: np.ndarray, prod: _Products, y: np.ndarray, gamma: np.ndarray,
 
 
 def firth_logistic(x: np.ndarray, y: np.ndarray, *, basis: np.ndarray | None = None,
-                   start: np.ndarray | None = None, max_iter: int = 100, tol: float = 1e-7) -> LogisticFit:
+                   start: np.ndarray | None = None, max_iter: int = 100, tol: float = 1e-7,
+                   n_jobs: int = 1) -> LogisticFit:
     """Firth logistic regression of every 0/1 column of *y* on the design *x*.
 
     With *basis* ``N`` (p × r, orthonormal columns) the fit is restricted to ``beta = N gamma`` while the
@@ -192,7 +197,8 @@ def firth_logistic(x: np.ndarray, y: np.ndarray, *, basis: np.ndarray | None = N
     (projected onto the restriction); by default the intercept starts at the logit of the prevalence.
 
     Features are fitted in chunks (memory bounded by ``n ×`` chunk), and within a chunk a feature stops
-    iterating once its step falls below *tol*.
+    iterating once its step falls below *tol*. With *n_jobs* > 1 the chunks are fitted by that many threads
+    (numpy releases the GIL in its array loops; the results are identical, chunk by chunk).
     """
     n, p = x.shape
     m = y.shape[1]
@@ -202,13 +208,22 @@ def firth_logistic(x: np.ndarray, y: np.ndarray, *, basis: np.ndarray | None = N
     prod = _Products(x)
     coef, cov = np.empty((m, r)), np.empty((m, r, r))
     converged, loglik = np.zeros(m, dtype=bool), np.empty(m)
-    size = max(1, _CHUNK // max(n, 1))
-    for lo in range(0, m, size):  # chunks of features: bounded memory, no loop over single features
-        cols = slice(lo, min(lo + size, m))
+    jobs = max(1, int(effective_n_jobs(n_jobs)))
+    size = max(1, min(_CHUNK // max(n, 1), _MAX_CHUNK_FEATURES))  # independent of n_jobs: same results
+
+    def fit(cols: slice) -> None:  # one chunk of features: bounded memory, no loop over single features
         yc = np.ascontiguousarray(y[:, cols].T, dtype=float)
         g, ok = _fit_chunk(x, prod, yc, gamma0[cols], basis, max_iter, tol)
         coef[cols], converged[cols] = g, ok
         cov[cols], loglik[cols] = _final(x, prod, yc, g, basis)
+
+    chunks = [slice(lo, min(lo + size, m)) for lo in range(0, m, size)]
+    if jobs == 1 or len(chunks) == 1:
+        for cols in chunks:
+            fit(cols)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(fit, chunks))  # disjoint slices of the outputs: no locking needed
     return LogisticFit(coef.T, cov, converged, loglik)
 
 
@@ -255,48 +270,51 @@ def single_threaded_blas() -> Iterator[None]:
         yield
 
 
-def prevalence_terms(x: np.ndarray, present: np.ndarray, contrasts: Sequence[np.ndarray]) -> list[TermFit]:
+def prevalence_terms(x: np.ndarray, present: np.ndarray, contrasts: Sequence[np.ndarray], *,
+                     n_jobs: int = 1) -> list[TermFit]:
     """Log odds ratios of presence per contrast: Wald SEs, penalised likelihood-ratio p-values.
 
     Each restricted fit starts from the full fit's constrained quadratic optimum (:func:`restricted_start`),
     which is close to its solution, so it needs few iterations.
     """
-    return prevalence_tests(x, present, contrasts)[0]
+    return prevalence_tests(x, present, contrasts, n_jobs=n_jobs)[0]
 
 
 def prevalence_tests(x: np.ndarray, present: np.ndarray, contrasts: Sequence[np.ndarray],
-                     joint: Sequence[np.ndarray] = ()) -> tuple[list[TermFit], list[LRTest]]:
+                     joint: Sequence[np.ndarray] = (), *, n_jobs: int = 1) -> tuple[list[TermFit], list[LRTest]]:
     """:func:`prevalence_terms`, and a penalised likelihood-ratio test of ``L beta = 0`` for every contrast matrix
     ``L`` (q × p) in *joint*, on q df (the omnibus test of a term with q + 1 levels), from the same full fit."""
     with single_threaded_blas():
-        return _prevalence_terms(x, present, contrasts, joint)
+        return _prevalence_terms(x, present, contrasts, joint, n_jobs)
 
 
-def _lr(x: np.ndarray, present: np.ndarray, fit: LogisticFit, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _lr(x: np.ndarray, present: np.ndarray, fit: LogisticFit, matrix: np.ndarray,
+        n_jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Penalised LR statistic of ``matrix @ beta = 0`` (restricted fit on the null space of *matrix*, with the
     full design's penalty) and whether both fits converged."""
     basis = linalg.null_space(np.atleast_2d(matrix))
-    reduced = firth_logistic(x, present, basis=basis, start=restricted_start(fit.coef, fit.cov, matrix))
+    reduced = firth_logistic(x, present, basis=basis, start=restricted_start(fit.coef, fit.cov, matrix),
+                             n_jobs=n_jobs)
     return np.maximum(2 * (fit.loglik - reduced.loglik), 0), fit.converged & reduced.converged
 
 
 def _prevalence_terms(x: np.ndarray, present: np.ndarray, contrasts: Sequence[np.ndarray],
-                      joint: Sequence[np.ndarray] = ()) -> tuple[list[TermFit], list[LRTest]]:
+                      joint: Sequence[np.ndarray] = (), n_jobs: int = 1) -> tuple[list[TermFit], list[LRTest]]:
     informative = (present.min(axis=0) < 1) & (present.max(axis=0) > 0)
     present = present[:, informative]
-    fit = firth_logistic(x, present)
+    fit = firth_logistic(x, present, n_jobs=n_jobs)
     out = []
     for vec in contrasts:
         est = vec @ fit.coef
         se = np.sqrt(np.maximum(np.einsum("p,jpq,q->j", vec, fit.cov, vec), 0))
-        lr, ok = _lr(x, present, fit, vec)
+        lr, ok = _lr(x, present, fit, vec, n_jobs)
         out.append(TermFit(_spread(np.where(ok, est, np.nan), informative),
                            _spread(np.where(ok, se, np.nan), informative), np.inf,
                            _spread(np.where(ok, stats.chi2.sf(lr, 1), np.nan), informative)))
     tests = []
     for matrix in joint:
         matrix = np.atleast_2d(np.asarray(matrix, dtype=float))
-        lr, ok = _lr(x, present, fit, matrix)
+        lr, ok = _lr(x, present, fit, matrix, n_jobs)
         q = int(np.linalg.matrix_rank(matrix))
         tests.append(LRTest(_spread(np.where(ok, lr, np.nan), informative), q,
                             _spread(np.where(ok, stats.chi2.sf(lr, q), np.nan), informative)))
