@@ -66,6 +66,8 @@ from gutlink import Cohort, differential
 from gutlink.differential._linmod import mode_weights, precision_weights, t_test
 from gutlink.multitest import bh
 
+from _results import write_results
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data" / "ibd" / "metaml" / "abundance.txt.bz2"
 OUT = HERE / "results" / "differential.md"
@@ -703,8 +705,7 @@ def main() -> None:
         text += ["\n## Peer failures\n",
                  markdown(errors.groupby("method").agg(runs=("error", "size"), first=("error", "first"))
                           .reset_index())]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(text) + "\n")
+    write_results(args.out, "\n".join(text) + "\n")
     print("\n".join(text))
 
 

@@ -48,6 +48,7 @@ import pandas as pd
 from gutlink import Cohort, differential
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import write_results  # noqa: E402
 from bench_differential import synthetic  # noqa: E402 - the same synthetic counts as the accuracy benchmark
 
 OUT = Path(__file__).resolve().parent / "results" / "differential_speed.md"
@@ -284,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Data: synthetic log-normal Poisson counts, formula `{FORMULA}` (3 covariates besides the group).", "",
         markdown(frame), "",
     ])
-    args.out.write_text(text)
+    write_results(args.out, text)
     print(text)
     return 0
 

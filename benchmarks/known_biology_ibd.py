@@ -33,6 +33,8 @@ from gutlink import Cohort, differential, meta
 from gutlink.datasets import franzosa2019
 from gutlink.io import read
 
+from _results import write_results
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ibd" / "metaml" / "abundance.txt.bz2"
 OUT = Path(__file__).resolve().parent / "results" / "known_biology_ibd.md"
 #: (rank, taxon, expected sign of the disease effect)
@@ -125,8 +127,7 @@ def main() -> None:
             + f"); PRISM: {prism.n_samples} samples. Effects: log2 fold change of abundance where present (case vs "
             "control); pooled by random effects (REML). Criterion: pooled q < 0.1 and the sign as expected in both "
             "cohorts.\n", markdown(frame)]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(text) + "\n")
+    write_results(OUT, "\n".join(text) + "\n")
     print("\n".join(text))
 
 
