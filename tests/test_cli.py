@@ -102,3 +102,16 @@ def test_partial_metadata_mismatch_is_reported(tmp_path, capsys, shared_data):
     summary = json.loads((out / "summary.json").read_text())
     align = [h for h in summary["cohort_summary"]["history"] if h["op"] == "align"][0]
     assert align["n_metadata_only"] == 5
+
+
+@pytest.mark.parametrize("argv, dest, value", [
+    (["link", "x.tsv", "--group", "g", "--case", "a", "--control", "b", "--rng", "7"], "seed", 7),
+    (["demo", "--rng", "3"], "seed", 3),
+    (["mimicry", "--proteomes", "p.faa", "--jobs", "2"], "n_jobs", 2),
+    (["mimicry", "--proteomes", "p.faa", "--rng", "5"], "seed", 5),
+])
+def test_every_command_takes_rng_and_jobs(argv, dest, value):
+    """--rng and --jobs mean the same in every command (link's --seed and mimicry's --n-jobs are aliases)."""
+    from gutlink.cli import build_parser
+
+    assert getattr(build_parser().parse_args(argv), dest) == value

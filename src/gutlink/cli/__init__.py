@@ -58,7 +58,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by", choices=("margin", "terms"), default="margin",
                    help="PERMANOVA test of the group term: marginal (given all covariates) or sequential")
     p.add_argument("--permutations", type=int, default=999)
-    p.add_argument("--seed", type=int, default=0, help="seed of every random step")
+    p.add_argument("--seed", "--rng", dest="seed", type=int, default=0, help="seed of every random step")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--drop-empty", action="store_true", help="drop all-zero samples instead of failing")
     p.add_argument("--rarefy", type=int, default=None, metavar="DEPTH",
@@ -92,7 +92,7 @@ def _add_demo(sub: Any) -> None:
     p = sub.add_parser("demo", help="run `link` on the bundled Franzosa 2019 PRISM IBD cohort (CD and UC vs controls)")
     p.add_argument("--out", default="gutlink-demo", help="output folder (written atomically)")
     p.add_argument("--permutations", type=int, default=999)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", "--rng", dest="seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", default=True, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(handler=cmd_demo)

@@ -37,7 +37,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--weights", default=None, help="k comma-separated position weights (e.g. TCR contacts > anchors)")
     p.add_argument("--kind", default="auto", choices=["auto", "protein", "nucleotide"], help="input sequence kind")
     p.add_argument("--manifest", default=None, help="TSV taxon → proteome; adds a taxon column to the burden")
-    p.add_argument("--n-jobs", type=int, default=1, help="worker processes (-1: every core)")
+    p.add_argument("--n-jobs", "--jobs", dest="n_jobs", type=int, default=1, help="worker processes (-1: every core)")
     p.add_argument("--scheduler", default=None, help="Dask distributed scheduler address (scan on that cluster)")
     p.add_argument("--query-memory", type=float, default=256, metavar="MB",
                    help="memory budget of the compiled epitope tables; larger epitope sets are scanned in batches "
@@ -61,7 +61,7 @@ def _add_cohort(p: argparse.ArgumentParser) -> None:
                    help="metadata column of strata (e.g. HLA risk genotype): compare cases with controls within "
                         "each stratum (van Elteren) and report each stratum")
     g.add_argument("--permutations", type=int, default=999, help="shuffles of the taxon → proteome assignment")
-    g.add_argument("--seed", type=int, default=0, help="seed of the shuffles")
+    g.add_argument("--seed", "--rng", dest="seed", type=int, default=0, help="seed of the shuffles")
 
 
 def _progress(quiet: bool) -> Any:
