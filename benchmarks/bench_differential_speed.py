@@ -34,7 +34,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 import tracemalloc
 import warnings
@@ -49,7 +51,7 @@ from gutlink import Cohort, differential
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_results  # noqa: E402
-from bench_differential import synthetic  # noqa: E402 - the same synthetic counts as the accuracy benchmark
+from bench_differential import PEERS_R, _Worker, synthetic  # noqa: E402 - the accuracy benchmark's data and R
 
 OUT = Path(__file__).resolve().parent / "results" / "differential_speed.md"
 FORMULA = "~ group + age + sex + bmi"
@@ -127,43 +129,32 @@ SKBIO_CALIBRATED = {"scikit-bio ancombc2, pseudocount 1": ancombc2_pc1,
                     "scikit-bio dirmult_ttest (group only)": dirmult_ttest,
                     "scikit-bio ancom (group only)": ancom}
 
-R_METHODS = {"maaslin2_lm_loop": "R per-feature lm loop (MaAsLin2-class: TSS, LOG, lm)",
+R_METHODS = {"maaslin2_lm": "R per-feature lm loop (MaAsLin2-class: TSS, LOG, lm)",
              "deseq2": "R DESeq2 (poscounts, Wald)", "edger": "R edgeR (TMM, QL F-test)",
              "limma_voom": "R limma-voom (TMM)"}
 
 
-def r_peers(sizes: dict[str, Cohort], timeout: float = 900.0) -> dict[tuple[str, str], dict[str, Any]]:
-    """Time the R peers of ``speed_peers.R`` on the same counts (fit only; R start-up and file reading excluded).
-
-    Each method runs in its own ``Rscript`` with a *timeout*; one that runs past it is reported as such.
-    Skipped (empty) when ``Rscript`` or the Bioconductor packages are missing.
-    """
-    import shutil
-    import subprocess
-    import tempfile
-
+def r_peers(sizes: dict[str, Cohort]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Time the R peers of ``peers_r.R`` on the same counts and formula (the fit alone: R start-up and file
+    reading excluded), in one R process kept running. Empty when ``Rscript`` is missing."""
     if shutil.which("Rscript") is None:
         return {}
-    script = Path(__file__).resolve().parent / "speed_peers.R"
+    worker = _Worker("R (DESeq2, edgeR, limma, metagenomeSeq loaded)", ["Rscript", str(PEERS_R), "--serve"])
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for label, c in sizes.items():
         with tempfile.TemporaryDirectory() as tmp:
-            counts, meta = Path(tmp) / "counts.tsv", Path(tmp) / "meta.tsv"
+            counts, meta, result = (os.path.join(tmp, f) for f in ("counts.tsv", "meta.tsv", "out.tsv"))
             pd.DataFrame(c.dense().astype(int), index=c.sample_ids, columns=c.feature_ids).to_csv(counts, sep="\t")
             c.metadata[["group", "age", "sex", "bmi"]].to_csv(meta, sep="\t")
             for key, name in R_METHODS.items():
                 try:
-                    done = subprocess.run(["Rscript", str(script), key, str(counts), str(meta)], capture_output=True,
-                                          text=True, timeout=timeout, check=False)
-                except subprocess.TimeoutExpired:
-                    out[(name, label)] = {"seconds": None, "note": f"did not finish in {timeout:.0f} s"}
+                    fit = float(worker.ask("\t".join([key, counts, meta, result])).split()[2])
+                except RuntimeError as err:
+                    out[(name, label)] = {"seconds": None, "note": f"failed: {err}"}
                     continue
-                line = [x for x in done.stdout.splitlines() if x.startswith("seconds ")]
-                if done.returncode != 0 or not line:
-                    out[(name, label)] = {"seconds": None, "note": "failed: " + done.stderr.strip()[-200:]}
-                    continue
-                out[(name, label)] = {"seconds": round(float(line[0].split()[1]), 2), "note": "fit only, R"}
-                print(f"{name:55s} {label:28s} {out[(name, label)]['seconds']:8.2f} s", file=sys.stderr, flush=True)
+                out[(name, label)] = {"seconds": round(fit, 2), "note": "fit only, R"}
+                print(f"{name:55s} {label:28s} {fit:8.2f} s", file=sys.stderr, flush=True)
+    worker.close()
     return out
 
 
@@ -259,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="skip 10,000 × 1,000")
     ap.add_argument("--gutlink-only", action="store_true", help="time only the gutlink rows")
     ap.add_argument("--loop-subset", type=int, default=100, help="features timed by the loop where extrapolated")
-    ap.add_argument("--no-r", action="store_true", help="skip the R peers (speed_peers.R)")
+    ap.add_argument("--no-r", action="store_true", help="skip the R peers (peers_r.R)")
     ap.add_argument("--csv", type=Path, help="also write the rows as CSV")
     ap.add_argument("--before", type=Path, help="CSV of an earlier --gutlink-only run: adds a 'seconds before' column")
     ap.add_argument("--extra-csv", type=Path, help="CSV of rows timed elsewhere (e.g. R peers) to merge in")
