@@ -91,11 +91,6 @@ class _Products:
         return (inv[:, self.rows, self.cols] * self.twice) @ self.xx.T
 
 
-def _information(xx: np.ndarray, w: np.ndarray, p: int) -> np.ndarray:
-    """Every feature's X' W_j X (m × p × p) from the row outer products *xx* (n × p²)."""
-    return (w.T @ xx).reshape(-1, p, p)
-
-
 def _start(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Starting values (p × m): the intercept at the logit of the (smoothed) prevalence, slopes at 0."""
     beta = np.zeros((x.shape[1], y.shape[1]))
@@ -225,16 +220,6 @@ def firth_logistic(x: np.ndarray, y: np.ndarray, *, basis: np.ndarray | None = N
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             list(pool.map(fit, chunks))  # disjoint slices of the outputs: no locking needed
     return LogisticFit(coef.T, cov, converged, loglik)
-
-
-def penalised_loglik(x: np.ndarray, y: np.ndarray, coef: np.ndarray) -> np.ndarray:
-    """Firth-penalised log-likelihood ``l(beta) + log|X' W X| / 2`` of every feature."""
-    n, p = x.shape
-    eta = x @ coef
-    mu = special.expit(eta)
-    xx = (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
-    logdet = np.linalg.slogdet(_information(xx, np.clip(mu * (1 - mu), 1e-300, None), p))[1]
-    return np.einsum("ij,ij->j", y, eta) - np.logaddexp(0, eta).sum(axis=0) + 0.5 * logdet
 
 
 def restricted_start(coef: np.ndarray, cov: np.ndarray, vec: np.ndarray) -> np.ndarray:
