@@ -25,6 +25,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .metrics import column_auroc
+
 __all__ = ["Closure", "PrevalenceFilter", "LogTransform", "CLRTransform", "LogStandardScaler", "SelectKByAUC",
            "StudyLogStandardScaler"]
 
@@ -188,16 +190,6 @@ class LogStandardScaler(_Tags, TransformerMixin, BaseEstimator):
         return (logx - self.mean_) / self.scale_
 
 
-def _feature_auc(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Single-feature AUROC of every column (Mann–Whitney U / n1 n0, ties counted half)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(x, axis=0)
-    pos = y == 1
-    n1, n0 = int(pos.sum()), int((~pos).sum())
-    return (ranks[pos].sum(axis=0) - n1 * (n1 + 1) / 2) / (n1 * n0)
-
-
 class SelectKByAUC(TransformerMixin, BaseEstimator):
     """Keep the *k* features whose single-feature AUROC is farthest from 0.5 on the training fold.
 
@@ -218,7 +210,7 @@ class SelectKByAUC(TransformerMixin, BaseEstimator):
         self.classes_, codes = np.unique(y, return_inverse=True)
         scores = np.zeros(x.shape[1])
         for c in range(self.classes_.size if self.classes_.size > 2 else self.classes_.size - 1):
-            scores = np.maximum(scores, np.abs(_feature_auc(x, (codes == c).astype(int)) - 0.5))
+            scores = np.maximum(scores, np.abs(column_auroc((codes == c).astype(int), x) - 0.5))
         self.scores_ = scores
         k = x.shape[1] if self.k is None else min(int(self.k), x.shape[1])
         keep = np.zeros(x.shape[1], dtype=bool)
