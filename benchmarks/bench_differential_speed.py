@@ -35,6 +35,7 @@ import argparse
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +52,7 @@ from gutlink import Cohort, differential
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_results  # noqa: E402
-from bench_differential import PEERS_R, _Worker, synthetic  # noqa: E402 - the accuracy benchmark's data and R
+from bench_differential import PEERS_R, synthetic  # noqa: E402 - the accuracy benchmark's data and R
 
 OUT = Path(__file__).resolve().parent / "results" / "differential_speed.md"
 FORMULA = "~ group + age + sex + bmi"
@@ -134,12 +135,12 @@ R_METHODS = {"maaslin2_lm": "R per-feature lm loop (MaAsLin2-class: TSS, LOG, lm
              "limma_voom": "R limma-voom (TMM)"}
 
 
-def r_peers(sizes: dict[str, Cohort]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Time the R peers of ``peers_r.R`` on the same counts and formula (the fit alone: R start-up and file
-    reading excluded), in one R process kept running. Empty when ``Rscript`` is missing."""
+def r_peers(sizes: dict[str, Cohort], timeout: float = 900.0) -> dict[tuple[str, str], dict[str, Any]]:
+    """Time the R peers of ``peers_r.R`` on the same counts and formula: one ``Rscript`` per method, which
+    attaches only that method's packages; the fit alone is timed (R start-up and file reading excluded).
+    Empty when ``Rscript`` is missing."""
     if shutil.which("Rscript") is None:
         return {}
-    worker = _Worker("R (DESeq2, edgeR, limma, metagenomeSeq loaded)", ["Rscript", str(PEERS_R), "--serve"])
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for label, c in sizes.items():
         with tempfile.TemporaryDirectory() as tmp:
@@ -148,13 +149,18 @@ def r_peers(sizes: dict[str, Cohort]) -> dict[tuple[str, str], dict[str, Any]]:
             c.metadata[["group", "age", "sex", "bmi"]].to_csv(meta, sep="\t")
             for key, name in R_METHODS.items():
                 try:
-                    fit = float(worker.ask("\t".join([key, counts, meta, result])).split()[2])
-                except RuntimeError as err:
-                    out[(name, label)] = {"seconds": None, "note": f"failed: {err}"}
+                    done = subprocess.run(["Rscript", str(PEERS_R), key, counts, meta, result], capture_output=True,
+                                          text=True, timeout=timeout, check=False)
+                except subprocess.TimeoutExpired:
+                    out[(name, label)] = {"seconds": None, "note": f"did not finish in {timeout:.0f} s"}
                     continue
+                line = [x for x in done.stdout.splitlines() if x.startswith("fit ")]
+                if done.returncode != 0 or not line:
+                    out[(name, label)] = {"seconds": None, "note": "failed: " + done.stderr.strip()[-200:]}
+                    continue
+                fit = float(line[0].split()[1])
                 out[(name, label)] = {"seconds": round(fit, 2), "note": "fit only, R"}
                 print(f"{name:55s} {label:28s} {fit:8.2f} s", file=sys.stderr, flush=True)
-    worker.close()
     return out
 
 

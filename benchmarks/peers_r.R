@@ -1,7 +1,7 @@
 # R peers for benchmarks/bench_differential.py (accuracy) and bench_differential_speed.py (speed): DESeq2, edgeR,
 # limma-voom, metagenomeSeq, and MaAsLin2's default model loop.
 #
-# One call:   Rscript benchmarks/peers_r.R METHOD counts.tsv meta.tsv out.tsv
+# One call:   Rscript benchmarks/peers_r.R METHOD counts.tsv meta.tsv out.tsv   (prints "fit <seconds>")
 # Or a loop:  Rscript benchmarks/peers_r.R --serve   (reads "METHOD<TAB>counts<TAB>meta<TAB>out" lines from stdin,
 #             answers "ok <seconds> <fit seconds>" or "error <message>" on stdout, the first time including reading
 #             and writing the files, the second the fit alone; "ready <seconds>" once the packages are loaded)
@@ -20,12 +20,14 @@
 # at half the feature's smallest non-zero value), lm() — MaAsLin2 itself is not installable here (not in Debian,
 # no CRAN/Bioconductor access), so this is its model loop without its file handling and plots.
 
-suppressPackageStartupMessages({
-  library(DESeq2)
-  library(edgeR)
-  library(limma)
-  library(metagenomeSeq)
-})
+# Packages each method attaches (a one-call run attaches only its own: with Bioconductor's generics attached, R's
+# lm() loop runs about twice as slowly, which would flatter gutlink in the speed benchmark).
+NEEDS <- list(deseq2 = "DESeq2", edger = "edgeR", limma_voom = c("edgeR", "limma"), metagenomeseq = "metagenomeSeq",
+              metagenomeseq_zig = "metagenomeSeq", maaslin2_lm = character())
+
+attach_for <- function(methods) {
+  for (pkg in unique(unlist(NEEDS[methods]))) suppressPackageStartupMessages(library(pkg, character.only = TRUE))
+}
 
 read_inputs <- function(counts_path, meta_path) {
   counts <- as.matrix(read.delim(counts_path, row.names = 1, check.names = FALSE))
@@ -99,11 +101,13 @@ run_metagenomeseq_zig <- function(d) {
 run_maaslin2_lm <- function(d) {
   rel <- sweep(d$counts, 2, colSums(d$counts), "/")
   f <- reformulate(c(d$covariates, "group"), response = "expr")
+  data <- d$meta  # one data frame, its response replaced per feature
   effect <- p <- numeric(nrow(rel))
   for (j in seq_len(nrow(rel))) {
     x <- rel[j, ]
     x[x == 0] <- min(x[x > 0]) / 2
-    co <- summary(lm(f, data = cbind(d$meta, expr = log2(x))))$coefficients["groupB", ]
+    data$expr <- log2(x)
+    co <- summary(lm(f, data = data))$coefficients["groupB", ]
     effect[j] <- co[[1]]
     p[j] <- co[[4]]
   }
@@ -118,6 +122,7 @@ METHODS <- list(deseq2 = run_deseq2, edger = run_edger, limma_voom = run_limma_v
 run_one <- function(method, counts_path, meta_path, out_path) {
   fn <- METHODS[[method]]
   if (is.null(fn)) stop("unknown method ", method)
+  attach_for(method)
   d <- read_inputs(counts_path, meta_path)
   t0 <- proc.time()[["elapsed"]]
   out <- fn(d)
@@ -128,6 +133,7 @@ run_one <- function(method, counts_path, meta_path, out_path) {
 
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) == 1 && args[1] == "--serve") {
+  attach_for(names(NEEDS))
   cat("ready", proc.time()[["elapsed"]], "\n")
   flush(stdout())
   con <- file("stdin", open = "r")
@@ -142,7 +148,7 @@ if (length(args) == 1 && args[1] == "--serve") {
     flush(stdout())
   }
 } else if (length(args) == 4) {
-  run_one(args[1], args[2], args[3], args[4])
+  cat("fit", run_one(args[1], args[2], args[3], args[4]), "\n")
 } else {
   stop("usage: Rscript peers_r.R METHOD counts.tsv meta.tsv out.tsv | --serve")
 }
