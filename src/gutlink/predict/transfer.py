@@ -129,7 +129,7 @@ def loso(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str 
     per_study_standardise
         Standardise the log abundances within each study: the training studies on their own (training)
         samples, the held-out study on its own samples' feature values — unlabelled, but it does look at the
-        whole test study at once (the SIAMCAT / Wirbel et al. 2019 practice for cross-study models).
+        whole test study at once.
     n_repeats, n_folds, n_inner
         CV settings of the matrix diagonal and of the inner search.
     rng, n_jobs, scheduler

@@ -234,9 +234,8 @@ class StudyLogStandardScaler(_Tags, TransformerMixin, BaseEstimator):
     deviations), as :class:`LogStandardScaler` does for the pooled data. ``transform`` standardises each sample
     with its own study's training statistics; a study absent from training (the held-out study of
     leave-one-study-out) is standardised with the mean and scale of its own samples in the data being
-    transformed. That uses the test study's unlabelled feature values — never its labels — and is the
-    per-study standardisation of cross-study meta-analyses (SIAMCAT; Wirbel et al. 2019 Nat Med 25:679). A new
-    study should therefore be transformed in one batch of all its samples.
+    transformed. That uses the test study's unlabelled feature values — never its labels. A new study should
+    therefore be transformed in one batch of all its samples.
     """
 
     def __init__(self, min_prevalence: float = 0.1, pseudocount: float = 1e-5, sd_quantile: float = 0.1) -> None:
