@@ -34,7 +34,7 @@ from scipy.spatial.distance import pdist, squareform
 from skbio import DistanceMatrix
 from skbio.stats.distance import permanova
 
-from gutlink.permanova import permanova_table
+from gutlink.community.permanova import permanova_table
 
 ROOT = Path(__file__).resolve().parents[1]
 MARGIN = "~ Diagnosis + Age + antibiotic"

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 import gutlink
-from gutlink import association, differential, diversity, indices, link, meta, predict
+from gutlink import community, differential, indices, link, meta, predict
 from gutlink.results import Result
 
-ANALYSES = [association.alpha_test, association.permanova, association.permdisp, association.dysbiosis_score,
-            link.link, diversity.alpha_diversity, diversity.beta_diversity, differential.test, meta.by_study,
+ANALYSES = [community.alpha_test, community.permanova, community.permdisp, community.dysbiosis_score,
+            link.link, community.alpha_diversity, community.beta_diversity, differential.test, meta.by_study,
             predict.cross_validate, predict.loso, indices.gmhi]
 SRC = Path(gutlink.__file__).parent
 
@@ -34,8 +34,8 @@ def test_analysis_signature_shape(func):
 
 
 def test_results_are_frozen_dataclasses_with_table():
-    for cls in [association.AlphaResult, association.PermanovaResult, association.PermdispResult,
-                association.DysbiosisResult, link.LinkResult, diversity.OrdinationResult]:
+    for cls in [community.AlphaResult, community.PermanovaResult, community.PermdispResult,
+                community.DysbiosisResult, link.LinkResult, community.OrdinationResult]:
         assert issubclass(cls, Result) and dataclasses.is_dataclass(cls)
         assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
         assert hasattr(cls, "table") or "table" in {f.name for f in dataclasses.fields(cls)}

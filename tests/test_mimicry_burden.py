@@ -159,7 +159,7 @@ def test_one_stratum_equals_the_unstratified_rank_test():
     """A single stratum: van Elteren is the Mann–Whitney z, the stratified shift and CI are Hodges–Lehmann's."""
     from scipy import stats
 
-    from gutlink.association import hodges_lehmann
+    from gutlink.community import hodges_lehmann
     from gutlink.mimicry.burden import stratified_hodges_lehmann, van_elteren
 
     rng = np.random.default_rng(7)

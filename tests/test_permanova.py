@@ -1,4 +1,4 @@
-"""Tests of gutlink.permanova: golden numbers from R vegan, hand checks, properties, bad input.
+"""Tests of gutlink.community.permanova: golden numbers from R vegan, hand checks, properties, bad input.
 
 The golden fixtures and ``vegan_adonis2.json`` come from ``benchmarks/vegan_golden.R``
 (60 real PRISM samples, Franzosa et al. 2019; Bray-Curtis and Aitchison distances).
@@ -16,8 +16,8 @@ import pytest
 from scipy import stats
 
 from gutlink.errors import DesignError, InputFormatError, SampleMismatchError
-from gutlink.permanova import gower_centre, permanova_table, permutation_matrix
-from gutlink.permdisp import _centroid_distances, permdisp_table
+from gutlink.community.permanova import gower_centre, permanova_table, permutation_matrix
+from gutlink.community.permdisp import _centroid_distances, permdisp_table
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 DISTANCES = ("bray", "aitchison")

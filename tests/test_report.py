@@ -15,9 +15,8 @@ import pytest
 from _html import Page
 
 from gutlink import report
-from gutlink.association import AlphaResult, DysbiosisResult, PermanovaResult, PermdispResult
+from gutlink.community import AlphaResult, DysbiosisResult, OrdinationResult, PermanovaResult, PermdispResult
 from gutlink.datasets import franzosa2019, toy
-from gutlink.diversity import OrdinationResult
 from gutlink.link import LinkResult, link
 from gutlink.report import OutputExistsError
 from gutlink.results import TEST_COLUMNS, Result

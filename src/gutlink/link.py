@@ -28,14 +28,14 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .association import (
-    LABEL, AlphaResult, DysbiosisResult, PermanovaResult, PermdispResult,
-    alpha_test, case_control, dysbiosis_score, permanova, permdisp,
-)
 from .cohort import Cohort
+from .community import (
+    BETA_METRICS, AlphaResult, DysbiosisResult, OrdinationResult, PermanovaResult, PermdispResult,
+    alpha_test, beta_diversity, dysbiosis_score, pcoa, permanova, permdisp,
+)
+from .design import LABEL, case_control
 from .differential import DifferentialResult, describe_control
 from .differential import test as differential_test
-from .diversity import BETA_METRICS, OrdinationResult, beta_diversity, pcoa
 from .errors import DesignError
 from .multitest import bh
 from .results import TEST_COLUMNS, Result

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import stats
 
 from .cohort import Cohort
+from .differential import test as differential_test
 from .errors import DesignError
 from .multitest import bh
 from .results import Result
@@ -207,15 +208,13 @@ def by_study(cohort: Cohort, formula: str, *, study: str, method: Method = "reml
 
     Studies where the design cannot be fitted (e.g. a single group) are skipped and listed in ``per_study``.
     """
-    from . import differential
-
     if study not in cohort.metadata.columns:
         raise DesignError(f"metadata has no study column {study!r}.")
     results, skipped = {}, {}
     for level in sorted(cohort.metadata[study].dropna().astype(str).unique()):
         sub = cohort.subset(samples=(cohort.metadata[study].astype(str) == level).to_numpy())
         try:
-            results[level] = differential.test(sub, formula, alpha=alpha, **test_kwargs)
+            results[level] = differential_test(sub, formula, alpha=alpha, **test_kwargs)
         except DesignError as err:
             skipped[level] = str(err)
     if len(results) < min_studies:

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..association import case_control, hodges_lehmann
+from ..community import hodges_lehmann
+from ..design import case_control
 from ..cohort import Cohort
 from ..errors import DesignError, InputFormatError
 from ..multitest import bh
@@ -252,7 +253,7 @@ def stratified_hodges_lehmann(values: Any, is_case: Any, strata: Any = None, *,
     Every case − control difference within a stratum carries that stratum's weight ``1 / (n_s + 1)``; the
     estimate is the weighted median and the interval's ends are the weighted order statistics where the
     van Elteren statistic crosses its critical value (normal approximation). Without strata (one stratum) it
-    equals :func:`gutlink.association.hodges_lehmann`: the median of differences and the Moses interval.
+    equals :func:`gutlink.community.hodges_lehmann`: the median of differences and the Moses interval.
 
     Examples
     --------

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from ..association import LABEL, case_control
+from ..design import LABEL, case_control
 from ..cohort import Cohort
 from ..errors import DesignError
 

@@ -14,9 +14,8 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
-from ..association import AlphaResult, DysbiosisResult, PermanovaResult, PermdispResult
+from ..community import AlphaResult, DysbiosisResult, OrdinationResult, PermanovaResult, PermdispResult
 from ..differential import DifferentialResult
-from ..diversity import OrdinationResult
 from ..link import LinkResult
 from ..meta import MetaResult
 from ..results import Result, jsonable

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
-from ..association import LABEL
+from ..design import LABEL
 from ..link import LinkResult
 from ..results import Result
 from .context import Context, Section, css, environment
@@ -75,7 +75,7 @@ def render_html(result: Result) -> str:
 
     Examples
     --------
-    >>> from gutlink.diversity import OrdinationResult
+    >>> from gutlink.community import OrdinationResult
     >>> coords = pd.DataFrame({"PC1": [0.1, -0.1], "PC2": [0.0, 0.2]}, index=pd.Index(["a", "b"], name="sample_id"))
     >>> html = render_html(OrdinationResult("braycurtis", coords, pd.Series({"PC1": 0.7, "PC2": 0.3})))
     >>> html.startswith("<!doctype html>") and 'id="fig-pcoa-braycurtis"' in html

@@ -11,9 +11,9 @@ from functools import singledispatch
 import numpy as np
 import pandas as pd
 
-from ..association import LABEL, AlphaResult, DysbiosisResult, PermanovaResult, PermdispResult
+from ..community import AlphaResult, DysbiosisResult, OrdinationResult, PermanovaResult, PermdispResult
+from ..design import LABEL
 from ..differential import DifferentialResult, describe_control
-from ..diversity import OrdinationResult
 from ..link import LinkResult
 from ..meta import MetaResult
 from ..results import Result

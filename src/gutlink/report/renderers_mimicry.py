@@ -30,7 +30,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ..association import LABEL
+from ..design import LABEL
 from ..mimicry.alphabet import AMINO_ACIDS, substitution_matrix
 from ..mimicry.burden import BurdenResult, taxon_burden
 from ..mimicry.scan import ScanResult

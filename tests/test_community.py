@@ -9,9 +9,10 @@ from skbio.diversity import alpha_diversity as sk_alpha
 from skbio.diversity import beta_diversity as sk_beta
 
 from gutlink import Cohort, DesignError, lineage_table
-from gutlink.association import alpha_test, case_control, dysbiosis_score, hodges_lehmann
+from gutlink.community import alpha_test, dysbiosis_score, hodges_lehmann
+from gutlink.design import case_control
 from gutlink.datasets import franzosa2019, toy
-from gutlink.diversity import alpha_diversity, beta_diversity
+from gutlink.community import alpha_diversity, beta_diversity
 
 # R 4.x: wilcox.test(a, b, conf.int=TRUE, exact=FALSE, correct=FALSE) -> estimate 1.79994, CI 1.00002 2.50001;
 #        wilcox.test(a, b, exact=FALSE, correct=TRUE)$p.value = 3.44463471185e-05, W = 336.5
@@ -37,7 +38,7 @@ def _two_group_cohort(a_values, b_values):
 def test_mann_whitney_row_matches_r(monkeypatch):
     c = _two_group_cohort(A, B)
     values = pd.DataFrame({"shannon": np.concatenate([A, B])}, index=c.sample_ids)
-    monkeypatch.setattr("gutlink.association.alpha_diversity", lambda cohort, metrics=None: values)
+    monkeypatch.setattr("gutlink.community.alpha.alpha_diversity", lambda cohort, metrics=None: values)
     row = alpha_test(c).tests.iloc[0]
     assert row.statistic == 336.5
     assert row.p_value == pytest.approx(3.44463471185e-05, rel=1e-8)

@@ -1,6 +1,6 @@
 """PERMDISP: homogeneity of multivariate dispersions, equal to vegan's ``betadisper`` + ``permutest``.
 
-Shares the distance checks, Gower centring and permutation machinery of :mod:`gutlink.permanova`.
+Shares the distance checks, Gower centring and permutation machinery of :mod:`gutlink.community.permanova`.
 """
 
 from __future__ import annotations
@@ -9,10 +9,18 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from .errors import DesignError
+from dataclasses import dataclass
+
+from skbio import DistanceMatrix
+
+from ..cohort import Cohort
+from ..design import labels as _labels
+from ..errors import DesignError
+from ..results import Result
+from .diversity import distances_for as _distances
 from .permanova import _as_distance_array, _check_labels, _permutation_p, _permutation_stream, gower_centre
 
-__all__ = ["permdisp_table"]
+__all__ = ["PermdispResult", "permdisp", "permdisp_table"]
 
 
 def permdisp_table(
@@ -114,3 +122,28 @@ def _anova_f(y: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
     within = (y**2).sum(axis=1) - fitted_ss
     with np.errstate(divide="ignore", invalid="ignore"):  # no spread within groups gives F = inf
         return (between / (k - 1)) / (within / (n - k))
+
+
+@dataclass(frozen=True)
+class PermdispResult(Result):
+    """Homogeneity of multivariate dispersions (vegan ``betadisper`` + ``permutest``)."""
+
+    metric: str
+    statistic: float
+    p_value: float
+    permutations: int
+    groups: pd.DataFrame
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """Mean distance to centroid per group."""
+        return self.groups
+
+
+def permdisp(cohort: Cohort, *, metric: str = "braycurtis", permutations: int = 999,
+             rng: int | np.random.Generator | None = None, distances: DistanceMatrix | None = None) -> PermdispResult:
+    """Test whether cases and controls differ in spread (distance to their group centroid)."""
+    dm = _distances(cohort, metric, distances)
+    stat, p, groups = permdisp_table(dm.data, _labels(cohort).to_numpy(), permutations=permutations, rng=rng)
+    return PermdispResult(metric=metric, statistic=float(stat), p_value=float(p), permutations=permutations,
+                          groups=groups)

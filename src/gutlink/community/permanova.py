@@ -31,8 +31,8 @@ Examples
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -40,9 +40,15 @@ import pandas as pd
 import patsy
 from numpy.typing import ArrayLike
 
-from .errors import DesignError, InputFormatError, SampleMismatchError
+from skbio import DistanceMatrix
 
-__all__ = ["gower_centre", "permanova_table", "permutation_matrix"]
+from ..cohort import Cohort
+from ..design import LABEL
+from ..errors import DesignError, InputFormatError, SampleMismatchError
+from ..results import Result
+from .diversity import distances_for as _distances
+
+__all__ = ["PermanovaResult", "gower_centre", "permanova", "permanova_table", "permutation_matrix"]
 
 _EPS = float(np.sqrt(np.finfo(float).eps))  # vegan's tolerance when counting F_perm >= F_obs
 _ALIAS_TOL = 1e-7  # R's qr() tolerance for aliased design columns
@@ -543,3 +549,42 @@ def _permanova_frame(plan: _Plan, traces: np.ndarray, f: np.ndarray, p: np.ndarr
     )
     frame.insert(3, "r2", frame["sum_of_squares"] / total)
     return frame[_TABLE_COLUMNS]
+
+
+# ---------------------------------------------------------------- on a cohort
+
+
+@dataclass(frozen=True)
+class PermanovaResult(Result):
+    """PERMANOVA table like vegan's ``adonis2``."""
+
+    metric: str
+    formula: str
+    by: str
+    permutations: int
+    strata: str | None
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)  # type: ignore[assignment]
+
+    def term(self, name: str = "group_label") -> pd.Series:
+        """The row of one term."""
+        return self.table.set_index("term").loc[name]
+
+
+def permanova(cohort: Cohort, formula: str | None = None, *, metric: str = "braycurtis",
+              covariates: Sequence[str] = (), by: str = "margin", strata: str | None = None,
+              permutations: int = 999, rng: int | np.random.Generator | None = None,
+              distances: DistanceMatrix | None = None) -> PermanovaResult:
+    """PERMANOVA of the case/control term (adjusted for *covariates*), like ``adonis2``.
+
+    The default formula is ``~ covariates + group_label``; ``by='margin'`` tests each term given all others,
+    ``by='terms'`` sequentially. *strata* names a metadata column within whose levels permutations are
+    restricted (study, household, subject).
+    """
+    if formula is None:
+        formula = "~ " + " + ".join([*covariates, LABEL])
+    dm = _distances(cohort, metric, distances)
+    blocks = None if strata is None else cohort.metadata[strata].astype(str).to_numpy()
+    table = permanova_table(dm.data, cohort.metadata, formula, by=by, strata=blocks,
+                            permutations=permutations, rng=rng)
+    return PermanovaResult(metric=metric, formula=formula, by=by, permutations=permutations, strata=strata,
+                           table=table)

@@ -24,11 +24,12 @@ from skbio.diversity import alpha_diversity as _sk_alpha
 from skbio.diversity import beta_diversity as _sk_beta
 from skbio.stats.ordination import pcoa as _sk_pcoa
 
-from .cohort import Cohort
-from .errors import DesignError
-from .results import Result
+from ..cohort import Cohort
+from ..errors import DesignError
+from ..results import Result
 
-__all__ = ["ALPHA_METRICS", "BETA_METRICS", "alpha_diversity", "beta_diversity", "pcoa", "OrdinationResult"]
+__all__ = ["ALPHA_METRICS", "BETA_METRICS", "alpha_diversity", "beta_diversity", "distances_for", "pcoa",
+           "OrdinationResult"]
 
 ALPHA_METRICS = ("observed", "shannon", "simpson", "chao1")
 BETA_METRICS = ("braycurtis", "jaccard", "aitchison")
@@ -103,3 +104,12 @@ def pcoa(distances: DistanceMatrix, *, metric: str = "", dimensions: int = 10) -
     prop = res.proportion_explained.iloc[:dims].copy()
     prop.index = coords.columns
     return OrdinationResult(metric=metric, coordinates=coords, proportion_explained=prop)
+
+
+def distances_for(cohort: Cohort, metric: str, distances: DistanceMatrix | None) -> DistanceMatrix:
+    """The cohort's distance matrix: *distances* (re-ordered to the cohort's samples) or computed with *metric*."""
+    if distances is None:
+        return beta_diversity(cohort, metric)  # type: ignore[arg-type]
+    if list(distances.ids) != list(cohort.sample_ids):
+        distances = distances.filter(list(cohort.sample_ids))
+    return distances
