@@ -25,12 +25,16 @@ from ..cohort import Cohort
 from ..errors import InputFormatError
 from ._source import Source
 
-__all__ = ["UNITS", "DENSE_LIMIT", "detect_units", "resolve_units", "check_sums", "check_unique", "numeric_block",
-           "as_matrix", "build_cohort", "finish"]
+__all__ = ["UNITS", "DENSE_LIMIT", "MAX_VALUE", "detect_units", "resolve_units", "check_sums", "check_counts",
+           "check_magnitude", "check_unique", "numeric_block", "as_matrix", "build_cohort", "finish"]
 
 UNITS = ("counts", "fraction", "percent")
 _TOTAL = {"fraction": 1.0, "percent": 100.0}
 _TOLERANCE = 1.02  # the same 2 % slack that Cohort allows for rounded tables
+#: Abundance values must stay below 2**53 (the largest range where float64 holds every integer).
+MAX_VALUE = float(2**53)
+_TOO_BIG = "abundance value {value:.17g} is too large to be a count (2**53 or more)."
+_TOO_BIG_HINT = "Check the cell: it is likely corrupt or overflowed (counts of 2**63 and more do not fit any integer type)."
 #: Tables with more cells than this stay sparse (``scipy.sparse.csr_array``); smaller ones are dense.
 DENSE_LIMIT = 50_000_000
 
@@ -44,12 +48,13 @@ def _is_integer(x: Any) -> bool:
     return bool(np.all(data == np.round(data)))
 
 
-def detect_units(x: Any, prefer: str | None = None) -> str:
+def detect_units(x: Any, prefer: str | None = None) -> str | None:
     """Guess the units of a samples × features matrix from its values.
 
     Integer values are ``'counts'``; otherwise samples summing to at most 1 (2 % slack) are ``'fraction'``,
     to at most 100 ``'percent'``. *prefer* breaks ties for the format (MetaPhlAn prefers percent,
-    BIOM counts).
+    BIOM counts). Non-integer values that sum to more than 100 fit no units: ``None`` (they are never taken
+    for counts, which would round them).
     """
     top = float(_row_sums(x).max()) if x.shape[0] else 0.0
     integer = _is_integer(x)
@@ -59,16 +64,47 @@ def detect_units(x: Any, prefer: str | None = None) -> str:
         return "fraction"
     if top <= 100 * _TOLERANCE and (not integer or prefer == "percent"):
         return "percent"
-    return "counts"
+    return "counts" if integer else None
 
 
-def resolve_units(x: Any, declared: str | None, prefer: str | None) -> tuple[str, str]:
-    """``(units, how)``: the declared units (checked to be known) or the detected ones."""
+def resolve_units(x: Any, declared: str | None, prefer: str | None) -> tuple[str | None, str]:
+    """``(units, how)``: the declared units (checked to be known) or the detected ones (``None``: none fit)."""
     if declared is None:
         return detect_units(x, prefer), "detected"
     if declared not in UNITS:
         raise InputFormatError(f"unknown units {declared!r}.", hint="Use 'counts', 'fraction' or 'percent'.")
     return declared, "declared"
+
+
+def _cell(source: Source, samples: Sequence[str], features: Sequence[str], i: int, j: int,
+          samples_are_columns: bool) -> dict[str, Any]:
+    """``line``/``column`` of cell (sample *i*, feature *j*) in the file's own orientation."""
+    if samples_are_columns:
+        return {"line": source.line_of(str(features[j])), "column": str(samples[i])}
+    return {"line": source.line_of(str(samples[i])), "column": str(features[j])}
+
+
+def check_counts(x: Any, unit: str | None, how: str, samples: Sequence[str], features: Sequence[str],
+                 source: Source, *, samples_are_columns: bool) -> str:
+    """*unit*, or an error when values meant as counts are not whole numbers or no units fit (never rounds)."""
+    if unit is not None and (unit != "counts" or _is_integer(x)):
+        return unit
+    dense = x.toarray() if sparse.issparse(x) else np.asarray(x)
+    i, j = (int(k) for k in np.argwhere(dense != np.round(dense))[0])
+    where = _cell(source, samples, features, i, j, samples_are_columns)
+    if unit is None:
+        top = float(_row_sums(x).max())
+        raise source.error(
+            f"the values are not whole numbers (e.g. {dense[i, j]:g} for sample {samples[i]!r}), so they are not "
+            f"counts, and samples sum to up to {top:g}, more than 100, so they are not fractions or percent.",
+            hint="Counts must be integers and relative abundances must sum to at most 1 or 100 per sample; "
+                 "if these are normalised values (CPM, TPM, coverage), divide each sample by its total first. "
+                 "gutlink never rounds values into counts.", **where)
+    said = {"declared": "units='counts' was given", "file": "the file states counts"}.get(how, "units are counts")
+    raise source.error(
+        f"{said}, but the value {dense[i, j]:g} (sample {samples[i]!r}) is not a whole number.",
+        hint="Counts must be integers; gutlink never rounds them. Declare units='fraction' or 'percent' for "
+             "relative abundances, or round the table yourself if these are estimated read counts.", **where)
 
 
 def check_sums(x: Any, units: str, samples: Sequence[str], source: Source, *, samples_are_columns: bool) -> None:
@@ -157,17 +193,35 @@ def numeric_block(frame: pd.DataFrame, source: Source, *, what: str = "abundance
 
 def _check_finite_positive(values: np.ndarray, frame: pd.DataFrame, source: Source, what: str) -> None:
     bad = ~np.isfinite(values)
-    message, hint = "missing (empty, NA or NaN) or infinite", "Write 0 for a taxon that was not detected."
+    message, hint = "missing (empty, NA or NaN) or infinite {what} value ({value:g}).", \
+        "Write 0 for a taxon that was not detected."
     if not bad.any():
         bad = values < 0
-        message, hint = "negative", "Abundances must be counts or relative abundances ≥ 0, not log or CLR values."
+        message, hint = "negative {what} value ({value:g}).", \
+            "Abundances must be counts or relative abundances ≥ 0, not log or CLR values."
+    if not bad.any():
+        bad = values >= MAX_VALUE
+        message, hint = _TOO_BIG.replace("abundance", "{what}"), _TOO_BIG_HINT
     if not bad.any():
         return
     row, col = (int(i) for i in np.argwhere(bad)[0])
     raise source.error(
-        f"{message} {what} value ({values[row, col]:g}).",
+        message.format(what=what, value=values[row, col]),
         line=source.line_of(str(frame.index[row])), column=str(frame.columns[col]), hint=hint,
     )
+
+
+def check_magnitude(x: Any, samples: Sequence[str], features: Sequence[str], source: Source, *,
+                    samples_are_columns: bool) -> None:
+    """Raise at a value of 2**53 or more: beyond it float64 cannot hold every integer (a corrupt or overflowed
+    count; 2**63 does not fit an int64 either)."""
+    data = x.data if sparse.issparse(x) else np.asarray(x)
+    if data.size == 0 or float(np.max(data)) < MAX_VALUE:
+        return
+    dense = x.toarray() if sparse.issparse(x) else np.asarray(x)
+    i, j = (int(k) for k in np.argwhere(dense >= MAX_VALUE)[0])
+    raise source.error(_TOO_BIG.format(value=dense[i, j]), hint=_TOO_BIG_HINT,
+                       **_cell(source, samples, features, i, j, samples_are_columns))
 
 
 def as_matrix(x: np.ndarray) -> np.ndarray | sparse.csr_array:
@@ -203,6 +257,9 @@ def finish(source: Source, x: Any, *, fmt: str, samples: Sequence[str], taxonomy
     else:
         unit, how = resolve_units(x, units, prefer)
     samples = [str(s) for s in samples]
+    features = [str(f) for f in taxonomy.index]
+    check_magnitude(x, samples, features, source, samples_are_columns=samples_are_columns)
+    unit = check_counts(x, unit, how, samples, features, source, samples_are_columns=samples_are_columns)
     check_sums(x, unit, samples, source, samples_are_columns=samples_are_columns)
     history = (source.provenance(fmt, unit, how, **extra),)
     return build_cohort(source, as_matrix(x), samples=samples, taxonomy=taxonomy, metadata=metadata,

@@ -1,7 +1,9 @@
-"""Decompress input by its magic bytes, never by its file name.
+"""Decompress input by its magic bytes, never by its file name, with a cap on the decompressed size.
 
-gzip, bzip2, xz and single-member zip archives are opened transparently; a truncated or corrupt stream
-becomes an :class:`~gutlink.errors.InputFormatError` that names the file.
+gzip, bzip2, xz and single-member zip archives are opened transparently and read in chunks, so a
+decompression bomb stops at ``max_input`` bytes (:data:`MAX_INPUT` by default) with an
+:class:`~gutlink.errors.InputFormatError` instead of filling memory; a truncated or corrupt stream
+becomes an error that names the file.
 
 Examples
 --------
@@ -12,6 +14,10 @@ Examples
 (b'hello', 'gzip')
 >>> decompress(b"plain text", "x.txt")
 (b'plain text', None)
+>>> decompress(gzip.compress(b"0" * 5000), "bomb.gz", max_input=1000)
+Traceback (most recent call last):
+...
+gutlink.errors.InputFormatError: bomb.gz: the gzip stream decompresses to more than 1000 bytes (max_input). ...
 """
 
 from __future__ import annotations
@@ -20,14 +26,20 @@ import bz2
 import gzip
 import io
 import lzma
+import re
 import zipfile
 import zlib
+from typing import IO
 
 from ..errors import InputFormatError
 
-__all__ = ["HDF5_MAGIC", "sniff", "decompress", "is_zip", "is_qza"]
+__all__ = ["HDF5_MAGIC", "MAX_INPUT", "sniff", "decompress", "is_zip", "is_qza", "read_limited", "too_large",
+           "clean"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+#: Default cap on an input's size once decompressed (bytes): 20 GiB.
+MAX_INPUT = 20 * 2**30
+_CHUNK = 1 << 22  # 4 MiB
 _MAGIC = (
     (b"\x1f\x8b", "gzip"),
     (b"BZh", "bz2"),
@@ -36,6 +48,15 @@ _MAGIC = (
     (b"PK\x05\x06", "zip"),  # an empty zip archive
 )
 _TOOL = {"gzip": "gzip -t", "bz2": "bzip2 -t", "xz": "xz -t", "zip": "unzip -t"}
+_OPENERS = {"gzip": lambda f: gzip.GzipFile(fileobj=f), "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}
+_STREAM_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """*text* with control characters (ANSI escapes, NUL, CR…) written as ``\\xNN``, so that an error message
+    never echoes a terminal escape sequence from a file or file name."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
 
 def sniff(data: bytes) -> str | None:
@@ -63,31 +84,55 @@ def is_qza(data: bytes) -> bool:
     return any(n.count("/") == 1 and n.endswith("/metadata.yaml") for n in names)
 
 
-def _corrupt(kind: str, path: str, exc: BaseException) -> InputFormatError:
+def too_large(path: str, what: str, max_input: int) -> InputFormatError:
+    """The error for input beyond *max_input* bytes, naming the option that raises the cap."""
     return InputFormatError(
-        f"the {kind} stream is truncated or corrupt ({exc}).",
-        path=path,
-        hint=f"Re-download or re-create the file; `{_TOOL[kind]} {path}` checks it.",
+        f"{what} more than {max_input} bytes (max_input).",
+        path=clean(path),
+        hint="It may be a decompression bomb; if the table really is that large, raise the cap with max_input= "
+             "(CLI --max-input) to a number of bytes above its uncompressed size.",
     )
 
 
-def _unzip_single(data: bytes, path: str) -> bytes:
+def read_limited(handle: IO[bytes], max_input: int, path: str, what: str) -> bytes:
+    """Read *handle* to its end in chunks, refusing to hold more than *max_input* bytes."""
+    parts, total = [], 0
+    while True:
+        chunk = handle.read(min(_CHUNK, max_input + 1 - total))
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        total += len(chunk)
+        if total > max_input:
+            raise too_large(path, what, max_input)
+
+
+def _corrupt(kind: str, path: str, exc: BaseException) -> InputFormatError:
+    return InputFormatError(
+        f"the {kind} stream is truncated or corrupt ({clean(str(exc))}).",
+        path=clean(path),
+        hint=f"Re-download or re-create the file; `{_TOOL[kind]} FILE` checks it.",
+    )
+
+
+def _unzip_single(data: bytes, path: str, max_input: int) -> bytes:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
             if len(members) != 1:
-                names = [m.filename for m in members[:5]]
+                names = [clean(m.filename) for m in members[:5]]
                 raise InputFormatError(
                     f"the zip archive holds {len(members)} files {names}, expected exactly one table.",
-                    path=path,
+                    path=clean(path),
                     hint="Unzip it and read the table you mean, or pass a QIIME 2 .qza artifact.",
                 )
-            return archive.read(members[0])
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            with archive.open(members[0]) as handle:
+                return read_limited(handle, max_input, path, "the zip member decompresses to")
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
         raise _corrupt("zip", path, exc) from None
 
 
-def decompress(data: bytes, path: str) -> tuple[bytes, str | None]:
+def decompress(data: bytes, path: str, *, max_input: int = MAX_INPUT) -> tuple[bytes, str | None]:
     """Return ``(content, compression)``: *data* decompressed once, or unchanged when not compressed.
 
     Parameters
@@ -96,19 +141,28 @@ def decompress(data: bytes, path: str) -> tuple[bytes, str | None]:
         The raw bytes of a file.
     path
         The file's name, for error messages.
+    max_input
+        The most bytes the decompressed content may hold.
 
     Returns
     -------
     tuple
         The decompressed bytes and the compression found (``None`` for plain input).
+
+    Raises
+    ------
+    InputFormatError
+        The stream is corrupt or truncated, or decompresses to more than *max_input* bytes.
     """
     kind = sniff(data)
     if kind is None:
         return data, None
     if kind == "zip":
-        return _unzip_single(data, path), kind
-    opener = {"gzip": gzip.decompress, "bz2": bz2.decompress, "xz": lzma.decompress}[kind]
+        return _unzip_single(data, path, max_input), kind
     try:
-        return opener(data), kind
-    except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
+        with _OPENERS[kind](io.BytesIO(data)) as handle:
+            return read_limited(handle, max_input, path, f"the {kind} stream decompresses to"), kind
+    except InputFormatError:
+        raise
+    except _STREAM_ERRORS as exc:
         raise _corrupt(kind, path, exc) from None

@@ -35,9 +35,10 @@ import numpy as np
 import pandas as pd
 
 from ..cohort import Cohort
+from ..errors import InputFormatError
 from ..taxonomy import lineage_table
 from ._common import DENSE_LIMIT, finish
-from ._compress import HDF5_MAGIC
+from ._compress import HDF5_MAGIC, too_large
 from ._source import Source
 from .metadata import infer_dtypes
 
@@ -49,12 +50,24 @@ _BIOM_ERRORS = (OSError, KeyError, ValueError, TypeError, IndexError, AttributeE
 _GUTLINK_UNITS = re.compile(r"^gutlink.*\bunits=(counts|fraction|percent)\b")
 
 
+def _check_stored_size(handle: h5py.File, source: Source) -> None:
+    """Refuse HDF5 datasets that would expand beyond ``source.max_input`` bytes (HDF5 chunks may be compressed)."""
+    sizes: list[int] = []
+    handle.visititems(lambda _, obj: sizes.append(obj.size * obj.dtype.itemsize)
+                      if isinstance(obj, h5py.Dataset) else None)
+    if sum(sizes) > source.max_input:
+        raise too_large(source.path, "the BIOM datasets expand to", source.max_input)
+
+
 def load_biom_table(source: Source) -> biom.Table:
     """Parse a BIOM 2.x HDF5 or 1.0 JSON file from memory into a :class:`biom.Table`."""
     if source.data.startswith(HDF5_MAGIC):
         try:
             with h5py.File(io.BytesIO(source.data), "r") as handle:
+                _check_stored_size(handle, source)
                 return biom.Table.from_hdf5(handle)
+        except InputFormatError:
+            raise
         except _BIOM_ERRORS as exc:
             raise source.error(f"not a valid BIOM 2.x HDF5 file ({type(exc).__name__}: {exc}).",
                                hint="Check the file with `biom validate-table -i FILE`, or re-export it.") from None

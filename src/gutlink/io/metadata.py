@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._shape import check_header_quotes, check_widths, field_widths
 from ._source import Source
 
 __all__ = ["read_metadata", "infer_dtypes", "is_row_numbers", "NA_VALUES", "ID_HEADERS"]
@@ -130,7 +131,12 @@ def _parse(source: Source, lines: list[str], start: int) -> tuple[pd.DataFrame, 
     header = lines[start]
     sep = "\t" if "\t" in header else ","
     body, numbers, types = _body(lines, start)
-    text = "\n".join([header, *body])
+    check_header_quotes(source, header, start + 1)
+    widths, at = field_widths("\n".join(body), sep)
+    rows = np.asarray(numbers, dtype=np.int64)[at - 1] if at.size else at
+    extra = check_widths(source, widths, rows, header_width=len(next(csv.reader([header], delimiter=sep))),
+                         header_line=start + 1)
+    text = "\n".join([sep * extra + header, *body])  # R's write.table leaves the ID column unnamed
     try:
         frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False,
                             skipinitialspace=False)

@@ -20,7 +20,7 @@ import re
 import zipfile
 
 from ..cohort import Cohort
-from ._compress import is_qza
+from ._compress import is_qza, read_limited
 from ._source import Source
 from .biom import load_biom_table, table_to_cohort
 
@@ -48,12 +48,18 @@ def _members(source: Source) -> tuple[str | None, str | None, bytes | None, list
         with zipfile.ZipFile(io.BytesIO(source.raw)) as archive:
             names = archive.namelist()
             meta = next((n for n in names if n.count("/") == 1 and n.endswith("/metadata.yaml")), None)
-            kind = artifact_type(archive.read(meta).decode("utf-8", "replace")) if meta else None
+            kind = artifact_type(_member(archive, meta, source).decode("utf-8", "replace")) if meta else None
             biom_name = next((n for n in names if _BIOM_MEMBER.match(n)), None)
-            return kind, biom_name, (archive.read(biom_name) if biom_name else None), names
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            return kind, biom_name, (_member(archive, biom_name, source) if biom_name else None), names
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
         raise source.error(f"the .qza archive is corrupt ({exc}).",
                            hint="Re-export the artifact; `unzip -t FILE` checks it.") from None
+
+
+def _member(archive: zipfile.ZipFile, name: str, source: Source) -> bytes:
+    """One member's bytes, at most ``source.max_input`` of them (the archive may be a zip bomb)."""
+    with archive.open(name) as handle:
+        return read_limited(handle, source.max_input, f"{source.path}!{name}", "the archive member decompresses to")
 
 
 def read_qza(source: Source, *, rank: str | None = None, units: str | None = None) -> Cohort:
@@ -86,6 +92,6 @@ def read_qza(source: Source, *, rank: str | None = None, units: str | None = Non
     if units is not None and implied is not None and units != implied:
         raise source.error(f"the artifact is {kind} ({implied}) but units={units!r} was given.",
                            hint="Leave units=None to use the artifact's type.")
-    inner = Source(f"{source.path}!{member}", source.raw, payload, "qza")
+    inner = Source(f"{source.path}!{member}", source.raw, payload, "qza", source.max_input)
     table = load_biom_table(inner)
     return table_to_cohort(table, source, fmt="qza", rank=rank, units=units, file_units=implied)

@@ -48,6 +48,7 @@ from ..errors import InputFormatError
 from ..taxonomy import RANKS, lineage_table, normalise_rank
 from ._common import check_unique, finish, numeric_block
 from ._detect import unknown_format
+from ._shape import check_header_quotes, check_widths, field_widths
 from ._lineage_files import LINEAGE_COLUMN, read_lineage_table, sibling_lineage, taxid_taxonomy
 from ._source import Source
 from .metadata import ID_HEADERS, infer_dtypes, is_row_numbers
@@ -112,10 +113,12 @@ def _parse(source: Source) -> _Parsed:
     delimiter = "\t" if "\t" in header else "," if "," in header else None
     if delimiter is None:
         raise unknown_format(source, "the header line has no tab or comma")
+    check_header_quotes(source, header, pos + 1)
     names = _split(header, delimiter)
     names[0] = names[0].lstrip("#").strip() if names[0].startswith("#") else names[0]
-    data_line = next((ln for ln in lines[pos + 1:] if ln.strip()), None)
-    if data_line is not None and len(_split(data_line, delimiter)) == len(names) + 1:
+    body = source.text[sum(len(line) + 1 for line in lines[: pos + 1]):]
+    widths, numbers = field_widths(body, delimiter)
+    if check_widths(source, widths, numbers, header_width=len(names), header_line=pos + 1, offset=pos + 1):
         names = ["", *names]  # R's write.table: the header lacks the row-name column
     frame = _read_body(source, pos + 1, names, delimiter)
     return _Parsed(frame, delimiter, units, pos + 1)
