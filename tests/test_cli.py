@@ -36,14 +36,14 @@ def test_link_on_real_files(tmp_path, shared_data):
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_per_group"] == {"case": 53, "control": 34}
-    files = summary["inputs"]["files"]
+    files = summary["inputs"]
     assert [f["role"] for f in files] == ["abundance", "metadata"] and len(files[0]["sha256"]) == 64
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--group", "Dx", "--case", "CD", "--control", "Control"], "no column 'Dx'"),
+    (["--group", "Dx", "--case", "CD", "--control", "Control"], "no group column 'Dx'"),
     (["--group", "Diagnosis", "--case", "IBD", "--control", "Control"], "'IBD' does not occur"),
-    (["--group", "Diagnosis", "--case", "CD", "--control", "Control", "--covariates", "bmi"], "no column 'bmi'"),
+    (["--group", "Diagnosis", "--case", "CD", "--control", "Control", "--covariates", "bmi"], "no covariate column 'bmi'"),
 ])
 def test_bad_design_exits_2_and_writes_nothing(tmp_path, capsys, shared_data, argv, message):
     prism = shared_data / "ibd" / "franzosa2019_prism"

@@ -41,7 +41,9 @@ def test_writes_tables_and_summary(inputs, tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["differential"]["model"] == "linda-ols"
     assert summary["differential"]["negative_control"]["n_shuffles"] == 2
-    assert set(summary["outputs"]["files"]) >= {"differential.tsv", "prevalence.tsv", "report.html"}
+    assert set(summary["report"]["files"]) >= {"differential.tsv", "prevalence.tsv", "report.html",
+                                               "design_checks.tsv"}
+    assert summary["design"]["group"] == "Diagnosis" and summary["design_checks"]["status"] in {"green", "amber"}
     html = (out / "report.html").read_text(encoding="utf-8")
     assert 'id="fig-volcano"' in html and 'id="fig-forest"' in html and "label shuffles" in html
     assert [f["role"] for f in summary["inputs"]] == ["abundance", "metadata"]

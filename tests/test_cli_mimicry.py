@@ -34,7 +34,7 @@ def test_cli_writes_hits_burden_and_summary(tmp_path, capsys):
     assert set(burden["epitope_id"]) == {"MS_MBP_85-99", "MS_PLP1_core2"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_hits"] == 3 and summary["hits_per_disease"] == {"MS": 3}
-    assert len(summary["inputs"]["files"]) == 2 and all(len(f["sha256"]) == 64 for f in summary["inputs"]["files"])
+    assert len(summary["inputs"]) == 2 and all(len(f["sha256"]) == 64 for f in summary["inputs"])
     assert "3 hits in 2 proteome(s)" in capsys.readouterr().out
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
 
@@ -109,8 +109,9 @@ def test_cli_per_sample_burden_on_a_real_derived_cohort(tmp_path, capsys):
     html = (out / "report.html").read_text()
     assert all(f'id="fig-mimicry-{f}"' in html for f in ("diseases", "epitopes", "burden-ms", "burden-t1d"))
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["design"] == {"group": "Diagnosis", "case": ["CD"], "control": "Control"}
-    assert summary["burden"]["permutations"] == 199 and len(summary["inputs"]["files"]) == 8
+    design = summary["design"]
+    assert (design["group"], design["case"], design["control"]) == ("Diagnosis", ["CD"], ["Control"])
+    assert summary["burden"]["permutations"] == 199 and len(summary["inputs"]) == 8
     assert "Report:" in capsys.readouterr().out
 
 

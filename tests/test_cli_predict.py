@@ -150,7 +150,7 @@ def test_per_case_multi_disease_view(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert [d["disease"] for d in summary["diseases"]] == ["CD", "UC"]
     assert {p.name for p in out.iterdir()} == {"summary.json", "diseases.tsv", "importance_by_disease.tsv",
-                                               "shared_features.tsv", "report.html"}
+                                               "shared_features.tsv", "report.html", "design_checks.tsv"}
     html = (out / "report.html").read_text()
     assert 'id="multi-diseases"' in html and 'id="multi-shared"' in html and 'id="fig-multi-auroc"' in html
     assert "report.html" in summary["report"]["files"]

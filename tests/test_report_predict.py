@@ -12,7 +12,7 @@ from _html import Page
 from gutlink import report
 from gutlink.datasets import franzosa2019
 from gutlink.predict import cross_validate, loso
-from gutlink.report.renderers_predict import PredictRun
+from gutlink.run import Run
 
 EVIL = "<script>alert(1)</script>"
 EVIL_STUDY = '<img src=x onerror=alert(2)>'
@@ -87,13 +87,14 @@ def test_transfer_section(transfer):
 
 
 def test_write_predict_run(cv, transfer, tmp_path):
-    run = PredictRun(cv=cv, transfer=transfer, document={"auroc": cv.auroc, "seed": 0})
+    run = Run(subcommand="predict", results=(cv, transfer), document={"auroc": cv.auroc}, seed=0)
     out = report.write(run, tmp_path / "out")
     assert {p.name for p in out.iterdir()} == {"report.html", "summary.json", "predictions.tsv", "importance.tsv",
                                                "roc.tsv", "calibration.tsv", "folds.tsv", "loso.tsv",
                                                "cross_study.tsv"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["auroc"] == cv.auroc and "report.html" in summary["report"]["files"]
+    assert summary["subcommand"] == "predict" and summary["seed"] == 0 and "scikit-learn" in summary["versions"]
     html = (out / "report.html").read_text()
     assert {"fig-roc", "fig-calibration", "fig-importance", "fig-transfer"} <= set(_parse(html).ids)
 

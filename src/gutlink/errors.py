@@ -80,3 +80,7 @@ class ConvergenceError(GutlinkError, RuntimeError):
 
 class OutputExistsError(GutlinkError, FileExistsError):
     """The output folder exists and may not (or cannot safely) be replaced."""
+
+
+class OutputError(GutlinkError, OSError):
+    """The output cannot be written where it was asked (missing permission, not a folder)."""

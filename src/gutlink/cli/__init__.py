@@ -7,7 +7,6 @@ anything else keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib
 import shlex
 import sys
@@ -68,6 +67,43 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
+def add_design_arguments(p: argparse.ArgumentParser, *, block: bool = True) -> None:
+    """The design arguments every case/control command shares (read by :func:`checked_design`)."""
+    if block:
+        p.add_argument("--block", default=None, metavar="COL",
+                       help="matched sets (household, family, twin pair): a block may hold cases and controls")
+    p.add_argument("--batch", default=None, metavar="COL",
+                   help="technical batch column (sequencing run, plate): checked for confounding with the groups")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse (exit 2, nothing written) when a design check is red")
+    p.add_argument("--min-level-n", type=int, default=5, metavar="N",
+                   help="flag covariate / study / batch levels with fewer samples (default: %(default)s)")
+
+
+def command_line() -> str:
+    """The command line as typed (for provenance)."""
+    return "gutlink " + shlex.join(sys.argv[1:]) if sys.argv else "gutlink"
+
+
+def checked_design(args: argparse.Namespace, cohort: Any, **words: Any) -> tuple[Any, Any]:
+    """The :class:`~gutlink.design.Design` of *words* (group, case, control, covariates, subject, block, study,
+    batch, strata), validated, and its checks; red and amber checks are said on stderr, and with ``--strict`` a
+    red check is an error before anything is computed or written."""
+    from ..design import Design, check
+    from ..errors import DesignError
+
+    design = Design(**{k: v for k, v in words.items() if v is not None})
+    checks = check(cohort, design, min_level_n=getattr(args, "min_level_n", 5))
+    if not getattr(args, "quiet", False):
+        for r in checks.table[checks.table["status"] != "green"].itertuples():
+            print(f"design check [{r.status}] {r.check}: {r.message}" + (f" Fix: {r.fix}" if r.fix else ""),
+                  file=sys.stderr)
+    if getattr(args, "strict", False) and checks.status == "red":
+        raise DesignError(checks.headline() + " Refusing because of --strict; nothing was written. "
+                          + " ".join(str(f) for f in checks.red["fix"] if f))
+    return design, checks
+
+
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
     """The input arguments every cohort command shares (read by :func:`load_cohort`)."""
     p.add_argument("abundance", help="abundance table (MetaPhlAn, BIOM, .qza, Kraken/Bracken, TSV/CSV)")
@@ -85,6 +121,7 @@ def _add_link(sub: Any) -> None:
                    help="keep only samples whose COL is one of the values (repeatable)")
     p.add_argument("--out", default="gutlink-link", help="output folder (written atomically)")
     _add_common(p)
+    add_design_arguments(p, block=False)
     p.set_defaults(handler=cmd_link)
 
 
@@ -93,8 +130,8 @@ def _add_demo(sub: Any) -> None:
     p.add_argument("--out", default="gutlink-demo", help="output folder (written atomically)")
     p.add_argument("--permutations", type=int, default=999)
     p.add_argument("--seed", "--rng", dest="seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", default=True, help=argparse.SUPPRESS)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing demo output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(handler=cmd_demo)
 
 
@@ -108,17 +145,6 @@ def _add_convert(sub: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    p = Path(path)
-    if p.is_dir():
-        return ""
-    with open(p, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class _Progress:
     """Step lines on stderr with elapsed time (the library itself never prints)."""
 
@@ -165,38 +191,58 @@ def _apply_where(cohort: Any, clauses: list[str]) -> Any:
 def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> Path:
     from ..link import link
     from ..report import write
+    from ..report.output import check_destination
+    from ..run import Run
 
+    check_destination(args.out, args.overwrite)
+    design, checks = checked_design(args, cohort, group=args.group, case=_split(args.case),
+                                    control=_split(args.control), covariates=_split(args.covariates),
+                                    subject=args.subject, block=getattr(args, "block", None),
+                                    batch=getattr(args, "batch", None), strata=args.strata)
     result = link(cohort, group=args.group, case=_split(args.case), control=args.control,
                   covariates=_split(args.covariates), strata=args.strata, subject=args.subject, rank=args.rank,
                   metrics=_split(args.metrics), permutations=args.permutations, rng=args.seed,
                   drop_empty=args.drop_empty, inputs=inputs, callback=_Progress(args.quiet), by=args.by,
                   predict=args.predict, rarefy=args.rarefy)
-    out = write(result, args.out, overwrite=args.overwrite)
+    bundle = Run(subcommand="link", results=(result,), inputs=tuple(inputs["files"]), command=inputs["command"],
+                 seed=args.seed, design=design, checks=checks)
+    out = write(bundle, args.out, overwrite=args.overwrite)
     print(result.verdict["headline"])
+    if checks.status == "red":
+        print(checks.headline() + " The verdict above does not count as evidence until these are resolved.")
     print(f"Report: {Path(out) / 'report.html'}")
     return Path(out)
 
 
-def load_cohort(args: argparse.Namespace, *, rank: str | None = None) -> tuple[Any, list[dict[str, str]]]:
+def load_cohort(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
     """Read ``args.abundance`` (``args.format``), attach ``args.metadata`` when given (saying on stderr which IDs
-    found no partner) and apply ``args.where``; returns the cohort and the input files with their sha256."""
-    from ..io import read, read_metadata
+    found no partner), apply ``args.where`` and ``args.rank``; returns the cohort and the input files with their
+    sha256.
 
+    ``--rank R`` has one meaning in every command: the table is read at level R (the format's own rows where it
+    holds every level, e.g. MetaPhlAn) and aggregated to R, so the feature IDs are the taxon names at R; the full
+    lineage stays in the cohort's lineage table.
+    """
+    from ..io import read, read_metadata
+    from ..run import file_record
+
+    rank = getattr(args, "rank", None)
     cohort = read(args.abundance, format=args.format, rank=rank)
-    files = [{"role": "abundance", "path": str(args.abundance), "sha256": _sha256(args.abundance)}]
+    if rank:
+        cohort = cohort.aggregate(rank)
+    files = [file_record(args.abundance, "abundance")]
     if args.metadata:
         metadata = read_metadata(args.metadata)
         _warn_unmatched(cohort.alignment(metadata), args.metadata, len(metadata), cohort.n_samples)
         cohort = cohort.align(metadata, source=str(args.metadata))
-        files.append({"role": "metadata", "path": str(args.metadata), "sha256": _sha256(args.metadata)})
+        files.append(file_record(args.metadata, "metadata"))
     return _apply_where(cohort, getattr(args, "where", [])), files
 
 
 def cmd_link(args: argparse.Namespace) -> int:
     """``gutlink link``."""
     cohort, files = load_cohort(args)
-    inputs = {"files": files, "command": "gutlink " + shlex.join(sys.argv[1:]) if sys.argv else ""}
-    _run_link(args, cohort, inputs)
+    _run_link(args, cohort, {"files": files, "command": command_line()})
     return 0
 
 
@@ -206,8 +252,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     ns = argparse.Namespace(group="Diagnosis", case="CD,UC", control="Control", covariates="", strata=None,
                             subject=None, rank=None, metrics="braycurtis,jaccard,aitchison", drop_empty=False,
-                            by="margin", predict=True, rarefy=None, out=args.out, permutations=args.permutations, seed=args.seed, overwrite=True,
-                            quiet=args.quiet)
+                            by="margin", predict=True, rarefy=None, out=args.out, permutations=args.permutations, seed=args.seed,
+                            overwrite=args.overwrite, quiet=args.quiet)
     inputs = {"files": [{"role": "abundance", "path": "gutlink.datasets.franzosa2019 (bundled)", "sha256": ""}],
               "dataset": "Franzosa et al. 2019 Nat Microbiol 4:293, PRISM cohort (BSD-2)",
               "command": f"gutlink demo --out {args.out} --permutations {args.permutations} --seed {args.seed}"}
@@ -219,7 +265,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     """``gutlink convert``."""
     from ..io import read, write_biom, write_tsv
 
-    cohort = read(args.abundance, format=args.format)
+    cohort = read(args.abundance, format=args.format, rank=args.rank)
     if args.rank:
         cohort = cohort.aggregate(args.rank)
     (write_biom if str(args.output).endswith(".biom") else write_tsv)(cohort, args.output)

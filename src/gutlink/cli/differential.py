@@ -11,17 +11,11 @@ with three or more levels is tested as a whole (automatic for the group / first 
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..errors import DesignError
-from ..report.output import write_folder
-from . import _sha256, add_input_arguments
+from . import _split, add_design_arguments, add_input_arguments, checked_design, command_line, load_cohort
 
 __all__ = ["add_parser", "run"]
 
@@ -60,6 +54,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--rng", type=int, default=0, help="seed of every random step")
     p.add_argument("--out", default="gutlink-differential", help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    add_design_arguments(p, block=False)
     p.set_defaults(handler=run)
 
 
@@ -95,48 +90,7 @@ def _test_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             "min_prevalence": args.min_prevalence, "load": args.load, "zeros": args.zeros}
 
 
-# ----------------------------------------------------------------------------- outputs
-def _report_html(result: Any) -> str | None:
-    """The HTML report when :mod:`gutlink.report` has a renderer for this result type, else ``None``."""
-    try:
-        from ..report import render_html
-        from ..report.renderers import render
-    except ImportError:
-        return None
-    if render.dispatch(type(result)) is render.dispatch(object):
-        return None
-    return render_html(result)
-
-
-def _write_folder(folder: Path, result: Any, meta_result: Any, doc: dict[str, Any]) -> None:
-    tables = {"differential.tsv": result.table}
-    if result.prevalence is not None:
-        tables["prevalence.tsv"] = result.prevalence
-    if result.omnibus is not None:
-        tables["omnibus.tsv"] = result.omnibus
-    if meta_result is not None:
-        tables.update({"meta.tsv": meta_result.table, "meta_loso.tsv": meta_result.loso,
-                       "meta_studies.tsv": meta_result.studies})
-    files = {}
-    for name, frame in tables.items():
-        frame.to_csv(folder / name, sep="\t", index=False, float_format="%.6g")
-        files[name] = _sha256(folder / name)
-    html = _report_html(result if meta_result is None else replace(result, meta=meta_result))
-    if html is not None:
-        (folder / "report.html").write_text(html, encoding="utf-8")
-        files["report.html"] = _sha256(folder / "report.html")
-    doc["outputs"] = {"files": files, "report_html": html is not None}
-    text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    (folder / "summary.json").write_text(text, encoding="utf-8")
-
-
 # ----------------------------------------------------------------------------- command
-def _cohort(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
-    from . import load_cohort
-
-    cohort, files = load_cohort(args)
-    return (cohort.aggregate(args.rank) if args.rank else cohort), files
-
 def _formula_with_study(formula: str, study: str | None) -> str:
     if study is None:
         return formula
@@ -144,24 +98,37 @@ def _formula_with_study(formula: str, study: str | None) -> str:
     return f"{formula} + {name}"
 
 
+def _checks(args: argparse.Namespace, cohort: Any) -> tuple[Any, Any]:
+    """The design and its checks when the run names a case/control column (else none: a formula alone)."""
+    if not args.group:
+        return None, None
+    return checked_design(args, cohort, group=args.group, case=_split(args.case), control=_split(args.control),
+                          subject=args.subject, study=args.study, batch=args.batch, strata=args.strata)
+
+
 def run(args: argparse.Namespace) -> int:
     """``gutlink differential``: returns the exit code."""
-    from .. import differential, meta
+    from .. import differential, meta  # imported when run, not when the parser is built (start-up time)
     from ..differential import describe_control
+    from ..report import write
+    from ..report.output import check_destination
+    from ..run import Run
 
-    cohort, files = _cohort(args)
+    check_destination(args.out, args.overwrite)
+    cohort, files = load_cohort(args)
     kwargs = _test_kwargs(args)
+    design, checks = _checks(args, cohort)
     result = differential.test(cohort, _formula_with_study(args.formula, args.study), n_shuffles=args.shuffles,
                                strata=args.strata or args.study, rng=args.rng, **kwargs)
     meta_result = None
     if args.study:
         meta_result = meta.by_study(cohort, args.formula, study=args.study, method=args.meta_method,
                                     test=args.meta_test, **{**kwargs, "omnibus": False})
-    doc = {"gutlink_version": __version__, "command": "gutlink " + shlex.join(sys.argv[1:]),
-           "inputs": files, "seed": args.rng, "differential": result.to_dict(),
-           "meta_analysis": None if meta_result is None else meta_result.to_dict()}
-    out = Path(args.out).absolute()
-    write_folder(out, lambda folder: _write_folder(folder, result, meta_result, doc), overwrite=args.overwrite)
+        result = replace(result, meta=meta_result)
+    doc = {"differential": result.to_dict(), "meta_analysis": None if meta_result is None else meta_result.to_dict()}
+    bundle = Run(subcommand="differential", results=(result,), document=doc, inputs=tuple(files),
+                 command=command_line(), seed=args.rng, design=design, checks=checks)
+    out = write(bundle, args.out, overwrite=args.overwrite)
     found = doc["differential"]["discoveries"]
     print(f"{result.n_features} features × {len(result.terms)} term(s) tested on {result.n_samples} samples "
           f"({result.model}); q < {result.alpha}: " + ", ".join(f"{t} {n}" for t, n in found.items()))
@@ -171,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Omnibus (any difference among levels), {what} < {result.alpha}: "
               + ", ".join(f"{t} {n}" for t, n in omni.items()))
     print(describe_control(result.negative_control))
-    print(f"Results: {out / 'differential.tsv'}" + (f"; report: {out / 'report.html'}" if doc["outputs"]["report_html"]
-                                                    else ""))
+    if checks is not None and checks.status == "red":
+        print(checks.headline() + " Read these results with that in mind (see the report's Design checks).")
+    print(f"Results: {out / 'differential.tsv'}; report: {out / 'report.html'}")
     return 0

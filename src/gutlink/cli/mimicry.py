@@ -8,13 +8,12 @@ Writes ``report.html``, ``hits.tsv``, ``taxon_burden.tsv``, ``proteomes.tsv`` an
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import DesignError
-from . import _sha256, _split
+from . import _split, add_design_arguments, checked_design, command_line
 
 __all__ = ["add_parser", "run"]
 
@@ -46,6 +45,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default="gutlink-mimicry", help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_design_arguments(p, block=False)
     p.set_defaults(handler=run)
 
 
@@ -112,14 +112,15 @@ def _cohort(args: argparse.Namespace) -> Any:
 
 
 def _files(args: argparse.Namespace, result: Any) -> list[dict[str, str]]:
+    from ..run import file_record
 
-    files = [{"role": "proteome", "path": str(p), "sha256": _sha256(p)} for p in result.proteomes["path"] if p]
+    files = [file_record(p, "proteome") for p in result.proteomes["path"] if p]
     for role in ("manifest", "abundance", "metadata"):
         path = getattr(args, role)
         if path:
-            files.append({"role": role, "path": str(path), "sha256": _sha256(path)})
+            files.append(file_record(path, role))
     if Path(args.epitopes).is_file():
-        files.append({"role": "epitopes", "path": args.epitopes, "sha256": _sha256(args.epitopes)})
+        files.append(file_record(args.epitopes, "epitopes"))
     return files
 
 
@@ -150,19 +151,24 @@ def run(args: argparse.Namespace) -> int:
     """``gutlink mimicry``."""
     from ..mimicry import summarize
     from ..report import write
+    from ..report.output import check_destination
+    from ..run import Run
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise DesignError(f"output folder {out} exists; pass --overwrite to replace it.")
+    check_destination(out, args.overwrite)
     cohort = _cohort(args) if _wants_cohort(args) else None
+    design, checks = (None, None) if cohort is None else checked_design(
+        args, cohort, group=args.group, case=_split(args.case), control=_split(args.control), strata=args.strata)
     paths, manifest = _inputs(args)
     result = _scan(args, paths)
     burden = _burden(args, cohort, result, manifest) if cohort is not None else None
-    inputs = {"files": _files(args, result), "command": "gutlink " + shlex.join(sys.argv[1:]),
-              "epitopes": args.epitopes}
+    files = _files(args, result)
+    inputs = {"files": files, "command": command_line(), "epitopes": args.epitopes}
     summary = summarize(result, manifest=manifest, burden=burden, group=args.group, case=_split(args.case),
                         control=args.control, strata=args.strata, inputs=inputs)
-    folder = write(summary, out, overwrite=args.overwrite)
+    bundle = Run(subcommand="mimicry", results=(summary,), inputs=tuple(files), command=command_line(),
+                 seed=args.seed, design=design, checks=checks)
+    folder = write(bundle, out, overwrite=args.overwrite)
     print(f"{summary.n_hits} hits in {len(result.proteomes)} proteome(s); results in {out}")
     print(f"Report: {Path(folder) / 'report.html'}")
     return 0

@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
-
-from .. import __version__
 from ..errors import DesignError
-from . import _sha256, _split, add_input_arguments
+from . import _split, add_design_arguments, add_input_arguments, checked_design, command_line, load_cohort
 
 __all__ = ["add_parser", "run"]
 
@@ -62,14 +58,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--rng", type=int, default=0, help="seed of every random step")
     p.add_argument("--out", default="gutlink-predict", help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--quiet", action="store_true", help="no design-check lines on stderr")
+    add_design_arguments(p, block=False)
     p.set_defaults(handler=run)
-
-
-# ----------------------------------------------------------------------------- helpers
-def _load(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
-    from . import load_cohort
-
-    return load_cohort(args, rank=args.rank)
 
 
 # ----------------------------------------------------------------------------- cross-validation
@@ -109,10 +100,9 @@ def _fit(args: argparse.Namespace, cohort: Any) -> dict[str, Any]:
     return out
 
 
-def _summary(args: argparse.Namespace, files: list[dict[str, str]], found: dict[str, Any]) -> dict[str, Any]:
+def _summary(found: dict[str, Any]) -> dict[str, Any]:
     cv = found["cv"]
-    doc: dict[str, Any] = {"gutlink_version": __version__, "command": "gutlink " + shlex.join(sys.argv[1:]),
-                           "inputs": files, "seed": args.rng, **cv.summary(), "stability": cv.stability}
+    doc: dict[str, Any] = {**cv.summary(), "stability": cv.stability}
     doc["within_cohort_per_study"] = doc.pop("per_study", [])
     if "transfer" in found:
         t = found["transfer"].summary()
@@ -121,36 +111,42 @@ def _summary(args: argparse.Namespace, files: list[dict[str, str]], found: dict[
     return doc
 
 
-def _write_cv(args: argparse.Namespace, found: dict[str, Any], doc: dict[str, Any]) -> Path:
-    """``report.html``, ``summary.json``, the tables and ``model.json`` in one atomic :func:`gutlink.report.write`."""
+def _write(args: argparse.Namespace, results: tuple[Any, ...], doc: dict[str, Any], files: list[dict[str, str]],
+           checks: tuple[Any, Any], extra: dict[str, str] | None = None) -> Path:
+    """``report.html``, ``summary.json``, the tables (and ``model.json``) in one atomic :func:`gutlink.report.write`."""
     from ..report import write
-    from ..report.renderers_predict import PredictRun
+    from ..run import Run
 
-    model_json = found["model"].to_json() if "model" in found else None
     doc["report_html"] = True
+    bundle = Run(subcommand="predict", results=results, document=doc, inputs=tuple(files), command=command_line(),
+                 seed=args.rng, design=checks[0], checks=checks[1])
+    return write(bundle, args.out, overwrite=args.overwrite, extra_files=extra)
+
+
+def _write_cv(args: argparse.Namespace, found: dict[str, Any], files: list[dict[str, str]],
+              checks: tuple[Any, Any]) -> Path:
+    doc = _summary(found)
+    model_json = found["model"].to_json() if "model" in found else None
     doc["model_json"] = model_json is not None
-    run = PredictRun(cv=found["cv"], transfer=found.get("transfer"), document=doc)
-    extra = {} if model_json is None else {"model.json": model_json}
-    return write(run, args.out, overwrite=args.overwrite, extra_files=extra)
+    results = (found["cv"], *([found["transfer"]] if "transfer" in found else []))
+    return _write(args, results, doc, files, checks, {} if model_json is None else {"model.json": model_json})
 
 
 # ----------------------------------------------------------------------------- apply
-def _apply(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]]) -> int:
+def _apply(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]], checks: tuple[Any, Any]) -> int:
     from ..predict import apply_model, load_model
-    from ..report import write
-    from ..report.renderers_predict import ApplyRun
+    from ..run import file_record
 
     model = load_model(args.apply)
     labelled = bool(args.group and args.case and args.control)
     res = apply_model(model, cohort, group=args.group, case=_split(args.case) if labelled else None,
                       control=_split(args.control) if labelled else None, rng=args.rng)
-    files.append({"role": "model", "path": str(args.apply), "sha256": _sha256(Path(args.apply))})
-    doc = {"gutlink_version": __version__, "command": "gutlink " + shlex.join(sys.argv[1:]), "inputs": files,
-           "model": model.info, "alignment": res.alignment, "n_samples": int(len(res.table)), "group": res.group,
-           "by_group": res.by_group, "report_html": True}
+    files.append(file_record(args.apply, "model"))
+    doc = {"model": model.info, "alignment": res.alignment, "n_samples": int(len(res.table)), "group": res.group,
+           "by_group": res.by_group}
     if res.auroc is not None:
         doc.update(auroc=res.auroc, auroc_ci=list(res.auroc_ci or ()))
-    out = write(ApplyRun(prediction=res, document=doc), args.out, overwrite=args.overwrite)
+    out = _write(args, (res,), doc, files, checks)
     a = res.alignment
     print(f"Scored {len(res.table)} samples; {a['n_matched']} of {a['n_model_features']} model features found "
           f"({a['n_missing']} missing, treated as absent; {a['n_extra']} extra ignored).")
@@ -161,10 +157,8 @@ def _apply(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]]) -
 
 
 # ----------------------------------------------------------------------------- multi-disease
-def _multi(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]]) -> int:
+def _multi(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]], checks: tuple[Any, Any]) -> int:
     from ..predict import multi_disease
-    from ..report import write
-    from ..report.renderers_predict import MultiDiseaseRun
 
     design = _design_args(args)
     _check_per_study(args)
@@ -174,9 +168,7 @@ def _multi(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]]) -
     res = multi_disease(cohort, group=design["group"], cases=design["case"], control=design["control"],
                         model=args.model, subject=args.subject, n_repeats=args.repeats, n_folds=args.folds,
                         options=options, rng=args.rng, n_jobs=args.jobs, scheduler=args.scheduler)
-    doc = {"gutlink_version": __version__, "command": "gutlink " + shlex.join(sys.argv[1:]), "inputs": files,
-           "seed": args.rng, **res.summary(), "report_html": True}
-    out = write(MultiDiseaseRun(multi=res, document=doc), args.out, overwrite=args.overwrite)
+    out = _write(args, (res,), res.summary(), files, checks)
     for r in res.table.itertuples():
         print(f"{r.disease} vs control: AUROC {r.auroc:.3f} ({r.ci_low:.3f}–{r.ci_high:.3f}), "
               f"{r.n_case} cases / {r.n_control} controls")
@@ -186,14 +178,21 @@ def _multi(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]]) -
 
 def run(args: argparse.Namespace) -> int:
     """``gutlink predict``: returns the exit code."""
-    cohort, files = _load(args)
+    from ..report.output import check_destination
+
+    check_destination(args.out, args.overwrite)
+    cohort, files = load_cohort(args)
+    checks: tuple[Any, Any] = (None, None)
+    if args.group and args.case and args.control:
+        checks = checked_design(args, cohort, group=args.group, case=_split(args.case),
+                                control=_split(args.control), subject=args.subject, study=args.study,
+                                batch=args.batch)
     if args.apply:
-        return _apply(args, cohort, files)
+        return _apply(args, cohort, files, checks)
     if args.per_case:
-        return _multi(args, cohort, files)
+        return _multi(args, cohort, files, checks)
     found = _fit(args, cohort)
-    doc = _summary(args, files, found)
-    out = _write_cv(args, found, doc)
+    out = _write_cv(args, found, files, checks)
     cv = found["cv"]
     print(f"{cv.model}: AUROC {cv.auroc:.3f} (95% CI {cv.auroc_ci[0]:.3f}–{cv.auroc_ci[1]:.3f}), balanced accuracy "
           f"{cv.balanced_accuracy:.3f}; {cv.n_case} cases, {cv.n_control} controls, "

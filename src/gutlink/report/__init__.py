@@ -18,3 +18,4 @@ __all__ = ["Context", "OutputExistsError", "Section", "context_for", "render", "
 
 from . import renderers_mimicry  # noqa: E402,F401  (registers the mimicry renderers)
 from . import renderers_predict  # noqa: E402,F401  (registers the prediction renderers)
+from . import renderers_run  # noqa: E402,F401  (registers the run and design-check renderers)

@@ -19,6 +19,7 @@ from ..differential import DifferentialResult
 from ..link import LinkResult
 from ..meta import MetaResult
 from ..results import Result, jsonable
+from ..run import Run
 from .context import slug
 
 __all__ = ["tables", "summary", "summary_json", "to_tsv"]
@@ -130,7 +131,10 @@ def _plain(value: Any) -> Any:
 
 
 def summary(result: Result) -> dict[str, Any]:
-    """``result.to_dict()`` with every nested result expanded (JSON-safe)."""
+    """``result.to_dict()`` with every nested result expanded (JSON-safe); a :class:`~gutlink.run.Run` without
+    a document of its own carries its main result's summary beside its provenance."""
+    if isinstance(result, Run) and not result.document:
+        return {**summary(result.main), **result.to_dict()}
     out = result.to_dict()
     for f in dataclasses.fields(result):
         if f.metadata.get("json", True):

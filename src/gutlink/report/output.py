@@ -15,18 +15,28 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import OutputExistsError
+from ..errors import OutputError, OutputExistsError
 from ..results import Result
 from .export import summary_json, tables, to_tsv
 from .page import render_html
 
-__all__ = ["write", "write_folder", "OutputExistsError", "MARKER"]
+__all__ = ["MARKER", "OutputExistsError", "check_destination", "write", "write_folder"]
 
 #: A folder holding this file is a gutlink output and may be replaced with ``overwrite=True``.
 MARKER = "summary.json"
 
 
-def _check_destination(out: Path, overwrite: bool) -> None:
+def check_destination(out_dir: str | os.PathLike[str], overwrite: bool) -> None:
+    """Raise before any work is done when *out_dir* could not be written or may not be replaced."""
+    out = Path(out_dir).absolute()
+    _check_replaceable(out, overwrite)
+    parent = next((p for p in out.parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{out}: cannot create the output folder here ({parent} is not a writable folder). "
+                          "Choose another --out.")
+
+
+def _check_replaceable(out: Path, overwrite: bool) -> None:
     if not out.exists() and not out.is_symlink():
         return
     if not overwrite:
@@ -125,11 +135,11 @@ def write_folder(out_dir: str | os.PathLike[str], build: Callable[[Path], object
     those of :func:`write` (only a gutlink output, holding ``summary.json``, or an empty folder is replaced).
     """
     out = Path(out_dir).absolute()
-    _check_destination(out, overwrite)
+    check_destination(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
     with _staging(out) as tmp:
         build(tmp)
-        _check_destination(out, overwrite)
+        _check_replaceable(out, overwrite)
         _swap_in(tmp, out)
     return out
 

@@ -12,6 +12,7 @@ from .. import __version__
 from ..design import LABEL
 from ..link import LinkResult
 from ..results import Result
+from ..run import Run
 from .context import Context, Section, css, environment
 from .figures import GroupStyle
 from .renderers import render
@@ -37,6 +38,8 @@ def _group_names(result: LinkResult) -> dict[str, str]:
 
 def context_for(result: Result) -> Context:
     """The rendering context of *result*: group order (control first), names and per-sample labels."""
+    if isinstance(result, Run):
+        return context_for(result.main)
     env = environment()
     if isinstance(result, LinkResult):
         labels = _sample_labels(result.alpha)
@@ -51,6 +54,12 @@ def context_for(result: Result) -> Context:
 
 
 def _header(result: Result, ctx: Context) -> dict[str, Any]:
+    if isinstance(result, Run):
+        header = _header(result.main, ctx)
+        if result.checks is not None and result.checks.status == "red":
+            header["caveat"] = (result.checks.headline() + " No result below may be read as evidence without "
+                                "the reason it still holds; see “Design checks”.")
+        return header
     if not isinstance(result, LinkResult):
         title = getattr(result, "REPORT_TITLE", "") or re.sub(r"(?<!^)(?=[A-Z])", " ", type(result).__name__)
         return {"title": f"gutlink: {title}", "subtitle": "", "verdict": None}
@@ -84,6 +93,6 @@ def render_html(result: Result) -> str:
     ctx = context_for(result)
     sections = render(result, ctx)
     page = ctx.env.get_template("page.html.j2")
-    return page.render(ctx=ctx, css=css(), sections=sections, toc=_toc(sections), version=__version__,
-                       **_header(result, ctx))
+    header = {"caveat": "", **_header(result, ctx)}
+    return page.render(ctx=ctx, css=css(), sections=sections, toc=_toc(sections), version=__version__, **header)
 

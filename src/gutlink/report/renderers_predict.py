@@ -1,8 +1,8 @@
 """Report sections of the prediction results: cross-validated classifier and cross-study transfer.
 
 Registers :func:`~gutlink.report.renderers.render` and :func:`~gutlink.report.export.tables` for
-:class:`~gutlink.predict.ClassifierResult`, :class:`~gutlink.predict.TransferResult` and :class:`PredictRun`
-(what ``gutlink predict`` writes: both results and the run's ``summary.json`` document). Feature and study
+:class:`~gutlink.predict.ClassifierResult`, :class:`~gutlink.predict.TransferResult`, the scored samples of
+``--apply`` and the multi-disease result (``gutlink predict`` writes them in one :class:`~gutlink.run.Run`). Feature and study
 names are user text: the templates autoescape them, and figure labels go through
 :func:`~gutlink.report.svg.mpl_text`, which matplotlib escapes in the SVG.
 
@@ -21,8 +21,7 @@ Examples
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +31,6 @@ from matplotlib.figure import Figure
 
 from ..predict.multi import MultiDiseaseResult
 from ..predict.results import ClassifierResult, PredictionResult, TransferResult
-from ..results import Result, jsonable
 from .context import Context, Section
 from .export import tables
 from .figures import PALETTE
@@ -40,75 +38,12 @@ from .figures_differential import display_name, taxon_name
 from .renderers import render
 from .svg import figure_svg, mpl_text
 
-__all__ = ["ApplyRun", "MultiDiseaseRun", "PredictRun", "TOP_FEATURES", "apply_section", "classifier_section",
+__all__ = ["TOP_FEATURES", "apply_section", "classifier_section",
            "multi_section", "transfer_section"]
 
 #: Features in the importance figure and table.
 TOP_FEATURES = 20
 _CASE, _CONTROL, _GREY = PALETTE[1], PALETTE[0], "#888888"
-
-
-# ----------------------------------------------------------------------------- the bundle the CLI writes
-@dataclass(frozen=True)
-class PredictRun(Result):
-    """One ``gutlink predict`` run: the cross-validated classifier, optional transfer, and the summary document.
-
-    ``to_dict()`` is *document* (the keys of the command's ``summary.json``); the two results are rendered and
-    their tables written beside the page.
-    """
-
-    REPORT_TITLE: ClassVar[str] = "disease prediction"
-
-    cv: ClassifierResult = field(metadata={"json": False})
-    transfer: TransferResult | None = field(default=None, metadata={"json": False})
-    document: dict[str, Any] = field(default_factory=dict, metadata={"json": False})
-
-    @property
-    def table(self) -> pd.DataFrame:
-        """The classifier's performance measures."""
-        return self.cv.table
-
-    def to_dict(self) -> dict[str, Any]:
-        """The run's ``summary.json`` document (JSON-safe)."""
-        return {"type": type(self).__name__, **jsonable(self.document)}
-
-
-@dataclass(frozen=True)
-class ApplyRun(Result):
-    """One ``gutlink predict --apply`` run: the scored samples and the run's ``summary.json`` document."""
-
-    REPORT_TITLE: ClassVar[str] = PredictionResult.REPORT_TITLE
-
-    prediction: PredictionResult = field(metadata={"json": False})
-    document: dict[str, Any] = field(default_factory=dict, metadata={"json": False})
-
-    @property
-    def table(self) -> pd.DataFrame:
-        """The per-sample scores."""
-        return self.prediction.table
-
-    def to_dict(self) -> dict[str, Any]:
-        """The run's ``summary.json`` document (JSON-safe)."""
-        return {"type": type(self).__name__, **jsonable(self.document)}
-
-
-@dataclass(frozen=True)
-class MultiDiseaseRun(Result):
-    """One ``gutlink predict --per-case`` run: the multi-disease result and the run's ``summary.json`` document."""
-
-    REPORT_TITLE: ClassVar[str] = MultiDiseaseResult.REPORT_TITLE
-
-    multi: MultiDiseaseResult = field(metadata={"json": False})
-    document: dict[str, Any] = field(default_factory=dict, metadata={"json": False})
-
-    @property
-    def table(self) -> pd.DataFrame:
-        """One row per disease."""
-        return self.multi.table
-
-    def to_dict(self) -> dict[str, Any]:
-        """The run's ``summary.json`` document (JSON-safe)."""
-        return {"type": type(self).__name__, **jsonable(self.document)}
 
 
 # ----------------------------------------------------------------------------- figures
@@ -337,18 +272,8 @@ def _(result: PredictionResult, ctx: Context) -> list[Section]:
 
 
 @render.register
-def _(result: ApplyRun, ctx: Context) -> list[Section]:
-    return [apply_section(result.prediction, ctx)]
-
-
-@render.register
 def _(result: MultiDiseaseResult, ctx: Context) -> list[Section]:
     return [multi_section(result, ctx)]
-
-
-@render.register
-def _(result: MultiDiseaseRun, ctx: Context) -> list[Section]:
-    return [multi_section(result.multi, ctx)]
 
 
 @render.register
@@ -359,14 +284,6 @@ def _(result: ClassifierResult, ctx: Context) -> list[Section]:
 @render.register
 def _(result: TransferResult, ctx: Context) -> list[Section]:
     return [transfer_section(result, ctx)]
-
-
-@render.register
-def _(result: PredictRun, ctx: Context) -> list[Section]:
-    sections = [classifier_section(result.cv, ctx)]
-    if result.transfer is not None:
-        sections.append(transfer_section(result.transfer, ctx))
-    return sections
 
 
 # ----------------------------------------------------------------------------- tables
@@ -396,13 +313,6 @@ def _(result: TransferResult) -> dict[str, pd.DataFrame]:
     return _transfer_tables(result)
 
 
-@tables.register
-def _(result: PredictRun) -> dict[str, pd.DataFrame]:
-    out = _classifier_tables(result.cv)
-    return {**out, **(_transfer_tables(result.transfer) if result.transfer is not None else {})}
-
-
-
 def _apply_tables(result: PredictionResult) -> dict[str, pd.DataFrame]:
     return {"predictions.tsv": result.table.rename_axis(result.table.index.name or "sample_id"),
             "score_groups.tsv": result.by_group}
@@ -420,15 +330,6 @@ def _(result: PredictionResult) -> dict[str, pd.DataFrame]:
 
 
 @tables.register
-def _(result: ApplyRun) -> dict[str, pd.DataFrame]:
-    return _apply_tables(result.prediction)
-
-
-@tables.register
 def _(result: MultiDiseaseResult) -> dict[str, pd.DataFrame]:
     return _multi_tables(result)
 
-
-@tables.register
-def _(result: MultiDiseaseRun) -> dict[str, pd.DataFrame]:
-    return _multi_tables(result.multi)
