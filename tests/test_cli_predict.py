@@ -127,10 +127,11 @@ def test_existing_output_needs_overwrite(toy_files, tmp_path):
 
 @pytest.mark.realdata
 def test_index_gmhi_command(shared_data, tmp_path):
-    out = tmp_path / "gmhi.tsv"
+    out = tmp_path / "gmhi"
     src = shared_data / "gmhi" / "species_relative_abundances.csv"
     assert main(["index", "gmhi", str(src), "--out", str(out)]) == 0
-    got = pd.read_csv(out, sep="\t", index_col=0)["gmhi"]
+    assert {p.name for p in out.iterdir()} == {"gmhi.tsv", "summary.json", "report.html"}
+    got = pd.read_csv(out / "gmhi.tsv", sep="\t", index_col=0)["gmhi"]
     expected = pd.read_csv(shared_data / "gmhi" / "GMHI_output.csv", index_col=0)["GMHI"]
     assert np.abs(got.to_numpy() - expected.to_numpy()).max() < 1e-6
     assert main(["index", "gmhi", str(src), "--out", str(out)]) == 2  # exists, no --overwrite

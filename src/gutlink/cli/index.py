@@ -1,17 +1,16 @@
 """``gutlink index``: per-sample health indices (``gutlink index gmhi ABUNDANCE``).
 
-Writes one TSV row per sample (to ``--out``, atomically: a temporary file beside it, then :func:`os.replace`).
+Writes ``gmhi.tsv`` (one row per sample), ``summary.json`` and ``report.html`` into ``--out``, atomically,
+through :func:`gutlink.report.write` like every other command.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
-from ..errors import OutputExistsError
+from . import command_line
 
 __all__ = ["add_parser", "run"]
 
@@ -22,37 +21,27 @@ def add_parser(sub: Any) -> None:
     p.add_argument("index", choices=["gmhi"], help="which index")
     p.add_argument("abundance", help="MetaPhlAn2 species table (any supported format)")
     p.add_argument("--format", default=None, help="abundance format (default: detected)")
-    p.add_argument("--out", default="gmhi.tsv", help="output TSV (written atomically)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--out", default="gutlink-index", help="output folder (written atomically)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(handler=run)
-
-
-def _write_tsv(frame: Any, out: Path, overwrite: bool) -> None:
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out}: already exists; choose another path or pass --overwrite.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
-    try:
-        with open(tmp, "x", encoding="utf-8") as fh:
-            frame.to_csv(fh, sep="\t", float_format="%.10g")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def run(args: argparse.Namespace) -> int:
     """``gutlink index``: returns the exit code."""
     from ..indices import gmhi
     from ..io import read
+    from ..report import write
+    from ..report.output import check_destination
+    from ..run import Run, file_record
 
-    cohort = read(args.abundance, format=args.format, rank="species")
-    res = gmhi(cohort)
-    out = Path(args.out)
-    _write_tsv(res.table, out, args.overwrite)
-    healthy = int((res.table["gmhi"] > 0).sum())
-    print(f"GMHI of {len(res.table)} samples: {healthy} > 0 (healthy-like), "
-          f"{int((res.table['gmhi'] < 0).sum())} < 0, {int((res.table['gmhi'] == 0).sum())} = 0. "
-          f"Listed species absent from the table: {len(res.missing_mh)} of 7 health-prevalent, "
-          f"{len(res.missing_mn)} of 43 health-scarce.")
-    print(f"Written: {out}")
+    check_destination(args.out, args.overwrite)
+    res = gmhi(read(args.abundance, format=args.format, rank="species"))
+    bundle = Run(subcommand="index", results=(res,), inputs=(file_record(args.abundance, "abundance"),),
+                 command=command_line())
+    out = write(bundle, args.out, overwrite=args.overwrite)
+    g = res.table["gmhi"]
+    print(f"GMHI of {len(g)} samples: {int((g > 0).sum())} > 0 (healthy-like), {int((g < 0).sum())} < 0, "
+          f"{int((g == 0).sum())} = 0. Listed species absent from the table: {len(res.missing_mh)} of 7 "
+          f"health-prevalent, {len(res.missing_mn)} of 43 health-scarce.")
+    print(f"Results: {Path(out) / 'gmhi.tsv'}; report: {Path(out) / 'report.html'}")
     return 0
