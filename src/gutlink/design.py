@@ -45,6 +45,8 @@ LABEL = "group_label"
 #: Columns of :attr:`DesignChecks.table`.
 CHECK_COLUMNS = ["check", "status", "column", "message", "fix"]
 Status = Literal["green", "amber", "red"]
+#: Checks whose red status makes a design unfittable (every command then refuses).
+_FATAL = frozenset({"group sizes", "missing values", "constant covariate", "covariate levels", "strata"})
 _ROLES = ("group", "subject", "block", "study", "batch", "strata", "time")
 #: Column names that usually hold a technical or recruitment variable (confounding is then fatal).
 _TECHNICAL = re.compile(r"batch|run|plate|lane|flowcell|study|cohort|center|centre|site|country|extraction|"
@@ -209,6 +211,13 @@ class DesignChecks(Result):
         return self.table[self.table["status"] == "amber"]
 
     @property
+    def fatal(self) -> pd.DataFrame:
+        """Red checks that make the design unfittable (no model can be estimated; every command refuses)."""
+        red = self.red
+        used = {*self.design.covariates, self.design.strata, self.design.block} - {None}
+        return red[red["check"].isin(_FATAL) | (red["check"].eq("confounding") & red["column"].isin(used))]
+
+    @property
     def status(self) -> Status:
         """The worst status of all checks."""
         s = set(self.table["status"])
@@ -245,6 +254,7 @@ def check(cohort: Cohort, design: Design, *, min_level_n: int = 5) -> DesignChec
     subjects = _subject_rows(sub, y, design)
     nuisance = {r["column"] for r in subjects if r["status"] == "red"}
     rows = [*_size_rows(y), *_missing_rows(sub, design, min_level_n), *subjects, *_block_rows(sub, y, design),
+            *_strata_rows(sub, y, design),
             *_confounding_rows(sub.drop(columns=list(nuisance)), y, design), *_depth_rows(cohort, keep, y),
             *_separation_rows(cohort, keep, y)]
     table = pd.DataFrame(rows, columns=CHECK_COLUMNS)
@@ -282,6 +292,11 @@ def _missing_rows(sub: pd.DataFrame, design: Design, min_level_n: int) -> list[d
             rows.append(_row("constant covariate", "red", f"covariate {col!r} has a single value "
                              f"({x.dropna().iloc[0]!r}) in the design's samples: its effect cannot be estimated.",
                              column=col, fix=f"Leave {col!r} out of the covariates."))
+        elif col in design.covariates and not _numeric(x) and x.nunique(dropna=True) > 0.5 * x.notna().sum():
+            rows.append(_row("covariate levels", "red", f"covariate {col!r} has {x.nunique(dropna=True)} levels for "
+                             f"{int(x.notna().sum())} samples: adjusting for it leaves almost no residual degrees "
+                             "of freedom.", column=col, fix=f"Give {col!r} as --subject or --block if it holds IDs, "
+                             "or merge its levels."))
         elif col in (*design.covariates, design.study, design.batch) and not _numeric(x):
             counts = x.astype("string").value_counts()
             rare = counts[counts < min_level_n]
@@ -365,6 +380,22 @@ def _block_rows(sub: pd.DataFrame, y: np.ndarray, design: Design) -> list[dict[s
     return []
 
 
+def _strata_rows(sub: pd.DataFrame, y: np.ndarray, design: Design) -> list[dict[str, str]]:
+    if design.strata is None:
+        return []
+    per = _classes_per_value(sub[design.strata], y)
+    mixed = int((per > 1).sum())
+    if mixed == 0:
+        return [_row("strata", "red", f"no level of {design.strata!r} holds both cases and controls: permutations "
+                     "within its levels cannot move a label, so no test can be run.", column=design.strata,
+                     fix=f"Leave --strata {design.strata} out, or check the column.")]
+    if mixed < len(per):
+        return [_row("strata", "amber", f"{len(per) - mixed} of {len(per)} levels of {design.strata!r} hold only "
+                     "cases or only controls and add nothing to within-level comparisons.", column=design.strata)]
+    return [_row("strata", "green", f"every one of the {len(per)} levels of {design.strata!r} holds cases and "
+                 "controls.", column=design.strata)]
+
+
 def cramers_v(x: Sequence[Any], y: Sequence[Any]) -> float:
     """Bias-corrected Cramér's V of two categorical variables (Bergsma 2013 *J Korean Stat Soc* 42:323).
 
@@ -419,20 +450,22 @@ def _confounding_row(col: str, x: pd.Series, y: np.ndarray, *, declared: bool,
     cases_alone = float(np.isin(xs[ys], pure_case).mean()) if ys.any() else 0.0
     ctrls_alone = float(np.isin(xs[~ys], pure_ctrl).mean()) if (~ys).any() else 0.0
     complete = cases_alone == 1.0 or ctrls_alone == 1.0
+    apart = max(cases_alone, ctrls_alone)
     technical = declared or bool(_TECHNICAL.search(col))
-    if not (complete or (np.isfinite(v) and v >= 0.5)):
+    strong = np.isfinite(v) and v >= 0.5
+    if not (complete or strong or technical and (apart >= 0.5 or np.isfinite(v) and v >= 0.3)):
         return None
     where = (f"{cases_alone:.0%} of cases sit in levels without controls, {ctrls_alone:.0%} of controls in levels "
              "without cases")
     msg = f"the groups line up with {col!r} (bias-corrected Cramér's V {v:.2f}; {where})"
-    if technical and (complete or v >= 0.8):
-        return _row("confounding", "red", msg + ": the group effect cannot be told apart from it.", column=col,
-                    fix=f"Within-{col} controls are needed; meanwhile add --covariates {col}, --strata {col}, or "
-                        f"--study {col} (leave-one-study-out) and compare.")
     if covariate and (complete or v >= 0.9):
         return _row("confounding", "red", msg + ": as a covariate it absorbs the group effect.", column=col,
                     fix=f"Leave {col!r} out of the covariates, or keep it and report the group effect as "
                         "not estimable.")
+    if technical and (strong or apart >= 0.5):
+        return _row("confounding", "red", msg + ": the group effect cannot be told apart from it.", column=col,
+                    fix=f"Within-{col} controls are needed; meanwhile add --covariates {col}, --strata {col}, or "
+                        f"--study {col} (leave-one-study-out) and compare.")
     if complete and cases_alone == 1.0 and ctrls_alone == 1.0 and not technical:
         return _row("group alias", "amber", f"{col!r} splits the samples exactly as the groups do (an alias or "
                     "sub-label of the group?); if it is a recruitment or technical variable, the group effect "
@@ -457,10 +490,10 @@ def _depth_rows(cohort: Cohort, keep: np.ndarray, y: np.ndarray) -> list[dict[st
         return []
     ratio = float(np.median(a) / max(np.median(b), 1.0))
     p = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    if (ratio >= 2 or ratio <= 0.5) and p < 0.01:
-        return [_row("sequencing depth", "amber", f"median reads per sample differ {ratio:.1f}-fold between cases "
-                     f"and controls (Mann–Whitney p {p:.1g}): presence/absence and richness differences can "
-                     "come from depth alone.", fix="gutlink's presence model adjusts for log depth; rarefy "
+    if (ratio >= 1.5 or ratio <= 1 / 1.5) and p < 0.01:
+        return [_row("sequencing depth", "amber", f"median reads per sample: {np.median(a):.0f} (cases) vs "
+                     f"{np.median(b):.0f} (controls), a {ratio:.2f}-fold ratio (Mann–Whitney p {p:.1g}): "
+                     "presence/absence and richness differences can come from depth alone.", fix="gutlink's presence model adjusts for log depth; rarefy "
                      "(--rarefy) for richness, or match depth.")]
     return [_row("sequencing depth", "green", f"median reads per sample: {np.median(a):.0f} (cases) vs "
                  f"{np.median(b):.0f} (controls).")]

@@ -87,20 +87,26 @@ def command_line() -> str:
 
 def checked_design(args: argparse.Namespace, cohort: Any, **words: Any) -> tuple[Any, Any]:
     """The :class:`~gutlink.design.Design` of *words* (group, case, control, covariates, subject, block, study,
-    batch, strata), validated, and its checks; red and amber checks are said on stderr, and with ``--strict`` a
-    red check is an error before anything is computed or written."""
+    batch, strata), validated, and its checks. Red and amber checks are said on stderr (red ones even with
+    ``--quiet``); an unfittable design, or with ``--strict`` any red check, is an error before anything is
+    computed or written."""
     from ..design import Design, check
     from ..errors import DesignError
 
     design = Design(**{k: v for k, v in words.items() if v is not None})
     checks = check(cohort, design, min_level_n=getattr(args, "min_level_n", 5))
-    if not getattr(args, "quiet", False):
-        for r in checks.table[checks.table["status"] != "green"].itertuples():
+    quiet = getattr(args, "quiet", False)
+    for r in checks.table[checks.table["status"] != "green"].itertuples():
+        if r.status == "red" or not quiet:  # --quiet silences progress and cautions, never a red check
             print(f"design check [{r.status}] {r.check}: {r.message}" + (f" Fix: {r.fix}" if r.fix else ""),
                   file=sys.stderr)
+    if len(checks.fatal):
+        raise DesignError(" ".join(f"{r.message} {r.fix}".strip() for r in checks.fatal.itertuples())
+                          + " Nothing was computed or written.")
     if getattr(args, "strict", False) and checks.status == "red":
-        raise DesignError(checks.headline() + " Refusing because of --strict; nothing was written. "
-                          + " ".join(str(f) for f in checks.red["fix"] if f))
+        raise DesignError(checks.headline() + " " + " ".join(f"{r.message} {r.fix}".strip()
+                                                             for r in checks.red.itertuples())
+                          + " Refusing because of --strict; nothing was computed or written.")
     return design, checks
 
 
