@@ -21,11 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import InputFormatError
 from ._combine import combine
+from ._compress import MAX_INPUT
 from ._detect import FORMATS, detect
 from ._source import Source
 from .biom import read_biom
@@ -36,7 +39,7 @@ from .qza import read_qza
 from .table import read_table
 from .writers import write_biom, write_tsv
 
-__all__ = ["FORMATS", "read", "read_metadata", "write_tsv", "write_biom", "combine", "infer_dtypes"]
+__all__ = ["FORMATS", "MAX_INPUT", "read", "read_metadata", "write_tsv", "write_biom", "combine", "infer_dtypes"]
 
 Format = Literal["metaphlan", "biom", "qza", "kraken", "bracken", "table"]
 PathLike = str | Path
@@ -61,23 +64,29 @@ def _expand(path: PathLike | Sequence[PathLike]) -> tuple[list[Path], bool]:
     return files, True
 
 
-def _read_one(path: Path, fmt: str | None, rank: str | None, units: str | None,
-              lineage: PathLike | None) -> Cohort:
-    source = Source.load(path)
+def _read_one(path: Path, fmt: str | None, rank: str | None, units: str | None, lineage: PathLike | None,
+              options: dict[str, Any], max_input: int) -> Cohort:
+    source = Source.load(path, max_input=max_input)
     if fmt is not None and fmt not in FORMATS:
         raise source.error(f"unknown format {fmt!r}.", hint=f"Use one of {', '.join(FORMATS)}, or None to detect it.")
     fmt = fmt or detect(source)
     if fmt == "table":
-        return read_table(source, rank=rank, units=units, lineage=lineage)
+        return read_table(source, rank=rank, units=units, lineage=lineage, **options)
     if lineage is not None:
         raise source.error(f"lineage= applies to generic tables, but this file reads as {fmt!r}.",
                            hint="Leave lineage=None; this format carries its own lineage.")
+    given = [k for k in ("metadata_columns", "feature_columns") if options.get(k)]
+    if given:
+        raise source.error(f"{given[0]}= applies to generic tables, but this file reads as {fmt!r}, whose format "
+                           "says which rows are taxa.", hint=f"Leave {given[0]}=None for this file.")
     return _READERS[fmt](source, rank=rank, units=units)
 
 
 def read(path: PathLike | Sequence[PathLike], *, format: Format | None = None, rank: str | None = None,
          units: Literal["counts", "fraction", "percent"] | None = None,
-         lineage: PathLike | None = None) -> Cohort:
+         lineage: PathLike | None = None, metadata_columns: Sequence[str] | None = None,
+         feature_columns: Sequence[str] | None = None, metadata: pd.DataFrame | None = None,
+         max_input: int = MAX_INPUT) -> Cohort:
     """Read an abundance table (or several single-sample reports) into a :class:`Cohort`.
 
     Parameters
@@ -94,11 +103,26 @@ def read(path: PathLike | Sequence[PathLike], *, format: Format | None = None, r
     units
         ``'counts'``, ``'fraction'`` or ``'percent'``; ``None`` takes them from the file (Kraken reads, a
         ``.qza`` type) or detects them from the values (integers → counts, sums ≤ 1 → fraction,
-        ≤ 100 → percent).
+        ≤ 100 → percent). Non-integer values summing to more than 100 are refused, never rounded; declaring
+        ``'counts'`` keeps such values as they are (their number is recorded in the history).
     lineage
         A lineage table for a generic table whose features are bare names (first column the feature ID,
         then one column per rank, or a ``Taxon`` column). By default a sibling ``*lineage*.csv`` is used
         when its IDs match.
+    metadata_columns
+        Sample variables held in a generic table (clinical columns such as ``Age`` or ``clin.SpA``; rows when
+        samples are columns): moved to ``Cohort.metadata`` and never analysed. In a table of bare names,
+        numeric columns that look like sample variables are refused until named here or in
+        *feature_columns* (CLI ``--metadata-columns``).
+    feature_columns
+        The abundance columns (or rows) of a generic table, exactly; all others become sample metadata
+        (CLI ``--feature-columns``).
+    metadata
+        Sample metadata read separately (e.g. with :func:`read_metadata`): a numeric column of a table of
+        bare names that equals one of its columns is refused as a leak.
+    max_input
+        The most bytes a file may hold, before and after decompression (default :data:`MAX_INPUT`, 20 GiB),
+        so a decompression bomb stops with an error (CLI ``--max-input``).
 
     Returns
     -------
@@ -121,5 +145,6 @@ def read(path: PathLike | Sequence[PathLike], *, format: Format | None = None, r
     file), samples named after the files.
     """
     files, several = _expand(path)
-    cohorts = [_read_one(f, format, rank, units, lineage) for f in files]
+    options = {"metadata_columns": metadata_columns, "feature_columns": feature_columns, "metadata": metadata}
+    cohorts = [_read_one(f, format, rank, units, lineage, options, max_input) for f in files]
     return combine(cohorts) if several else cohorts[0]

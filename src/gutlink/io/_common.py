@@ -84,27 +84,32 @@ def _cell(source: Source, samples: Sequence[str], features: Sequence[str], i: in
     return {"line": source.line_of(str(samples[i])), "column": str(features[j])}
 
 
-def check_counts(x: Any, unit: str | None, how: str, samples: Sequence[str], features: Sequence[str],
-                 source: Source, *, samples_are_columns: bool) -> str:
-    """*unit*, or an error when values meant as counts are not whole numbers or no units fit (never rounds)."""
-    if unit is not None and (unit != "counts" or _is_integer(x)):
-        return unit
+def check_counts(x: Any, unit: str | None, samples: Sequence[str], features: Sequence[str], source: Source, *,
+                 samples_are_columns: bool) -> tuple[str, int]:
+    """``(units, n_non_integer)``; an error when no units fit: values that are not all whole numbers but sum to
+    more than 100 per sample (gutlink never rounds them into counts).
+
+    Counts declared by the caller or stated by the file are kept as they are, with the number of non-integer
+    cells returned (it goes into the cohort's history, so analyses that need integers can refuse them).
+    """
+    if unit is not None and unit != "counts":
+        return unit, 0
+    data = x.data if sparse.issparse(x) else np.asarray(x)
+    fractional = int(np.count_nonzero(data != np.round(data)))
+    if unit is not None:
+        return unit, fractional
     dense = x.toarray() if sparse.issparse(x) else np.asarray(x)
     i, j = (int(k) for k in np.argwhere(dense != np.round(dense))[0])
-    where = _cell(source, samples, features, i, j, samples_are_columns)
-    if unit is None:
-        top = float(_row_sums(x).max())
-        raise source.error(
-            f"the values are not whole numbers (e.g. {dense[i, j]:g} for sample {samples[i]!r}), so they are not "
-            f"counts, and samples sum to up to {top:g}, more than 100, so they are not fractions or percent.",
-            hint="Counts must be integers and relative abundances must sum to at most 1 or 100 per sample; "
-                 "if these are normalised values (CPM, TPM, coverage), divide each sample by its total first. "
-                 "gutlink never rounds values into counts.", **where)
-    said = {"declared": "units='counts' was given", "file": "the file states counts"}.get(how, "units are counts")
+    top = float(_row_sums(x).max())
     raise source.error(
-        f"{said}, but the value {dense[i, j]:g} (sample {samples[i]!r}) is not a whole number.",
-        hint="Counts must be integers; gutlink never rounds them. Declare units='fraction' or 'percent' for "
-             "relative abundances, or round the table yourself if these are estimated read counts.", **where)
+        f"{fractional} of {dense.size} values are not whole numbers (e.g. {dense[i, j]:g} for sample "
+        f"{samples[i]!r}), so they are not counts, and samples sum to up to {top:g}, more than 100, so they are "
+        "not fractions or percent either.",
+        hint="gutlink never rounds values into counts. If these are counts with a few non-integer cells (averaged "
+             "replicates, estimated reads), pass units='counts' (CLI --units counts) to keep them as they are "
+             "(analyses that need integers, such as Chao1 and rarefaction, can then refuse them); if they are "
+             "normalised values (CPM, TPM, coverage), divide each sample by its total first.",
+        **_cell(source, samples, features, i, j, samples_are_columns))
 
 
 def check_sums(x: Any, units: str, samples: Sequence[str], source: Source, *, samples_are_columns: bool) -> None:
@@ -259,8 +264,8 @@ def finish(source: Source, x: Any, *, fmt: str, samples: Sequence[str], taxonomy
     samples = [str(s) for s in samples]
     features = [str(f) for f in taxonomy.index]
     check_magnitude(x, samples, features, source, samples_are_columns=samples_are_columns)
-    unit = check_counts(x, unit, how, samples, features, source, samples_are_columns=samples_are_columns)
+    unit, fractional = check_counts(x, unit, samples, features, source, samples_are_columns=samples_are_columns)
     check_sums(x, unit, samples, source, samples_are_columns=samples_are_columns)
-    history = (source.provenance(fmt, unit, how, **extra),)
+    history = (source.provenance(fmt, unit, how, non_integer_values=fractional or None, **extra),)
     return build_cohort(source, as_matrix(x), samples=samples, taxonomy=taxonomy, metadata=metadata,
                         units=unit, history=history)

@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._compress import MAX_INPUT
 from ._shape import check_header_quotes, check_widths, field_widths
 from ._source import Source
 
-__all__ = ["read_metadata", "infer_dtypes", "is_row_numbers", "NA_VALUES", "ID_HEADERS"]
+__all__ = ["read_metadata", "infer_dtypes", "is_row_numbers", "norm_name", "NA_VALUES", "ID_HEADERS"]
 
 NA_VALUES = frozenset({
     "", "nd", "na", "n/a", "nan", "none", "null", "#n/a", "missing", "not applicable", "not collected",
@@ -99,8 +100,12 @@ def infer_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({col: _infer_column(frame[col]) for col in frame.columns}, index=frame.index)
 
 
-def _norm(name: str) -> str:
+def norm_name(name: str) -> str:
+    """A header name without case, spaces and ``#_.-`` (``'#Sample ID'`` → ``'sampleid'``)."""
     return re.sub(r"[#\s_.\-]", "", str(name)).lower()
+
+
+_norm = norm_name
 
 
 def _header_index(lines: list[str]) -> int:
@@ -212,7 +217,7 @@ def _numeric_or_error(s: pd.Series, col: str, source: Source, numbers: list[int]
     return coerced.astype("float64")
 
 
-def read_metadata(path: str | Path, *, id_column: str | None = None) -> pd.DataFrame:
+def read_metadata(path: str | Path, *, id_column: str | None = None, max_input: int = MAX_INPUT) -> pd.DataFrame:
     """Read a sample metadata table (TSV, CSV or QIIME 2 metadata), indexed by sample ID.
 
     Parameters
@@ -225,6 +230,8 @@ def read_metadata(path: str | Path, *, id_column: str | None = None) -> pd.DataF
         The column holding sample IDs. Default: the first column, unless it holds R's row numbers
         (then the next one), or a later column is named like a sample ID (``Sample``, ``SampleID``,
         ``Row.names``) while the first is not.
+    max_input
+        The most bytes the file may hold, before and after decompression (default 20 GiB).
 
     Returns
     -------
@@ -242,7 +249,7 @@ def read_metadata(path: str | Path, *, id_column: str | None = None) -> pd.DataF
     >>> m.loc["s1", "age"], m.loc["s1", "group"]
     (np.float64(31.0), '1')
     """
-    source = Source.load(path)
+    source = Source.load(path, max_input=max_input)
     lines = source.text.splitlines()
     start = _header_index(lines)
     if start >= len(lines):

@@ -33,8 +33,10 @@ Examples
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,13 +53,19 @@ from ._detect import unknown_format
 from ._shape import check_header_quotes, check_widths, field_widths
 from ._lineage_files import LINEAGE_COLUMN, read_lineage_table, sibling_lineage, taxid_taxonomy
 from ._source import Source
-from .metadata import ID_HEADERS, infer_dtypes, is_row_numbers
+from ._columns import refuse_suspects
+from .metadata import ID_HEADERS, infer_dtypes, is_row_numbers, norm_name
 from .metaphlan import select_level
 
 __all__ = ["read_table", "looks_like_taxon"]
 
 _TAXON = re.compile(r"^(?:[kdpcofgst]__|D_\d+__|(?:ncbi|taxid)[_:]?\d+$"
-                    r"|(?:unclassified|unassigned|unknown|other|no hit|unmapped)$)", re.IGNORECASE)
+                    r"|(?:unclassified|unassigned|unknown|other|no hit|unmapped)$"
+                    r"|(?:bacteria|archaea|eukaryota|eukarya|viruses|root)\s*[;|]\s*\S)", re.IGNORECASE)
+#: First header fields that say what the rows are (compared without case, spaces, ``#_.-``).
+_ROWS_ARE_SAMPLES = frozenset({"sampleid", "sampleids", "sample", "samples", "samplename", "sampleidentifier"})
+_ROWS_ARE_FEATURES = frozenset({"otuid", "otu", "featureid", "feature", "asv", "asvid", "taxon", "taxa", "taxonomy",
+                                "clade", "cladename", "lineage", "taxid", "species", "genus"})
 _UNITS_COMMENT = re.compile(r"^#\s*gutlink\b.*\bunits=(counts|fraction|percent)\b")
 
 
@@ -78,6 +86,20 @@ class _Parsed:
     file_units: str | None = None
     header_line: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    first_name: str = ""
+
+
+@dataclass(frozen=True)
+class _Choice:
+    """What the user said: variables to move to the metadata, or the exact feature columns (rows)."""
+
+    metadata: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
+    sample_metadata: pd.DataFrame | None = None
+
+    @property
+    def names(self) -> set[str]:
+        return set(self.metadata) | set(self.features)
 
 
 def _header_position(lines: list[str]) -> tuple[int, str | None]:
@@ -121,7 +143,7 @@ def _parse(source: Source) -> _Parsed:
     if check_widths(source, widths, numbers, header_width=len(names), header_line=pos + 1, offset=pos + 1):
         names = ["", *names]  # R's write.table: the header lacks the row-name column
     frame = _read_body(source, pos + 1, names, delimiter)
-    return _Parsed(frame, delimiter, units, pos + 1)
+    return _Parsed(frame, delimiter, units, pos + 1, first_name=names[1] if names[0] == "" else names[0])
 
 
 def _read_body(source: Source, skip: int, names: list[str], delimiter: str) -> pd.DataFrame:
@@ -171,8 +193,11 @@ def _lineage_ids(parsed: _Parsed, source: Source, lineage: str | Path | None) ->
     return sibling_lineage(source.path, labels)
 
 
-def _features_are_rows(parsed: _Parsed, lineages: pd.DataFrame | None) -> bool:
+def _features_are_rows(parsed: _Parsed, lineages: pd.DataFrame | None, choice: _Choice) -> bool:
     columns = [str(c) for c in parsed.frame.columns]
+    named_columns, named_rows = choice.names & set(columns), choice.names & set(parsed.frame.index)
+    if named_columns or named_rows:
+        return len(named_rows) > len(named_columns)
     if any(LINEAGE_COLUMN.match(c) for c in columns):
         return True
     taxa_in_columns = sum(map(looks_like_taxon, columns))
@@ -182,7 +207,24 @@ def _features_are_rows(parsed: _Parsed, lineages: pd.DataFrame | None) -> bool:
     if lineages is not None:
         known = set(lineages.index)
         return len(known & set(parsed.frame.index)) >= len(known & set(columns))
+    first = norm_name(parsed.first_name)
+    if first in _ROWS_ARE_SAMPLES or first in _ROWS_ARE_FEATURES:
+        return first in _ROWS_ARE_FEATURES
     return not any(_is_text(parsed.frame[c]) for c in parsed.frame.columns)
+
+
+def _check_named(source: Source, choice: _Choice, labels: list[str], what: str) -> None:
+    """Every name in *choice* must be one of *labels* (the header's columns, or the row labels)."""
+    missing = [n for n in (*choice.metadata, *choice.features) if n not in set(labels)]
+    if choice.metadata and choice.features and set(choice.metadata) & set(choice.features):
+        both = sorted(set(choice.metadata) & set(choice.features))[:5]
+        raise source.error(f"{both} are named in both metadata_columns and feature_columns.",
+                           hint="Name each column in one of them only.")
+    if missing:
+        close = difflib.get_close_matches(missing[0], labels, n=3)
+        raise source.error(f"{len(missing)} name(s) given in metadata_columns/feature_columns are not {what} of "
+                           f"this table, e.g. {missing[0]!r}" + (f" (close: {close})." if close else "."),
+                           hint="Names are exact and case-sensitive; copy them from the header.")
 
 
 @dataclass
@@ -195,22 +237,34 @@ class _Oriented:
     samples_are_columns: bool = True
 
 
-def _rows_layout(parsed: _Parsed) -> _Oriented:
+def _rows_layout(parsed: _Parsed, choice: _Choice, source: Source) -> _Oriented:
     frame = parsed.frame
     lineage_cols = [c for c in frame.columns if LINEAGE_COLUMN.match(str(c))]
     strings = None
     if lineage_cols:
         strings = frame[lineage_cols[0]].fillna("").astype(str).tolist()
         frame = frame.drop(columns=lineage_cols)
-    return _Oriented(frame, [str(c) for c in frame.columns], frame.index.tolist(), strings)
+    _check_named(source, choice, frame.index.tolist(), "row labels")
+    features = set(choice.features) or set(frame.index) - set(choice.metadata)
+    keep = frame.index.isin(list(features))
+    meta = infer_dtypes(frame[~keep].T.astype(str)) if not keep.all() else None
+    if strings is not None:
+        strings = [s for s, k in zip(strings, keep) if k]
+    frame = frame[keep]
+    return _Oriented(frame, [str(c) for c in frame.columns], frame.index.tolist(), strings, meta)
 
 
-def _columns_layout(parsed: _Parsed) -> _Oriented:
+def _columns_layout(parsed: _Parsed, choice: _Choice, source: Source) -> _Oriented:
     frame = parsed.frame
-    if any(looks_like_taxon(str(c)) for c in frame.columns):
-        features = [c for c in frame.columns if looks_like_taxon(str(c))]
+    _check_named(source, choice, [str(c) for c in frame.columns], "column names")
+    if choice.features:
+        features = [c for c in frame.columns if str(c) in set(choice.features)]
+    elif any(looks_like_taxon(str(c)) for c in frame.columns):
+        features = [c for c in frame.columns if looks_like_taxon(str(c)) and str(c) not in set(choice.metadata)]
     else:
-        features = [c for c in frame.columns if not _is_text(frame[c]) and frame[c].notna().all()]
+        text = [c for c in frame.columns if _is_text(frame[c]) or not frame[c].notna().all()]
+        features = [c for c in frame.columns if c not in set(text) and str(c) not in set(choice.metadata)]
+        refuse_suspects(source, frame[features], text, choice.sample_metadata)
     others = [c for c in frame.columns if c not in set(features)]
     meta = infer_dtypes(frame[others].astype(str)) if others else None
     return _Oriented(frame[features], frame.index.tolist(), [str(c) for c in features], None, meta, False)
@@ -238,7 +292,8 @@ def _taxonomy(layout: _Oriented, lineages: pd.DataFrame | None, source: Source,
 
 
 def read_table(source: Source, *, rank: str | None = None, units: str | None = None,
-               lineage: str | Path | None = None) -> Cohort:
+               lineage: str | Path | None = None, metadata_columns: Sequence[str] | None = None,
+               feature_columns: Sequence[str] | None = None, metadata: pd.DataFrame | None = None) -> Cohort:
     """Read a generic TSV/CSV abundance table (see the module docstring for the rules).
 
     Parameters
@@ -252,16 +307,25 @@ def read_table(source: Source, *, rank: str | None = None, units: str | None = N
         ``None`` detects them (or takes a ``# gutlink … units=…`` comment).
     lineage
         A lineage table for bare feature names (default: a matching sibling ``*lineage*`` file).
+    metadata_columns
+        Sample variables held in the table (columns when samples are rows, rows when samples are columns):
+        moved to the cohort's metadata, never analysed.
+    feature_columns
+        The abundance columns (or rows), exactly; everything else becomes sample metadata.
+    metadata
+        Sample metadata read separately: a numeric column of the table equal to one of its columns is
+        refused as a leak.
 
     Returns
     -------
     Cohort
         Samples × features with lineage and any metadata columns.
     """
+    choice = _Choice(tuple(map(str, metadata_columns or ())), tuple(map(str, feature_columns or ())), metadata)
     parsed = _parse(source)
     lineages, lineage_path = _lineage_ids(parsed, source, lineage)
-    rows = _features_are_rows(parsed, lineages)
-    layout = _rows_layout(parsed) if rows else _columns_layout(parsed)
+    rows = _features_are_rows(parsed, lineages, choice)
+    layout = _rows_layout(parsed, choice, source) if rows else _columns_layout(parsed, choice, source)
     if not layout.features or not layout.samples:
         raise unknown_format(source, "no numeric abundance columns")
     check_unique(layout.samples, "sample", source, in_header=rows)
@@ -287,5 +351,7 @@ def _assemble(source: Source, x: np.ndarray, layout: _Oriented, lineages: pd.Dat
     cohort = finish(source, x, fmt="table", samples=layout.samples, taxonomy=taxonomy, metadata=layout.metadata,
                     units=units, file_units=parsed.file_units, samples_are_columns=layout.samples_are_columns,
                     orientation="features as rows" if layout.samples_are_columns else "samples as rows",
-                    rank=used if not aggregate else None, lineage_file=lineage_path, **info)
+                    rank=used if not aggregate else None, lineage_file=lineage_path,
+                    metadata_columns=list(map(str, layout.metadata.columns)) if layout.metadata is not None else None,
+                    **info)
     return cohort.aggregate(rank) if aggregate and rank is not None else cohort
