@@ -56,6 +56,7 @@ from ._source import Source
 from ._columns import refuse_suspects
 from .metadata import ID_HEADERS, infer_dtypes, is_row_numbers, norm_name
 from .metaphlan import select_level
+from .writers import FORMULA_START
 
 __all__ = ["read_table", "looks_like_taxon"]
 
@@ -143,7 +144,15 @@ def _parse(source: Source) -> _Parsed:
     if check_widths(source, widths, numbers, header_width=len(names), header_line=pos + 1, offset=pos + 1):
         names = ["", *names]  # R's write.table: the header lacks the row-name column
     frame = _read_body(source, pos + 1, names, delimiter)
+    if units is not None:  # written by write_tsv: undo its formula neutralisation of IDs
+        frame = frame.set_axis(_unquote(frame.index), axis=0).set_axis(_unquote(frame.columns), axis=1)
     return _Parsed(frame, delimiter, units, pos + 1, first_name=names[1] if names[0] == "" else names[0])
+
+
+def _unquote(labels: pd.Index) -> pd.Index:
+    """Labels without the ``'`` that :func:`gutlink.io.writers.neutralise` put before a formula character."""
+    return pd.Index([str(v)[1:] if str(v)[:1] == "'" and str(v)[1:2] in FORMULA_START else v for v in labels],
+                    dtype=object)
 
 
 def _read_body(source: Source, skip: int, names: list[str], delimiter: str) -> pd.DataFrame:

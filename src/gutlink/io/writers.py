@@ -1,14 +1,23 @@
 """Write a Cohort as a TSV feature table or a BIOM 2.1 file — atomically (temp file + ``os.replace``).
 
+Every TSV gutlink writes goes through :func:`neutralise` first: text cells and labels that a spreadsheet
+would run as a formula (starting ``=``, ``+``, ``-``, ``@``, tab or carriage return; OWASP's rule) get a
+leading ``'``; numbers, and text that is a plain number such as ``-1.5``, are left as they are.
+:func:`gutlink.io.read` removes that quote again from files written by :func:`write_tsv`.
+
 Examples
 --------
 >>> lineage_string({"kingdom": "Bacteria", "phylum": None, "genus": "Blautia"})
 'k__Bacteria|p__|c__|o__|f__|g__Blautia'
+>>> frame = pd.DataFrame({"id": ["=1+2", "-1.5", "@SUM(A1)"], "effect": [-0.5, 1.0, 2.0]})
+>>> neutralise(frame)["id"].tolist(), neutralise(frame)["effect"].tolist()
+(["'=1+2", '-1.5', "'@SUM(A1)"], [-0.5, 1.0, 2.0])
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,9 +33,58 @@ from scipy import sparse
 from ..cohort import Cohort
 from ..taxonomy import RANKS
 
-__all__ = ["write_tsv", "write_biom", "lineage_string"]
+__all__ = ["write_tsv", "write_biom", "lineage_string", "neutralise", "FORMULA_START"]
 
 _PREFIX = dict(zip(RANKS, "kpcofgst"))
+#: First characters that make a spreadsheet evaluate a cell (OWASP CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_RISKY = re.compile(r"^[=+\-@\t\r]")
+_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$|^[+-]?(?:inf|infinity|nan)$", re.IGNORECASE)
+
+
+def _safe_text(values: pd.Series) -> pd.Series:
+    text = values.map(lambda v: v if isinstance(v, str) else None)
+    risky = text.str.contains(_RISKY, na=False) & ~text.str.contains(_NUMBER, na=False)
+    return values.where(~risky, "'" + text.where(risky, ""))
+
+
+def _safe_labels(index: pd.Index) -> pd.Index:
+    if isinstance(index, pd.MultiIndex):
+        return index.set_levels([_safe_labels(level) for level in index.levels]).set_names(
+            [_safe_name(n) for n in index.names])
+    if index.dtype.kind not in "OSUT" and str(index.dtype) not in ("string", "str", "category"):
+        return index.set_names(_safe_name(index.name))
+    return pd.Index(_safe_text(pd.Series(index, dtype=object)).tolist(), dtype=object, name=_safe_name(index.name))
+
+
+def _safe_name(name: Any) -> Any:
+    return _safe_text(pd.Series([name], dtype=object)).iloc[0] if isinstance(name, str) else name
+
+
+def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
+    """*frame* with every text cell, column name and index label that a spreadsheet would evaluate as a formula
+    prefixed with ``'``; numeric columns, and text that is a plain number (``-1.5``), are unchanged.
+
+    Parameters
+    ----------
+    frame
+        A table about to be written as TSV.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy that is safe to open in a spreadsheet.
+    """
+    out = frame.copy()
+    for position in range(out.shape[1]):
+        column = out.iloc[:, position]
+        if column.dtype == object or str(column.dtype) in ("string", "str"):
+            out.isetitem(position, _safe_text(column.astype(object)))
+        elif isinstance(column.dtype, pd.CategoricalDtype):
+            out.isetitem(position, _safe_text(column.astype(object)))
+    out.columns = _safe_labels(out.columns)
+    out.index = _safe_labels(out.index)
+    return out
 
 
 def _named(value: Any) -> bool:
@@ -73,7 +131,8 @@ def write_tsv(cohort: Cohort, path: str | Path) -> None:
 
     The first line is ``# gutlink feature table: units=<units>``, so :func:`gutlink.io.read` reads the same
     abundances, IDs, lineage and units back. Sample metadata is not part of this file (write it with
-    ``cohort.metadata.to_csv``, or use :func:`write_biom`, which keeps it).
+    ``cohort.metadata.to_csv``, or use :func:`write_biom`, which keeps it). IDs a spreadsheet would run as a
+    formula get a leading ``'`` (:func:`neutralise`), which :func:`gutlink.io.read` removes again.
 
     Parameters
     ----------
@@ -85,6 +144,7 @@ def write_tsv(cohort: Cohort, path: str | Path) -> None:
     table = _frame(cohort)
     table.insert(0, "lineage", [lineage_string(row) for _, row in cohort.taxonomy.iterrows()])
     table.index.name = "feature_id"
+    table = neutralise(table)
 
     def body(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8", newline="\n") as handle:

@@ -16,6 +16,7 @@ import pandas as pd
 from .. import __version__
 from ..community import AlphaResult, DysbiosisResult, OrdinationResult, PermanovaResult, PermdispResult
 from ..differential import DifferentialResult
+from ..io.writers import neutralise
 from ..link import LinkResult
 from ..meta import MetaResult
 from ..results import Result, jsonable
@@ -115,8 +116,10 @@ def _(result: LinkResult) -> dict[str, pd.DataFrame]:
 
 
 def to_tsv(frame: pd.DataFrame) -> str:
-    """Tab-separated text; a named index becomes the first column; missing values are ``NA``."""
-    return frame.to_csv(sep="\t", index=frame.index.name is not None, na_rep="NA", lineterminator="\n")
+    """Tab-separated text; a named index becomes the first column; missing values are ``NA``; text that a
+    spreadsheet would run as a formula gets a leading ``'`` (:func:`gutlink.io.writers.neutralise`)."""
+    safe = neutralise(frame)
+    return safe.to_csv(sep="\t", index=frame.index.name is not None, na_rep="NA", lineterminator="\n")
 
 
 def _plain(value: Any) -> Any:
