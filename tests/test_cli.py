@@ -107,7 +107,10 @@ def test_partial_metadata_mismatch_is_reported(tmp_path, capsys, shared_data):
 @pytest.mark.parametrize("argv, dest, value", [
     (["link", "x.tsv", "--group", "g", "--case", "a", "--control", "b", "--rng", "7"], "seed", 7),
     (["demo", "--rng", "3"], "seed", 3),
-    (["mimicry", "--proteomes", "p.faa", "--jobs", "2"], "n_jobs", 2),
+    (["mimicry", "--proteomes", "p.faa", "--jobs", "2"], "jobs", 2),
+    (["mimicry", "--proteomes", "p.faa", "--n-jobs", "2"], "jobs", 2),
+    (["differential", "x.tsv", "--formula", "~ g", "--rng", "4", "--jobs", "2"], "seed", 4),
+    (["predict", "x.tsv", "--seed", "6"], "seed", 6),
     (["mimicry", "--proteomes", "p.faa", "--rng", "5"], "seed", 5),
 ])
 def test_every_command_takes_rng_and_jobs(argv, dest, value):

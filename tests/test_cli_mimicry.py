@@ -143,4 +143,4 @@ def test_cli_strata_with_a_one_group_stratum_exits_2(tmp_path, capsys):
     args = _cohort_args(tmp_path / "s")
     args[args.index("--metadata") + 1] = str(tmp_path / "meta.tsv")
     assert main(args + ["--strata", "hla"]) == 2
-    assert "stratum 'DR15+' of 'hla' has only cases" in capsys.readouterr().err and not (tmp_path / "s").exists()
+    assert "no level of 'hla' holds both cases and controls" in capsys.readouterr().err and not (tmp_path / "s").exists()

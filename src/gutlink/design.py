@@ -338,13 +338,14 @@ def _subject_rows(sub: pd.DataFrame, y: np.ndarray, design: Design) -> list[dict
                      "subjects sampled more than once and are modelled as such.", column=design.subject)]
     used = set(design.columns())
     for col in sub.columns:
-        if col in used or col == LABEL or _numeric(sub[col]) and not _integer_ids(sub[col]):
+        named = bool(_SUBJECTISH.search(str(col)))
+        if col in used or col == LABEL or _numeric(sub[col]) and not (named and _integer_ids(sub[col])):
             continue
         k, rep = _repeats(sub[col])
-        if k < 3 or rep < max(4, 0.2 * len(sub)) or k > 0.9 * len(sub):
+        if k < 3 or rep < max(4, 0.3 * len(sub)) or k > 0.9 * len(sub) or rep / max(k, 1) < 1:
             continue
         nested = bool((_classes_per_value(sub[col], y) == 1).all())
-        if nested and (_SUBJECTISH.search(str(col)) or k >= 0.1 * len(sub)):
+        if nested and (named or k >= 5):
             return [_row("repeated subjects", "red", f"samples repeat per value of {col!r} ({k} values for "
                          f"{len(sub)} samples; {rep} samples share their value with another): repeated samples of "
                          "one subject are not independent, and treating them so inflates every p-value.",

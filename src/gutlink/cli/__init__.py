@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         plugin.add_parser(sub)
+    for command in sub.choices.values():  # every --help shows the defaults
+        command.formatter_class = _Defaults
     return parser
 
 
@@ -56,15 +58,53 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", default="braycurtis,jaccard,aitchison", help="beta-diversity metrics")
     p.add_argument("--by", choices=("margin", "terms"), default="margin",
                    help="PERMANOVA test of the group term: marginal (given all covariates) or sequential")
-    p.add_argument("--permutations", type=int, default=999)
-    p.add_argument("--seed", "--rng", dest="seed", type=int, default=0, help="seed of every random step")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--drop-empty", action="store_true", help="drop all-zero samples instead of failing")
     p.add_argument("--rarefy", type=int, default=None, metavar="DEPTH",
                    help="rarefy counts to DEPTH reads for alpha diversity only")
     p.add_argument("--predict", action="store_true",
                    help="also measure out-of-sample prediction of the label (lasso, nested 5 × 5-fold CV)")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_run_arguments(p, permutations=999)
+
+
+class _Defaults(argparse.HelpFormatter):
+    """``--help`` with each option's default, where it has one worth saying (not None / False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        quiet = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if "%(default)" in text or quiet or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+
+class _Alias(argparse.Action):
+    """An option with a deprecated spelling: the old spelling still works for one release, with a note."""
+
+    def __init__(self, option_strings: list[str], dest: str, *, deprecated: str = "", **kwargs: Any) -> None:
+        self.deprecated = deprecated
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if option_string == self.deprecated:
+            print(f"note: {self.deprecated} is deprecated; use {self.option_strings[0]}.", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_run_arguments(p: argparse.ArgumentParser, *, permutations: int | None = None, jobs: str = "",
+                      progress: bool = True) -> None:
+    """The words every long command shares: ``--seed``, ``--permutations``, ``--jobs``, ``--quiet``."""
+    p.add_argument("--seed", "--rng", dest="seed", type=int, default=0, action=_Alias, deprecated="--rng",
+                   help="seed of every random step (--rng: deprecated spelling)")
+    if permutations is not None:
+        p.add_argument("--permutations", type=int, default=permutations, metavar="N",
+                       help="permutations of each permutation test")
+    if jobs:
+        p.add_argument("--jobs", "--n-jobs", dest="jobs", type=int, default=1, action=_Alias, deprecated="--n-jobs",
+                       help=f"{jobs} (-1: every core)")
+    if progress:
+        p.add_argument("--quiet", action="store_true", help="no progress or cautions on stderr (red checks stay)")
 
 
 def add_design_arguments(p: argparse.ArgumentParser, *, block: bool = True) -> None:
@@ -134,10 +174,8 @@ def _add_link(sub: Any) -> None:
 def _add_demo(sub: Any) -> None:
     p = sub.add_parser("demo", help="run `link` on the bundled Franzosa 2019 PRISM IBD cohort (CD and UC vs controls)")
     p.add_argument("--out", default="gutlink-demo", help="output folder (written atomically)")
-    p.add_argument("--permutations", type=int, default=999)
-    p.add_argument("--seed", "--rng", dest="seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an existing demo output folder")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_run_arguments(p, permutations=999)
     p.set_defaults(handler=cmd_demo)
 
 

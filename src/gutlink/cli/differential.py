@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import DesignError
-from . import _split, add_design_arguments, add_input_arguments, checked_design, command_line, load_cohort
+from . import _split, add_design_arguments, add_run_arguments, add_input_arguments, checked_design, command_line, load_cohort
 
 __all__ = ["add_parser", "run"]
 
@@ -37,7 +37,6 @@ def add_parser(sub: Any) -> None:
                         "'all': every column with 3+ levels). Default: the group / first categorical column "
                         "when it has 3+ levels")
     p.add_argument("--no-omnibus", action="store_true", help="no omnibus (multi-level) tests")
-    p.add_argument("--jobs", type=int, default=1, help="threads for the presence model (-1: every core)")
     p.add_argument("--subject", default=None, help="subject / household column: random intercept")
     p.add_argument("--study", default=None, help="study column: adjust for it and meta-analyse across studies")
     p.add_argument("--meta-method", default="reml", choices=["reml", "dl"], help="between-study variance")
@@ -51,9 +50,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-prevalence", action="store_true", help="skip the presence/absence model")
     p.add_argument("--shuffles", type=int, default=10, help="label-shuffled copies for the negative control")
     p.add_argument("--strata", default=None, help="shuffle labels within levels of this column")
-    p.add_argument("--rng", type=int, default=0, help="seed of every random step")
     p.add_argument("--out", default="gutlink-differential", help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    add_run_arguments(p, jobs="threads for the presence model")
     add_design_arguments(p, block=False)
     p.set_defaults(handler=run)
 
@@ -119,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     kwargs = _test_kwargs(args)
     design, checks = _checks(args, cohort)
     result = differential.test(cohort, _formula_with_study(args.formula, args.study), n_shuffles=args.shuffles,
-                               strata=args.strata or args.study, rng=args.rng, **kwargs)
+                               strata=args.strata or args.study, rng=args.seed, **kwargs)
     meta_result = None
     if args.study:
         meta_result = meta.by_study(cohort, args.formula, study=args.study, method=args.meta_method,
@@ -127,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         result = replace(result, meta=meta_result)
     doc = {"differential": result.to_dict(), "meta_analysis": None if meta_result is None else meta_result.to_dict()}
     bundle = Run(subcommand="differential", results=(result,), document=doc, inputs=tuple(files),
-                 command=command_line(), seed=args.rng, design=design, checks=checks)
+                 command=command_line(), seed=args.seed, design=design, checks=checks)
     out = write(bundle, args.out, overwrite=args.overwrite)
     found = doc["differential"]["discoveries"]
     print(f"{result.n_features} features × {len(result.terms)} term(s) tested on {result.n_samples} samples "

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DesignError
-from . import _split, add_design_arguments, checked_design, command_line
+from . import _split, add_design_arguments, add_run_arguments, checked_design, command_line
 
 __all__ = ["add_parser", "run"]
 
@@ -36,7 +36,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--weights", default=None, help="k comma-separated position weights (e.g. TCR contacts > anchors)")
     p.add_argument("--kind", default="auto", choices=["auto", "protein", "nucleotide"], help="input sequence kind")
     p.add_argument("--manifest", default=None, help="TSV taxon → proteome; adds a taxon column to the burden")
-    p.add_argument("--n-jobs", "--jobs", dest="n_jobs", type=int, default=1, help="worker processes (-1: every core)")
     p.add_argument("--scheduler", default=None, help="Dask distributed scheduler address (scan on that cluster)")
     p.add_argument("--query-memory", type=float, default=256, metavar="MB",
                    help="memory budget of the compiled epitope tables; larger epitope sets are scanned in batches "
@@ -44,7 +43,7 @@ def add_parser(sub: Any) -> None:
     _add_cohort(p)
     p.add_argument("--out", default="gutlink-mimicry", help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_run_arguments(p, jobs="worker processes")
     add_design_arguments(p, block=False)
     p.set_defaults(handler=run)
 
@@ -61,7 +60,6 @@ def _add_cohort(p: argparse.ArgumentParser) -> None:
                    help="metadata column of strata (e.g. HLA risk genotype): compare cases with controls within "
                         "each stratum (van Elteren) and report each stratum")
     g.add_argument("--permutations", type=int, default=999, help="shuffles of the taxon → proteome assignment")
-    g.add_argument("--seed", "--rng", dest="seed", type=int, default=0, help="seed of the shuffles")
 
 
 def _progress(quiet: bool) -> Any:
@@ -135,7 +133,7 @@ def _scan(args: argparse.Namespace, paths: list[str]) -> Any:
 
     return scan(paths, args.epitopes, matrix=args.matrix, min_score=args.min_score, min_fraction=args.min_fraction,
                 k=args.k, max_mismatches=args.max_mismatches, conservative=args.conservative,
-                weights=_weights(args.weights), kind=args.kind, n_jobs=args.n_jobs, scheduler=args.scheduler,
+                weights=_weights(args.weights), kind=args.kind, n_jobs=args.jobs, scheduler=args.scheduler,
                 query_memory=_query_memory(args.query_memory), callback=_progress(args.quiet))
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DesignError
-from . import _split, add_design_arguments, add_input_arguments, checked_design, command_line, load_cohort
+from . import _split, add_design_arguments, add_run_arguments, add_input_arguments, checked_design, command_line, load_cohort
 
 __all__ = ["add_parser", "run"]
 
@@ -44,7 +44,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--select", type=int, default=None, metavar="K", help="keep K features (inside each fold)")
     p.add_argument("--repeats", type=int, default=10, help="CV repeats")
     p.add_argument("--folds", type=int, default=5, help="CV folds")
-    p.add_argument("--permutations", type=int, default=0, help="label permutations for the chance AUROC")
     p.add_argument("--per-study-standardise", action="store_true",
                    help="with --study: standardise features within each study (a held-out study on its own "
                         "unlabelled samples)")
@@ -53,12 +52,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-matrix", action="store_true", help="with --study: LOSO only, no study × study matrix")
     p.add_argument("--save-model", action="store_true", help="also fit on all samples and write model.json")
     p.add_argument("--apply", default=None, metavar="MODEL", help="score the samples with a saved model.json")
-    p.add_argument("--jobs", type=int, default=1, help="parallel workers (joblib)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://…) to run the fits on")
-    p.add_argument("--rng", type=int, default=0, help="seed of every random step")
     p.add_argument("--out", default="gutlink-predict", help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    p.add_argument("--quiet", action="store_true", help="no design-check lines on stderr")
+    add_run_arguments(p, permutations=0, jobs="parallel workers (joblib)")
     add_design_arguments(p, block=False)
     p.set_defaults(handler=run)
 
@@ -87,7 +84,7 @@ def _fit(args: argparse.Namespace, cohort: Any) -> dict[str, Any]:
 
     design = _design_args(args)
     _check_per_study(args)
-    common = {"rng": args.rng, "n_jobs": args.jobs, "scheduler": args.scheduler,
+    common = {"rng": args.seed, "n_jobs": args.jobs, "scheduler": args.scheduler,
               "per_study_standardise": args.per_study_standardise}
     out: dict[str, Any] = {"cv": cross_validate(cohort, study=args.study, n_repeats=args.repeats, n_folds=args.folds,
                                                 n_permutations=args.permutations, select_k=args.select,
@@ -96,7 +93,7 @@ def _fit(args: argparse.Namespace, cohort: Any) -> dict[str, Any]:
         out["transfer"] = loso(cohort, study=args.study, matrix=not args.no_matrix, n_folds=args.folds,
                                n_repeats=min(args.repeats, 3), **design, **common)
     if args.save_model:
-        out["model"] = fit_model(cohort, select_k=args.select, rng=args.rng, **design)
+        out["model"] = fit_model(cohort, select_k=args.select, rng=args.seed, **design)
     return out
 
 
@@ -119,7 +116,7 @@ def _write(args: argparse.Namespace, results: tuple[Any, ...], doc: dict[str, An
 
     doc["report_html"] = True
     bundle = Run(subcommand="predict", results=results, document=doc, inputs=tuple(files), command=command_line(),
-                 seed=args.rng, design=checks[0], checks=checks[1])
+                 seed=args.seed, design=checks[0], checks=checks[1])
     return write(bundle, args.out, overwrite=args.overwrite, extra_files=extra)
 
 
@@ -140,7 +137,7 @@ def _apply(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]], c
     model = load_model(args.apply)
     labelled = bool(args.group and args.case and args.control)
     res = apply_model(model, cohort, group=args.group, case=_split(args.case) if labelled else None,
-                      control=_split(args.control) if labelled else None, rng=args.rng)
+                      control=_split(args.control) if labelled else None, rng=args.seed)
     files.append(file_record(args.apply, "model"))
     doc = {"model": model.info, "alignment": res.alignment, "n_samples": int(len(res.table)), "group": res.group,
            "by_group": res.by_group}
@@ -167,7 +164,7 @@ def _multi(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]], c
         options.update(study=args.study, per_study_standardise=True)
     res = multi_disease(cohort, group=design["group"], cases=design["case"], control=design["control"],
                         model=args.model, subject=args.subject, n_repeats=args.repeats, n_folds=args.folds,
-                        options=options, rng=args.rng, n_jobs=args.jobs, scheduler=args.scheduler)
+                        options=options, rng=args.seed, n_jobs=args.jobs, scheduler=args.scheduler)
     out = _write(args, (res,), res.summary(), files, checks)
     for r in res.table.itertuples():
         print(f"{r.disease} vs control: AUROC {r.auroc:.3f} ({r.ci_low:.3f}–{r.ci_high:.3f}), "
