@@ -81,3 +81,22 @@ def test_unwritable_out_is_refused_before_any_work(files, tmp_path, capsys):
     blocker.write_text("keep")
     assert main(_argv("link", files, blocker / "out")) == 2
     assert "cannot create the output folder" in capsys.readouterr().err and blocker.read_text() == "keep"
+
+
+def test_clinical_columns_in_the_abundance_table_are_refused_then_moved(tmp_path, capsys):
+    c = franzosa2019()
+    x = c.to_frame()
+    x["Age"] = c.metadata["Age"].to_numpy()
+    x["clin.IBD"] = c.metadata["Diagnosis"].isin(["CD", "UC"]).astype(int).to_numpy()  # the label, leaked
+    x["Diagnosis"] = c.metadata["Diagnosis"].to_numpy()
+    x.rename_axis("sample_id").to_csv(tmp_path / "clin.tsv", sep="\t")
+    argv = ["predict", str(tmp_path / "clin.tsv"), "--group", "Diagnosis", "--case", "CD,UC", "--control", "Control",
+            "--repeats", "1", "--folds", "3", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "'clin.IBD'" in err and "--metadata-columns" in err and not (tmp_path / "a").exists()
+    assert main([*argv, "--out", str(tmp_path / "b"), "--metadata-columns", "Age,clin.IBD"]) == 0
+    importance = (tmp_path / "b" / "importance.tsv").read_text()
+    assert "clin.IBD" not in importance and "Age" not in importance.split("\n")[1]
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["auroc"] < 0.95  # the leaked label is gone: no perfect classifier

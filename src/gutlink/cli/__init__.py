@@ -155,6 +155,13 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("abundance", help="abundance table (MetaPhlAn, BIOM, .qza, Kraken/Bracken, TSV/CSV)")
     p.add_argument("--metadata", default=None, help="sample metadata (TSV/CSV/QIIME 2); default: embedded in the table")
     p.add_argument("--format", default=None, help="abundance format (default: detected)")
+    p.add_argument("--metadata-columns", default="", metavar="COLS",
+                   help="comma-separated sample variables inside the abundance table (clinical columns): moved to "
+                        "the metadata, never analysed as taxa")
+    p.add_argument("--feature-columns", default="", metavar="COLS",
+                   help="comma-separated abundance columns of a generic table, exactly; all others are metadata")
+    p.add_argument("--max-input", type=_size, default=None, metavar="SIZE",
+                   help="largest input accepted, before and after decompression (e.g. 500M, 20G; default 20G)")
 
 
 def _add_link(sub: Any) -> None:
@@ -209,6 +216,20 @@ def _warn_unmatched(al: Any, path: str, n_meta: int, n_abund: int) -> None:
     if al.abundance_only:
         print(f"note: {len(al.abundance_only)} of {n_abund} abundance samples have no metadata row "
               f"(e.g. {', '.join(map(repr, al.abundance_only[:3]))}); they are left out.", file=sys.stderr)
+
+
+def _size(text: str) -> int:
+    """A byte size such as ``500M`` or ``20G`` (powers of 1024)."""
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    s = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = s[-1] if s and s[-1] in units else ""
+    try:
+        value = float(s[: len(s) - len(unit)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 500M, 20G)") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the size must be positive")
+    return int(value * units[unit])
 
 
 def _split(text: str | None) -> list[str]:
@@ -271,12 +292,15 @@ def load_cohort(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
     from ..run import file_record
 
     rank = getattr(args, "rank", None)
-    cohort = read(args.abundance, format=args.format, rank=rank)
+    metadata = read_metadata(args.metadata) if args.metadata else None
+    limits = {} if getattr(args, "max_input", None) is None else {"max_input": args.max_input}
+    cohort = read(args.abundance, format=args.format, rank=rank, metadata=metadata,
+                  metadata_columns=_split(getattr(args, "metadata_columns", "")) or None,
+                  feature_columns=_split(getattr(args, "feature_columns", "")) or None, **limits)
     if rank:
         cohort = cohort.aggregate(rank)
     files = [file_record(args.abundance, "abundance")]
-    if args.metadata:
-        metadata = read_metadata(args.metadata)
+    if metadata is not None:
         _warn_unmatched(cohort.alignment(metadata), args.metadata, len(metadata), cohort.n_samples)
         cohort = cohort.align(metadata, source=str(args.metadata))
         files.append(file_record(args.metadata, "metadata"))
