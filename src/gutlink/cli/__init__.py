@@ -196,15 +196,26 @@ def _add_convert(sub: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- helpers
-class _Progress:
-    """Step lines on stderr with elapsed time (the library itself never prints)."""
+class Progress:
+    """Progress of a long command on stderr (the library itself never prints): a bar redrawn in place on a
+    terminal, one plain line per step otherwise (logs, pipes, CI); nothing with ``--quiet``."""
 
-    def __init__(self, quiet: bool) -> None:
-        self.quiet, self.start = quiet, time.perf_counter()
+    def __init__(self, quiet: bool, *, what: str = "") -> None:
+        self.quiet, self.what, self.start = quiet, what, time.perf_counter()
+        self.tty = sys.stderr.isatty()
 
     def __call__(self, step: str, i: int, n: int) -> None:
-        if not self.quiet:
-            print(f"[{i + 1:>2}/{n}] {time.perf_counter() - self.start:6.1f}s  {step}", file=sys.stderr, flush=True)
+        if self.quiet:
+            return
+        elapsed = time.perf_counter() - self.start
+        label = f"{self.what} {step}".strip()
+        if not self.tty:
+            print(f"[{i + 1:>2}/{n}] {elapsed:6.1f}s  {label}", file=sys.stderr, flush=True)
+            return
+        done = int(24 * min(i + 1, n) / max(n, 1))
+        end = "\n" if i + 1 >= n else ""
+        print(f"\r[{'#' * done}{'.' * (24 - done)}] {i + 1}/{n} {elapsed:5.1f}s {label[:60]:<60}", end=end,
+              file=sys.stderr, flush=True)
 
 
 def _warn_unmatched(al: Any, path: str, n_meta: int, n_abund: int) -> None:
@@ -267,7 +278,7 @@ def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> 
     result = link(cohort, group=args.group, case=_split(args.case), control=args.control,
                   covariates=_split(args.covariates), strata=args.strata, subject=args.subject, rank=args.rank,
                   metrics=_split(args.metrics), permutations=args.permutations, rng=args.seed,
-                  drop_empty=args.drop_empty, inputs=inputs, callback=_Progress(args.quiet), by=args.by,
+                  drop_empty=args.drop_empty, inputs=inputs, callback=Progress(args.quiet), by=args.by,
                   predict=args.predict, rarefy=args.rarefy)
     bundle = Run(subcommand="link", results=(result,), inputs=tuple(inputs["files"]), command=inputs["command"],
                  seed=args.seed, design=design, checks=checks)

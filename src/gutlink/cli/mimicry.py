@@ -8,12 +8,11 @@ Writes ``report.html``, ``hits.tsv``, ``taxon_burden.tsv``, ``proteomes.tsv`` an
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import DesignError
-from . import _split, add_design_arguments, add_run_arguments, checked_design, command_line
+from . import Progress, _split, add_design_arguments, add_run_arguments, checked_design, command_line
 
 __all__ = ["add_parser", "run"]
 
@@ -60,13 +59,6 @@ def _add_cohort(p: argparse.ArgumentParser) -> None:
                    help="metadata column of strata (e.g. HLA risk genotype): compare cases with controls within "
                         "each stratum (van Elteren) and report each stratum")
     g.add_argument("--permutations", type=int, default=999, help="shuffles of the taxon → proteome assignment")
-
-
-def _progress(quiet: bool) -> Any:
-    def report(name: str, i: int, n: int) -> None:
-        if not quiet:
-            print(f"[{i + 1}/{n}] scanned {name}", file=sys.stderr, flush=True)
-    return report
 
 
 def _inputs(args: argparse.Namespace) -> tuple[list[str], Any]:
@@ -134,7 +126,7 @@ def _scan(args: argparse.Namespace, paths: list[str]) -> Any:
     return scan(paths, args.epitopes, matrix=args.matrix, min_score=args.min_score, min_fraction=args.min_fraction,
                 k=args.k, max_mismatches=args.max_mismatches, conservative=args.conservative,
                 weights=_weights(args.weights), kind=args.kind, n_jobs=args.jobs, scheduler=args.scheduler,
-                query_memory=_query_memory(args.query_memory), callback=_progress(args.quiet))
+                query_memory=_query_memory(args.query_memory), callback=Progress(args.quiet, what="scanned"))
 
 
 def _burden(args: argparse.Namespace, cohort: Any, result: Any, manifest: Any) -> Any:

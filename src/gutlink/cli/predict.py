@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DesignError
-from . import _split, add_design_arguments, add_run_arguments, add_input_arguments, checked_design, command_line, load_cohort
+from . import Progress, _split, add_design_arguments, add_run_arguments, add_input_arguments, checked_design, command_line, load_cohort
 
 __all__ = ["add_parser", "run"]
 
@@ -88,6 +88,7 @@ def _fit(args: argparse.Namespace, cohort: Any) -> dict[str, Any]:
               "per_study_standardise": args.per_study_standardise}
     out: dict[str, Any] = {"cv": cross_validate(cohort, study=args.study, n_repeats=args.repeats, n_folds=args.folds,
                                                 n_permutations=args.permutations, select_k=args.select,
+                                                callback=Progress(args.quiet, what="cross-validation:"),
                                                 **design, **common)}
     if args.study:
         out["transfer"] = loso(cohort, study=args.study, matrix=not args.no_matrix, n_folds=args.folds,
