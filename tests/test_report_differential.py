@@ -147,3 +147,18 @@ def test_omnibus_section_and_table(evil_cohort, tmp_path):
     out = report.write(result, tmp_path / "o")
     written = pd.read_csv(out / "omnibus.tsv", sep="\t")
     assert len(written) == len(result.omnibus) and "q_joint" in written.columns
+
+
+def test_every_level_of_a_multi_level_factor_is_shown() -> None:
+    """~ Diagnosis with CD, UC and Control: both CD vs Control and UC vs Control get their figures and table."""
+    c = franzosa2019()
+    res = differential.test(c, "~ Diagnosis", reference={"Diagnosis": "Control"}, n_shuffles=0, prevalence=False,
+                            omnibus=False)
+    assert len(res.terms) == 2
+    page = Page(report.render_html(res))
+    uc = [t for t in res.terms if "UC" in t][0]
+    suffix = "-" + report.context.slug(uc)
+    assert {"fig-volcano", "fig-forest", f"fig-volcano{suffix}", f"fig-forest{suffix}"} <= set(page.figures)
+    ids = [a["id"] for _, a in page.tags if a.get("id")]
+    assert f"differential-table{suffix}" in ids and len(ids) == len(set(ids))
+    assert "UC" in page.all_text and "Control" in page.all_text

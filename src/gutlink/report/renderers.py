@@ -10,6 +10,7 @@ from functools import singledispatch
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
 from ..community import AlphaResult, DysbiosisResult, OrdinationResult, PermanovaResult, PermdispResult
 from ..design import LABEL
@@ -177,14 +178,20 @@ def _forest_rows(tab: pd.DataFrame, alpha: float) -> tuple[pd.DataFrame, str]:
     return ranked.head(10), f"none has q < {alpha:g}; the {min(10, len(ranked))} with the smallest q are shown"
 
 
-def differential_section(result: DifferentialResult, ctx: Context, *, figures: bool = True, tables: bool = True,
-                         comparison: str | None = None, label_name: str | None = None) -> Section:
-    """The differential-abundance section: facts, negative control, volcano and forest plots, top taxa.
+#: Levels of a multi-level factor given their own volcano, forest and table (one per non-reference level).
+MAX_LEVEL_SECTIONS = 6
 
-    *tables*: whether ``differential.tsv`` / ``prevalence.tsv`` are written beside the page; *comparison* and
-    *label_name* replace the term's and the shuffled column's names (e.g. on the ``link`` page).
-    """
-    term = result.terms[0]
+
+def _sibling_terms(result: DifferentialResult) -> list[str]:
+    """The first term and the other levels of the same factor (``Diagnosis[T.CD]``, ``Diagnosis[T.UC]``)."""
+    first = result.terms[0]
+    stem = first.split("[", 1)[0]
+    same = [t for t in result.terms[1:] if "[" in first and t.split("[", 1)[0] == stem]
+    return [first, *same[: MAX_LEVEL_SECTIONS - 1]]
+
+
+def _term_body(result: DifferentialResult, term: str, ctx: Context, *, figures: bool, tables: bool,
+               comparison: str | None, label_name: str | None, sfx: str) -> tuple[Markup, tuple[str, ...]]:
     tab, prev = _term_tables(result, term)
     if comparison is None:
         comparison = str(tab["comparison"].iloc[0]) if len(tab) else term
@@ -192,20 +199,47 @@ def differential_section(result: DifferentialResult, ctx: Context, *, figures: b
     values: dict[str, object] = {"volcano": None, "forest": None, "forest_note": ""}
     if figures:
         rows, note = _forest_rows(tab, result.alpha)
-        values = {"volcano": volcano_figure(tab, alpha=result.alpha, fig_id="fig-volcano", xlabel=label,
+        values = {"volcano": volcano_figure(tab, alpha=result.alpha, fig_id=f"fig-volcano{sfx}", xlabel=label,
                                             title=f"Volcano plot: {comparison}"),
-                  "forest": forest_figure(rows, fig_id="fig-forest", xlabel=label,
+                  "forest": forest_figure(rows, fig_id=f"fig-forest{sfx}", xlabel=label,
                                           title=f"Top taxa with 95 % CI: {comparison}"), "forest_note": note}
     groups = [c.removeprefix("prevalence_") for c in tab.columns if c.startswith("prevalence_")]
     body = ctx.render("differential.html.j2", d=result, term={"name": term, "comparison": comparison},
-                      counts=_counts(tab, prev, result.alpha), tables=tables,
-                      control=describe_control(result.negative_control, name=label_name), figures=figures, effect_label=label, groups=groups, rows=_top_rows(tab, prev, TOP_ROWS),
-                      **values)
-    children = (meta_section(result.meta, ctx),) if isinstance(result.meta, MetaResult) else ()
+                      counts=_counts(tab, prev, result.alpha), tables=tables, sfx=sfx,
+                      control=describe_control(result.negative_control, name=label_name), figures=figures,
+                      effect_label=label, groups=groups, rows=_top_rows(tab, prev, TOP_ROWS), **values)
+    return body, (f"fig-volcano{sfx}", f"fig-forest{sfx}") if figures else ()
+
+
+def differential_section(result: DifferentialResult, ctx: Context, *, figures: bool = True, tables: bool = True,
+                         comparison: str | None = None, label_name: str | None = None) -> Section:
+    """The differential-abundance section: facts, negative control, volcano and forest plots, top taxa.
+
+    Every level of a multi-level first factor gets its own sub-section (e.g. UC vs Control beside CD vs
+    Control). *tables*: whether ``differential.tsv`` / ``prevalence.tsv`` are written beside the page;
+    *comparison* and *label_name* replace the first term's and the shuffled column's names (e.g. on the
+    ``link`` page).
+    """
+    first, *others = _sibling_terms(result)
+    body, figs = _term_body(result, first, ctx, figures=figures, tables=tables, comparison=comparison,
+                            label_name=label_name, sfx="")
+    levels = []
+    for term in others:
+        sfx = "-" + slug(term)
+        sub, sub_figs = _term_body(result, term, ctx, figures=figures, tables=tables, comparison=None,
+                                   label_name=label_name, sfx=sfx)
+        levels.append(Section(f"differential{sfx}", _comparison(result, term), sub, sub_figs))
+    children: tuple[Section, ...] = tuple(levels)
     if result.omnibus is not None and len(result.omnibus):
-        children = (omnibus_section(result, ctx), *children)
-    figs = ("fig-volcano", "fig-forest") if figures else ()
+        children = (*children, omnibus_section(result, ctx))
+    if isinstance(result.meta, MetaResult):
+        children = (*children, meta_section(result.meta, ctx))
     return Section("differential", "Differential abundance: which taxa differ?", body, figs, children)
+
+
+def _comparison(result: DifferentialResult, term: str) -> str:
+    tab = result.table[result.table["term"] == term]
+    return str(tab["comparison"].iloc[0]) if len(tab) else term
 
 
 def omnibus_section(result: DifferentialResult, ctx: Context) -> Section:
