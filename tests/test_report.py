@@ -328,3 +328,11 @@ def test_unregistered_result_raises(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="no report renderer for Unknown"):
         report.write(Unknown(), tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_input_files_keep_their_roles():
+    from gutlink.report.overview import input_files
+
+    inputs = {"files": [{"role": "abundance", "path": "a.tsv", "sha256": "0" * 64},
+                        {"role": "metadata", "path": "m.tsv", "sha256": "1" * 64}], "command": "gutlink link"}
+    assert [f["role"] for f in input_files(inputs)] == ["abundance", "metadata"]

@@ -58,7 +58,8 @@ def describe_step(op: Mapping[str, Any]) -> str:
 def _walk_files(value: Any, key: str) -> Iterator[dict[str, Any]]:
     if isinstance(value, Mapping):
         if "sha256" in value:
-            yield {"role": key, "path": value.get("path", value.get("name", key)), "sha256": value["sha256"],
+            yield {"role": value.get("role", key), "path": value.get("path", value.get("name", key)),
+                   "sha256": value["sha256"],
                    "size": value.get("size", value.get("bytes"))}
             return
         for k, v in value.items():
