@@ -72,11 +72,13 @@ def _draw_calibration(fig: Figure, cal: pd.DataFrame) -> None:
     if cal.empty:
         _no_data(ax, "no calibration data")
         return
-    sizes = 12 + 60 * cal["n"] / max(float(cal["n"].max()), 1.0)
+    n = cal["n"].to_numpy(dtype=float)
+    varies = n.max() > 1.2 * max(n.min(), 1.0)  # quantile bins hold about equal numbers: then one size says it
+    sizes = 12 + 60 * n / max(n.max(), 1.0) if varies else np.full(n.size, 30.0)
+    label = "bin (area: samples)" if varies else f"bin of about {int(round(np.median(n)))} samples"
     ax.plot([0, 1], [0, 1], color=_GREY, ls="--", lw=0.8, label="perfect calibration")
     ax.plot(cal["mean_predicted"], cal["fraction_case"], color=_CONTROL, lw=1.2)
-    ax.scatter(cal["mean_predicted"], cal["fraction_case"], s=sizes, color=_CONTROL, zorder=3,
-               label="bin (size: samples)")
+    ax.scatter(cal["mean_predicted"], cal["fraction_case"], s=sizes, color=_CONTROL, zorder=3, label=label)
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Mean predicted probability", ylabel="Observed fraction of cases")
     ax.legend(loc="lower right", fontsize=8)
 
