@@ -83,13 +83,17 @@ def _draw_volcano(fig: Figure, table: pd.DataFrame, alpha: float, xlabel: str) -
 
 
 def _label_points(ax: Axes, x: np.ndarray, y: np.ndarray, names: np.ndarray, chosen: np.ndarray) -> None:
-    """Name the *chosen* points, outward from zero, moving labels down so that none overlaps the one above."""
-    gap = 0.055 * max(float(np.nanmax(y)), 1.0)
+    """Name the *chosen* points, outward from zero, moving labels down so that none overlaps the one above; a
+    label that would leave the plot (below the axis) is dropped rather than drawn over another."""
+    top = max(float(np.nanmax(y)), 1.0)
+    gap = 0.055 * top
     span = max(float(np.nanmax(np.abs(x))), 1e-9)
     for side in (-1, 1):
         placed = np.inf
         for i in sorted((i for i in chosen if (x[i] >= 0) == (side > 0)), key=lambda i: -y[i]):
             ty = min(y[i], placed - gap)
+            if ty < 0.5 * gap:
+                break
             placed = ty
             ax.annotate(display_name(names[i], 28), (x[i], y[i]), xytext=(x[i] + side * 0.06 * span, ty),
                         textcoords="data", fontsize=7, color="#222222", va="center",
