@@ -100,3 +100,19 @@ def test_clinical_columns_in_the_abundance_table_are_refused_then_moved(tmp_path
     assert "clin.IBD" not in importance and "Age" not in importance.split("\n")[1]
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert summary["auroc"] < 0.95  # the leaked label is gone: no perfect classifier
+
+
+def test_interrupt_exits_130_and_ansi_in_names_is_not_echoed(files, tmp_path, capsys, monkeypatch):
+    import gutlink.link
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gutlink.link, "link", interrupted)
+    out = tmp_path / "out"
+    assert main(_argv("link", files, out)) == 130
+    assert "interrupted; nothing was written" in capsys.readouterr().err and not out.exists()
+    monkeypatch.undo()
+    assert main(_argv("link", files, out, "--covariates", "\x1b[31mred")) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b[31mred" in err

@@ -7,14 +7,27 @@ working.  Messages say what went wrong, where, and what to do.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "GutlinkError",
     "InputFormatError",
     "SampleMismatchError",
     "DesignError",
     "ConvergenceError",
+    "OutputError",
     "OutputExistsError",
+    "printable",
 ]
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: object) -> str:
+    """*text* with control characters (ANSI escapes, NUL, CR…) written as ``\\xNN``, so that an error message
+    never echoes a terminal escape sequence from a file, a file name or a column name."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
 
 class GutlinkError(Exception):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import GutlinkError
+from ..errors import GutlinkError, printable
 
 __all__ = ["main", "build_parser"]
 
@@ -160,6 +160,8 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
                         "the metadata, never analysed as taxa")
     p.add_argument("--feature-columns", default="", metavar="COLS",
                    help="comma-separated abundance columns of a generic table, exactly; all others are metadata")
+    p.add_argument("--units", default=None, choices=["counts", "fraction", "percent"],
+                   help="units of the abundances (default: from the file, or detected from the values)")
     p.add_argument("--max-input", type=_size, default=None, metavar="SIZE",
                    help="largest input accepted, before and after decompression (e.g. 500M, 20G; default 20G)")
 
@@ -303,9 +305,9 @@ def load_cohort(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
     from ..run import file_record
 
     rank = getattr(args, "rank", None)
-    metadata = read_metadata(args.metadata) if args.metadata else None
     limits = {} if getattr(args, "max_input", None) is None else {"max_input": args.max_input}
-    cohort = read(args.abundance, format=args.format, rank=rank, metadata=metadata,
+    metadata = read_metadata(args.metadata, **limits) if args.metadata else None
+    cohort = read(args.abundance, format=args.format, rank=rank, metadata=metadata, units=getattr(args, "units", None),
                   metadata_columns=_split(getattr(args, "metadata_columns", "")) or None,
                   feature_columns=_split(getattr(args, "feature_columns", "")) or None, **limits)
     if rank:
@@ -358,5 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except GutlinkError as err:
-        print(f"gutlink {args.command}: error: {err}", file=sys.stderr)
+        print(f"gutlink {args.command}: error: {printable(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"gutlink {args.command}: interrupted; nothing was written.", file=sys.stderr)
+        return 130

@@ -26,12 +26,11 @@ import bz2
 import gzip
 import io
 import lzma
-import re
 import zipfile
 import zlib
 from typing import IO
 
-from ..errors import InputFormatError
+from ..errors import InputFormatError, printable
 
 __all__ = ["HDF5_MAGIC", "MAX_INPUT", "sniff", "decompress", "is_zip", "is_qza", "read_limited", "too_large",
            "clean"]
@@ -50,13 +49,7 @@ _MAGIC = (
 _TOOL = {"gzip": "gzip -t", "bz2": "bzip2 -t", "xz": "xz -t", "zip": "unzip -t"}
 _OPENERS = {"gzip": lambda f: gzip.GzipFile(fileobj=f), "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}
 _STREAM_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def clean(text: str) -> str:
-    """*text* with control characters (ANSI escapes, NUL, CR…) written as ``\\xNN``, so that an error message
-    never echoes a terminal escape sequence from a file or file name."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+clean = printable  # the io layer's name for it
 
 
 def sniff(data: bytes) -> str | None:
