@@ -77,6 +77,29 @@ def test_convert_roundtrip(tmp_path):
     assert back.n_samples == 19 and back.n_features == 30
 
 
+def test_convert_modes_and_refusals(tmp_path, capsys):
+    import os
+    import stat
+
+    from gutlink.datasets import toy
+    from gutlink.io import write_tsv
+
+    src = tmp_path / "toy.tsv"
+    write_tsv(toy(), src)
+    out = tmp_path / "copy.tsv"
+    old = os.umask(0o022)
+    try:
+        assert main(["convert", str(src), str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644  # like any new file, not mkstemp's 0600
+    before = out.read_bytes()
+    assert main(["convert", str(src), str(out)]) == 2 and "already exists" in capsys.readouterr().err
+    assert main(["convert", str(src), str(src), "--overwrite"]) == 2 and "replace the input" in capsys.readouterr().err
+    assert main(["convert", str(src), str(tmp_path / "nodir" / "x.tsv")]) == 2
+    assert out.read_bytes() == before and src.stat().st_size > 0
+
+
 def test_python_dash_m():
     proc = subprocess.run([sys.executable, "-m", "gutlink", "--version"], capture_output=True, text=True, check=True)
     assert proc.stdout.startswith("gutlink ")

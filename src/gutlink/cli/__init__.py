@@ -7,6 +7,7 @@ anything else keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import shlex
 import sys
@@ -193,7 +194,10 @@ def _add_convert(sub: Any) -> None:
     p.add_argument("abundance")
     p.add_argument("output", help="output path; .biom writes BIOM 2.1 HDF5, anything else TSV")
     p.add_argument("--format", default=None)
-    p.add_argument("--rank", default=None)
+    p.add_argument("--rank", default=None, help="read at this rank and aggregate to it (feature IDs: its names)")
+    p.add_argument("--units", default=None, choices=["counts", "fraction", "percent"],
+                   help="units of the abundances (default: from the file, or detected)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(handler=cmd_convert)
 
 
@@ -344,9 +348,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """``gutlink convert``."""
+    from ..errors import OutputError, OutputExistsError
     from ..io import read, write_biom, write_tsv
 
-    cohort = read(args.abundance, format=args.format, rank=args.rank)
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise OutputExistsError(f"{out}: already exists; choose another path or pass --overwrite.")
+    if out.exists() and out.resolve() == Path(args.abundance).resolve():
+        raise OutputError(f"{out}: the output would replace the input; choose another path.")
+    if not out.parent.absolute().is_dir() or not os.access(out.parent.absolute(), os.W_OK):
+        raise OutputError(f"{out}: its folder {out.parent.absolute()} does not exist or is not writable.")
+    cohort = read(args.abundance, format=args.format, rank=args.rank, units=args.units)
     if args.rank:
         cohort = cohort.aggregate(args.rank)
     (write_biom if str(args.output).endswith(".biom") else write_tsv)(cohort, args.output)

@@ -107,12 +107,18 @@ def lineage_string(row: Any, sep: str = "|") -> str:
 
 @contextmanager
 def _atomic(path: str | Path) -> Iterator[str]:
-    """Yield a temp path beside *path*; move it onto *path* only if the block succeeds."""
+    """Yield a temp path beside *path*; move it onto *path* only if the block succeeds.
+
+    The file gets the mode any new file would (0666 less the umask), not ``mkstemp``'s private 0600.
+    """
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     os.close(fd)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
