@@ -106,3 +106,19 @@ def test_report_in_headless_chromium(franzosa_report: tuple[LinkResult, Path]) -
     assert seen["counts"]["scripts"] == 0 and seen["counts"]["images"] == 0
     assert "CD vs Control" in str(seen["title"])
     assert shot.is_file() and shot.stat().st_size > 50_000
+
+
+def test_report_fits_a_phone_screen(franzosa_report: tuple[LinkResult, Path]) -> None:
+    """At 375 px wide the page never scrolls sideways: wide tables scroll inside themselves."""
+    from playwright.sync_api import sync_playwright
+
+    _, html = franzosa_report
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 375, "height": 800})
+            page.goto(html.as_uri(), wait_until="load")
+            widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        finally:
+            browser.close()
+    assert widths[0] <= widths[1] + 1, f"the page is {widths[0]} px wide on a {widths[1]} px screen"
