@@ -6,11 +6,29 @@ A research tool, never medical advice.
 from __future__ import annotations
 
 from .cohort import Alignment, Cohort
-from .errors import ConvergenceError, DesignError, GutlinkError, InputFormatError, SampleMismatchError
+from .errors import (
+    ConvergenceError, DesignError, GutlinkError, InputFormatError, OutputError, OutputExistsError, SampleMismatchError,
+)
 from .io import read, read_metadata, write_biom, write_tsv
 from .taxonomy import RANKS, lineage_table, parse_lineage
 
 __version__ = "0.1.0"
+
+#: The analysis namespaces, imported on first use (SPEC 1 lazy loading: ``import gutlink`` stays fast).
+SUBMODULES = ("community", "datasets", "design", "differential", "indices", "io", "link", "meta", "mimicry",
+              "predict", "report", "run")
+
+
+def __getattr__(name: str) -> object:
+    if name in SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *SUBMODULES])
 
 __all__ = [
     "Alignment",
@@ -19,6 +37,8 @@ __all__ = [
     "DesignError",
     "GutlinkError",
     "InputFormatError",
+    "OutputError",
+    "OutputExistsError",
     "RANKS",
     "SampleMismatchError",
     "__version__",
