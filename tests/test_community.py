@@ -71,7 +71,7 @@ def test_beta_equals_scikit_bio_and_aitchison_by_hand():
 
 def test_case_control_errors_name_the_problem():
     c = toy()
-    with pytest.raises(DesignError, match="no column 'Group'.*'group'"):
+    with pytest.raises(DesignError, match="no group column 'Group'.*'group'"):
         case_control(c, group="Group", case=["case"], control="control")
     with pytest.raises(DesignError, match="'T1D' does not occur"):
         case_control(c, group="group", case=["T1D"], control="control")

@@ -335,7 +335,8 @@ def test_no_residual_degrees_of_freedom():
         permanova_table(d, meta, "~ id", permutations=0)
 
 
-@pytest.mark.parametrize(("formula", "match"), [("y ~ g", "left-hand side"), ("~ 1", "no terms"), ("~ g +", "parse")])
+@pytest.mark.parametrize(("formula", "match"), [("y ~ g", "left-hand side"), ("~ 1", "no terms"), ("~ g +", "term is missing"),
+                                                 ('~ g + __import__("os").system("id")', "not an allowed function")])
 def test_bad_formulas(formula, match):
     d, meta = _small()
     with pytest.raises(DesignError, match=match):
@@ -397,10 +398,21 @@ def test_quoted_column_names_and_patsy_functions(meta, dists):
     a = permanova_table(dists["bray"], meta, "~ Diagnosis + Age", permutations=0)
     b = permanova_table(dists["bray"], renamed, "~ Diagnosis + Q('Age.years')", permutations=0)
     np.testing.assert_allclose(a["statistic"], b["statistic"], rtol=1e-12)
-    with pytest.raises(DesignError, match="Quote column names"):
-        permanova_table(dists["bray"], renamed, "~ Diagnosis + Age.years", permutations=0)
+    for spelled in ("~ Diagnosis + Age.years", "~ Diagnosis + `Age.years`"):  # R-style dotted names are columns
+        c = permanova_table(dists["bray"], renamed, spelled, permutations=0)
+        np.testing.assert_allclose(a["statistic"], c["statistic"], rtol=1e-12)
     logged = permanova_table(dists["bray"], meta, "~ np.log(Age)", permutations=0)
-    assert logged["term"].iloc[0] == "np.log(Age)"
+    assert logged["term"].iloc[0] == "log(Age)"
+
+
+def test_column_names_are_never_evaluated(meta, dists, tmp_path):
+    target = tmp_path / "pwned"
+    evil = f'__import__("os").system("touch {target}")'
+    renamed = meta.rename(columns={"Age": evil})
+    a = permanova_table(dists["bray"], meta, "~ Diagnosis + Age", permutations=0)
+    b = permanova_table(dists["bray"], renamed, f"~ Diagnosis + Q({evil!r})", permutations=0)
+    np.testing.assert_allclose(a["statistic"], b["statistic"], rtol=1e-12)
+    assert b["term"].tolist()[1] == evil and not target.exists()
 
 
 def test_perfect_fit_gives_huge_f_without_warnings():

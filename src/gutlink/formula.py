@@ -40,7 +40,7 @@ import pandas as pd
 
 from .errors import DesignError
 
-__all__ = ["FUNCTIONS", "Formula", "aliases", "parse", "restore_names"]
+__all__ = ["FUNCTIONS", "Formula", "aliases", "parse", "quote", "restore_names"]
 
 #: Transforms a formula may apply to one numeric column (written as numpy functions for the builders).
 FUNCTIONS = {"log": "np.log", "log2": "np.log2", "log10": "np.log10", "log1p": "np.log1p", "sqrt": "np.sqrt",
@@ -246,6 +246,25 @@ def parse(text: str, columns: Iterable[object] | None = None) -> Formula:
     if columns is not None:
         f.check_columns(columns)
     return f
+
+
+def quote(name: str) -> str:
+    """*name* written so that :func:`parse` reads it back as that one column.
+
+    Examples
+    --------
+    >>> quote("Age"), quote("Age (years)"), quote("a`b")
+    ('Age', '`Age (years)`', "Q('a`b')")
+    """
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", name) and name not in FUNCTIONS and name not in {"C", "Q"}:
+        return name
+    if "`" not in name:
+        return f"`{name}`"
+    if "'" not in name and "\\" not in name:
+        return f"Q('{name}')"
+    if '"' not in name and "\\" not in name:
+        return f'Q("{name}")'
+    raise DesignError(f"column name {name!r} holds both quote characters and a backquote; rename it.")
 
 
 def aliases(variables: Sequence[str]) -> dict[str, str]:

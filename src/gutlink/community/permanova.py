@@ -30,7 +30,6 @@ Examples
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -45,6 +44,8 @@ from skbio import DistanceMatrix
 from ..cohort import Cohort
 from ..design import LABEL
 from ..errors import DesignError, InputFormatError, SampleMismatchError
+from ..formula import Formula, aliases, environment, quote, restore_names, safe_frame
+from ..formula import parse as parse_formula
 from ..results import Result
 from .diversity import distances_for as _distances
 
@@ -143,40 +144,6 @@ class _Design:
     factors: tuple[frozenset[str], ...]
 
 
-def _formula_variables(formula: str, columns: pd.Index) -> list[str]:
-    """Metadata columns a formula uses; raise DesignError for a bare name that is no column."""
-    try:
-        desc = patsy.ModelDesc.from_formula(formula)
-    except patsy.PatsyError as err:
-        raise DesignError(f"cannot parse formula {formula!r}: {err}") from err
-    if desc.lhs_termlist:
-        raise DesignError(f"formula {formula!r} has a left-hand side; give only '~ terms'.")
-    used: list[str] = []
-    for term in desc.rhs_termlist:
-        for factor in term.factors:
-            used += _code_variables(factor.code, columns, formula)
-    return list(dict.fromkeys(used))
-
-
-def _code_variables(code: str, columns: pd.Index, formula: str) -> list[str]:
-    tree = ast.parse(code.strip(), mode="eval")
-    if isinstance(tree.body, ast.Name) and tree.body.id not in columns:
-        raise DesignError(
-            f"formula {formula!r} uses {tree.body.id!r}, which is not a metadata column "
-            f"(columns: {', '.join(map(str, columns[:10]))}{', ...' if len(columns) > 10 else ''})."
-        )
-    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    quoted = {
-        node.args[0].value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and getattr(node.func, "id", None) == "Q"
-        and node.args
-        and isinstance(node.args[0], ast.Constant)
-    }
-    return [c for c in columns if c in names or c in quoted]
-
-
 def _check_missing(metadata: pd.DataFrame, variables: list[str]) -> None:
     counts = {v: int(metadata[v].isna().sum()) for v in variables}
     missing = {v: k for v, k in counts.items() if k}
@@ -188,36 +155,37 @@ def _check_missing(metadata: pd.DataFrame, variables: list[str]) -> None:
         )
 
 
+def _parse(formula: str, columns: pd.Index) -> Formula:
+    """The formula by gutlink's allow-list grammar (a bare right-hand side such as ``"g * age"`` is accepted)."""
+    return parse_formula(formula if "~" in formula else "~ " + formula, columns)
+
+
 def _build_design(metadata: pd.DataFrame, formula: str) -> _Design:
-    """Treatment-coded design from patsy, intercept dropped and columns centred (as vegan)."""
-    _check_missing(metadata, _formula_variables(formula, metadata.columns))
-    try:
-        dm = patsy.dmatrix(formula, metadata.reset_index(drop=True), NA_action="raise")
-    except patsy.PatsyError as err:
-        hint = " Quote column names that are not Python names: Q('Fecal.Calprotectin')."
-        raise DesignError(f"cannot build the design of {formula!r}: {err}.{hint}") from err
-    slices = {_factor_set(t): (t.name(), cols) for t, cols in dm.design_info.term_slices.items() if t.factors}
-    if not slices:
+    """Treatment-coded design, intercept dropped and columns centred (as vegan), terms in R's order.
+
+    patsy builds the matrix from a formula gutlink wrote over aliases of the columns (:mod:`gutlink.formula`),
+    so no formula text or column name is ever evaluated.
+    """
+    f = _parse(formula, metadata.columns)
+    if not f.factors:
         raise DesignError(f"formula {formula!r} has no terms to test.")
-    order = _r_term_order(formula)
-    blocks = [np.asarray(dm)[:, slices[key][1]] for key in order]
+    _check_missing(metadata, list(f.variables))
+    alias = aliases(f.variables)
+    data = safe_frame(metadata.reset_index(drop=True), alias)
+    try:
+        dm = patsy.dmatrix(f.safe(alias), data, NA_action="raise", eval_env=patsy.EvalEnvironment([environment()]))
+    except patsy.PatsyError as err:
+        raise DesignError(f"cannot build the design of {formula!r}: {restore_names([str(err)], alias)[0]}") from err
+    slices = {frozenset(x.name() for x in t.factors): cols for t, cols in dm.design_info.term_slices.items()
+              if t.factors}
+    # R's order: as written (after expansion), stably by interaction degree; patsy puts categorical terms first
+    order = sorted(f.factors, key=len)
+    keys = [frozenset(x.render(alias) for x in term) for term in order]
+    blocks = [np.asarray(dm)[:, slices[key]] for key in keys]
     assign = np.repeat(np.arange(len(order)), [b.shape[1] for b in blocks])
     x = np.hstack(blocks)
-    names = tuple(slices[key][0] for key in order)
-    return _Design(x - x.mean(axis=0), assign, names, tuple(order))
-
-
-def _factor_set(term: patsy.Term) -> frozenset[str]:
-    return frozenset(f.name() for f in term.factors)
-
-
-def _r_term_order(formula: str) -> list[frozenset[str]]:
-    """Terms in R's order: as written (after expansion), stably sorted by interaction degree.
-
-    patsy puts categorical-only terms first, which would change sequential sums of squares.
-    """
-    terms = [t for t in patsy.ModelDesc.from_formula(formula).rhs_termlist if t.factors]
-    return [_factor_set(t) for t in sorted(terms, key=lambda t: len(t.factors))]
+    names = tuple(":".join(x.label() for x in term) for term in order)
+    return _Design(x - x.mean(axis=0), assign, names, tuple(frozenset(v.name for v in term) for term in order))
 
 
 def _orthonormal_basis(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -581,7 +549,7 @@ def permanova(cohort: Cohort, formula: str | None = None, *, metric: str = "bray
     restricted (study, household, subject).
     """
     if formula is None:
-        formula = "~ " + " + ".join([*covariates, LABEL])
+        formula = "~ " + " + ".join(quote(c) for c in [*covariates, LABEL])
     dm = _distances(cohort, metric, distances)
     blocks = None if strata is None else cohort.metadata[strata].astype(str).to_numpy()
     table = permanova_table(dm.data, cohort.metadata, formula, by=by, strata=blocks,
