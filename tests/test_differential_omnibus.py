@@ -255,7 +255,7 @@ def test_cli_writes_the_omnibus_table(prism, tmp_path, capsys):
     table = pd.read_csv(tmp_path / "auto" / "omnibus.tsv", sep="\t")
     assert set(table["term"]) == {"Diagnosis"} and {"statistic", "p_value", "q_joint"} <= set(table.columns)
     summary = json.loads((tmp_path / "auto" / "summary.json").read_text())
-    assert "omnibus.tsv" in summary["outputs"]["files"]
+    assert "omnibus.tsv" in summary["report"]["files"]
     assert summary["differential"]["omnibus_discoveries"]["Diagnosis"] > 0
     assert main([*base, "--no-omnibus", "--out", str(tmp_path / "none")]) == 0
     assert not (tmp_path / "none" / "omnibus.tsv").exists()

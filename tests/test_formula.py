@@ -74,3 +74,29 @@ def test_builder_labels_are_mapped_back():
     alias = {"Diagnosis": "v0", "Age": "v1", "v1": "v2"}
     assert restore_names(["v0[T.v1]", "np.log(v1)", "v0[T.a:b]:v2"], alias) == [
         "Diagnosis[T.v1]", "log(Age)", "Diagnosis[T.a:b]:v1"]
+
+
+@pytest.mark.parametrize("text", [
+    '~ group + {__import__("os").system("touch TARGET")}',
+    '~ group + np.log(__import__("os").system("touch TARGET") + 1)',
+])
+def test_differential_never_runs_a_formula(tmp_path, text):
+    from gutlink import differential
+    from gutlink.datasets import toy
+
+    target = tmp_path / "pwned"
+    with pytest.raises(DesignError):
+        differential.test(toy(), text.replace("TARGET", str(target)), n_shuffles=0)
+    assert not target.exists()
+
+
+def test_differential_takes_a_hostile_column_name_as_data(tmp_path):
+    from gutlink import differential
+    from gutlink.datasets import toy
+
+    target = tmp_path / "pwned"
+    evil = f'__import__("os").system("touch {target}")'
+    c = toy()
+    c = c.with_metadata(c.metadata.rename(columns={"group": evil}))
+    res = differential.test(c, f"~ `{evil}`", n_shuffles=0, prevalence=False)
+    assert not target.exists() and all(t.startswith(evil) for t in res.terms)

@@ -32,6 +32,8 @@ import pandas as pd
 from scipy import linalg
 
 from ..errors import DesignError
+from ..formula import aliases, environment, restore_names, safe_frame
+from ..formula import parse as parse_formula
 
 __all__ = ["GROUP_LEVELS", "Design", "Omnibus", "Term", "build_design", "omnibus_terms"]
 
@@ -213,14 +215,21 @@ def _drop_missing(meta: pd.DataFrame, used: list[str]) -> tuple[pd.DataFrame, di
 
 
 def _model_matrix(rhs: str, data: pd.DataFrame) -> pd.DataFrame:
+    """The model matrix of ``~ rhs``: formulaic builds it from a formula gutlink wrote over aliases of the
+    columns (:mod:`gutlink.formula`), so no formula text or column name is ever evaluated."""
     import formulaic
     from formulaic.errors import FormulaicError
 
+    f = parse_formula("~ " + rhs, data.columns)
+    alias = aliases(f.variables)
     try:
-        frame = formulaic.model_matrix(rhs, data, na_action="raise")
+        frame = formulaic.model_matrix(f.safe(alias), safe_frame(data, alias), na_action="raise",
+                                       context=environment())
     except (FormulaicError, ValueError, TypeError, KeyError, NameError) as err:
-        raise DesignError(f"cannot build the design from formula '~ {rhs}': {err}") from None
-    return pd.DataFrame(np.asarray(frame, dtype=float), index=data.index, columns=list(frame.columns))
+        message = restore_names([str(err)], alias)[0]
+        raise DesignError(f"cannot build the design from formula '~ {rhs}': {message}") from None
+    columns = restore_names([str(c) for c in frame.columns], alias)
+    return pd.DataFrame(np.asarray(frame, dtype=float), index=data.index, columns=columns)
 
 
 def collinear_columns(x: np.ndarray, columns: Sequence[str]) -> list[tuple[str, list[str]]]:
