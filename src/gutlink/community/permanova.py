@@ -49,7 +49,7 @@ from ..formula import parse as parse_formula
 from ..results import Result
 from .diversity import distances_for as _distances
 
-__all__ = ["PermanovaResult", "gower_centre", "permanova", "permanova_table", "permutation_matrix"]
+__all__ = ["PermanovaResult", "gower_centre", "permanova", "permanova_table", "permutation_matrix", "permutation_scheme"]
 
 _EPS = float(np.sqrt(np.finfo(float).eps))  # vegan's tolerance when counting F_perm >= F_obs
 _ALIAS_TOL = 1e-7  # R's qr() tolerance for aliased design columns
@@ -344,12 +344,16 @@ def permutation_matrix(
     permutations: int | ArrayLike = 999,
     *,
     strata: ArrayLike | None = None,
+    plots: ArrayLike | None = None,
     rng: int | np.random.Generator | None = None,
 ) -> np.ndarray:
-    """Permutations of ``range(n)``, free or within blocks (``permute::how(blocks=strata)``).
+    """Permutations of ``range(n)``, free, within blocks, or of whole plots (subjects).
 
-    The analyses draw the very same permutations block by block (bounded memory), so
-    this matrix shows exactly which permutations a call with the same ``rng`` used.
+    ``strata`` alone is ``permute::how(blocks=strata)``. ``plots`` (subject IDs) permutes whole subjects:
+    ``how(plots=Plots(strata=plots, type="free"), within=Within(type="none"))`` — a subject's samples move
+    together, keeping their order, into the places of another subject with the same number of samples (and,
+    with ``strata``, of the same block). The analyses draw the very same permutations block by block (bounded
+    memory), so this matrix shows exactly which permutations a call with the same ``rng`` used.
 
     Parameters
     ----------
@@ -360,6 +364,8 @@ def permutation_matrix(
         permutations (validated and returned), e.g. to reproduce a run of vegan.
     strata
         Block label of every sample; samples are only exchanged within their block.
+    plots
+        Subject (plot) label of every sample; whole subjects are exchanged, only with subjects of the same size.
     rng
         Seed or generator; the only source of randomness.
 
@@ -373,43 +379,87 @@ def permutation_matrix(
     >>> perms = permutation_matrix(6, 4, strata=["a", "a", "a", "b", "b", "b"], rng=0)
     >>> perms.shape, bool((np.sort(perms[:, :3], axis=1) == [0, 1, 2]).all())
     ((4, 6), True)
+    >>> whole = permutation_matrix(6, 3, plots=["s1", "s1", "s2", "s2", "s3", "s3"], rng=0)
+    >>> bool((whole[:, 1::2] == whole[:, ::2] + 1).all())  # the two samples of a subject move together
+    True
     """
-    parts = list(_permutation_stream(n, permutations, strata, rng))
+    parts = list(_permutation_stream(n, permutations, strata, rng, plots))
     return np.vstack(parts) if parts else np.empty((0, n), dtype=np.intp)
 
 
+@dataclass(frozen=True)
+class _Scheme:
+    """Restrictions of a permutation: block codes (or None) and, for whole-plot permutations, the plots of each
+    exchangeable class as an (m, k) matrix of sample positions (one row per plot, its samples in position order)."""
+
+    blocks: np.ndarray | None
+    classes: tuple[np.ndarray, ...] | None
+
+
+def _scheme(n: int, strata: ArrayLike | None, plots: ArrayLike | None) -> _Scheme:
+    blocks = None if strata is None else pd.factorize(_check_labels(strata, n, "strata"))[0]
+    if plots is None:
+        return _Scheme(blocks, None)
+    codes = pd.factorize(_check_labels(plots, n, "plots (subjects)"))[0]
+    within = np.zeros(n, dtype=np.intp) if blocks is None else blocks
+    per_plot = pd.DataFrame({"plot": codes, "block": within}).groupby("plot")["block"].nunique()
+    if (per_plot > 1).any():
+        raise DesignError(f"{int((per_plot > 1).sum())} subject(s) have samples in several strata; whole subjects "
+                          "can only be permuted within a stratum. Check the subject and strata columns.")
+    order = np.lexsort((np.arange(n), codes))  # positions grouped by plot, in position order
+    sizes = np.bincount(codes)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    plot_block = within[order[starts]]
+    key = pd.factorize(pd.MultiIndex.from_arrays([plot_block, sizes]))[0]
+    classes = tuple(order[starts[key == c][:, None] + np.arange(sizes[key == c][0])] for c in range(key.max() + 1))
+    return _Scheme(blocks, classes)
+
+
 def _permutation_stream(
-    n: int, permutations: int | ArrayLike, strata: ArrayLike | None, rng: int | np.random.Generator | None
+    n: int, permutations: int | ArrayLike, strata: ArrayLike | None, rng: int | np.random.Generator | None,
+    plots: ArrayLike | None = None,
 ) -> Iterator[np.ndarray]:
     """Validate the request, then yield permutations in blocks of at most ``_DRAW_ROWS`` rows."""
-    blocks = None if strata is None else pd.factorize(_check_labels(strata, n, "strata"))[0]
+    scheme = _scheme(n, strata, plots)
     if not np.isscalar(permutations):
-        perms = _check_permutations(np.asarray(permutations), n, blocks)
+        perms = _check_permutations(np.asarray(permutations), n, scheme, plots)
         return (perms[i : i + _DRAW_ROWS] for i in range(0, len(perms), _DRAW_ROWS))
     count = int(permutations)  # type: ignore[arg-type]
     if count < 0:
         raise DesignError(f"permutations must be >= 0; got {count}.")
     gen = np.random.default_rng(rng)
-    return (_draw(gen, n, min(_DRAW_ROWS, count - i), blocks) for i in range(0, count, _DRAW_ROWS))
+    return (_draw(gen, n, min(_DRAW_ROWS, count - i), scheme) for i in range(0, count, _DRAW_ROWS))
 
 
-def _draw(gen: np.random.Generator, n: int, rows: int, blocks: np.ndarray | None) -> np.ndarray:
+def _draw(gen: np.random.Generator, n: int, rows: int, scheme: _Scheme) -> np.ndarray:
     perms = np.tile(np.arange(n), (rows, 1))
-    if blocks is None:
+    if scheme.classes is not None:
+        for members in scheme.classes:  # one class of interchangeable plots at a time, all rows at once
+            m = members.shape[0]
+            order = gen.permuted(np.tile(np.arange(m), (rows, 1)), axis=1)
+            perms[:, members.ravel()] = members[order].reshape(rows, members.size)
+        return perms
+    if scheme.blocks is None:
         return gen.permuted(perms, axis=1)
+    blocks = scheme.blocks
     for level in range(blocks.max() + 1):
         idx = np.flatnonzero(blocks == level)
         perms[:, idx] = idx[gen.permuted(np.tile(np.arange(idx.size), (rows, 1)), axis=1)]
     return perms
 
 
-def _check_permutations(perms: np.ndarray, n: int, blocks: np.ndarray | None) -> np.ndarray:
+def _check_permutations(perms: np.ndarray, n: int, scheme: _Scheme, plots: ArrayLike | None) -> np.ndarray:
     if perms.ndim != 2 or perms.shape[1] != n or not np.issubdtype(perms.dtype, np.integer):
         raise DesignError(f"explicit permutations must be an integer array of shape (P, {n}); got {perms.shape}.")
     if not (np.sort(perms, axis=1) == np.arange(n)).all():
         raise DesignError("every row of explicit permutations must be a permutation of 0..n-1 (0-based).")
-    if blocks is not None and not (blocks[perms] == blocks).all():
+    if scheme.blocks is not None and not (scheme.blocks[perms] == scheme.blocks).all():
         raise DesignError("explicit permutations move samples between strata.")
+    if plots is not None:
+        codes = pd.factorize(np.asarray(plots, dtype=object))[0]
+        first = np.unique(codes, return_index=True)[1][codes]  # first position of each sample's plot
+        if not (codes[perms] == codes[perms][:, first]).all():
+            raise DesignError("explicit permutations split a subject: a subject's samples must move together.")
     return perms
 
 
@@ -423,6 +473,7 @@ def permanova_table(
     *,
     by: By | None = "terms",
     strata: ArrayLike | None = None,
+    plots: ArrayLike | None = None,
     permutations: int | ArrayLike = 999,
     rng: int | np.random.Generator | None = None,
 ) -> pd.DataFrame:
@@ -436,14 +487,17 @@ def permanova_table(
     metadata
         n rows in the order of ``distances``.
     formula
-        Right-hand side such as ``"~ group + age"`` or ``"group * age"`` (patsy syntax:
-        strings become treatment contrasts, numbers stay numeric).
+        Right-hand side such as ``"~ group + age"`` or ``"group * age"`` (:mod:`gutlink.formula` syntax, never
+        evaluated: strings become treatment contrasts, numbers stay numeric).
     by
         ``"terms"``: sequential sums of squares; ``"margin"``: each term given all others
         (terms contained in an interaction are not tested, as ``drop.scope``);
         ``"overall"`` (or ``None``): one test of the whole model (vegan ``by=NULL``).
     strata
         Block label of every sample; permutations stay within blocks.
+    plots
+        Subject label of every sample: whole subjects are permuted (see :func:`permutation_matrix`), as
+        ``adonis2(..., permutations=how(plots=Plots(strata=subject), within=Within("none")))``.
     permutations
         Number of permutations, or an explicit (P, n) array of 0-based permutations.
     rng
@@ -480,7 +534,7 @@ def permanova_table(
     _check_rows(metadata, d.shape[0])
     _check_ids(distances, metadata)
     plan = _plan(_build_design(metadata, formula), by)
-    stream = _permutation_stream(d.shape[0], permutations, strata, rng)
+    stream = _permutation_stream(d.shape[0], permutations, strata, rng, plots)
     g = gower_centre(d)
     del d  # keep one n x n matrix alive, not two
     total = float(np.trace(g))
@@ -524,7 +578,7 @@ def _permanova_frame(plan: _Plan, traces: np.ndarray, f: np.ndarray, p: np.ndarr
 
 @dataclass(frozen=True)
 class PermanovaResult(Result):
-    """PERMANOVA table like vegan's ``adonis2``."""
+    """PERMANOVA table like vegan's ``adonis2``; ``scheme`` says how the permutations were restricted."""
 
     metric: str
     formula: str
@@ -532,6 +586,9 @@ class PermanovaResult(Result):
     permutations: int
     strata: str | None
     table: pd.DataFrame = field(default_factory=pd.DataFrame)  # type: ignore[assignment]
+    block: str | None = None
+    subject: str | None = None
+    scheme: str = "free"
 
     def term(self, name: str = "group_label") -> pd.Series:
         """The row of one term."""
@@ -540,19 +597,56 @@ class PermanovaResult(Result):
 
 def permanova(cohort: Cohort, formula: str | None = None, *, metric: str = "braycurtis",
               covariates: Sequence[str] = (), by: str = "margin", strata: str | None = None,
-              permutations: int = 999, rng: int | np.random.Generator | None = None,
+              block: str | None = None, subject: str | None = None, permutations: int = 999,
+              rng: int | np.random.Generator | None = None,
               distances: DistanceMatrix | None = None) -> PermanovaResult:
     """PERMANOVA of the case/control term (adjusted for *covariates*), like ``adonis2``.
 
     The default formula is ``~ covariates + group_label``; ``by='margin'`` tests each term given all others,
-    ``by='terms'`` sequentially. *strata* names a metadata column within whose levels permutations are
-    restricted (study, household, subject).
+    ``by='terms'`` sequentially. *strata* (study, country) and *block* (household, pair, family) restrict the
+    permutations within their levels (both given: within their crossing). *subject* (repeated samples of one
+    person) permutes whole subjects, each only with subjects having as many samples (see
+    :func:`permutation_matrix`). Samples are taken in sample-ID order before the permutations are drawn, so the
+    row order of the cohort never changes the p-value.
     """
     if formula is None:
         formula = "~ " + " + ".join(quote(c) for c in [*covariates, LABEL])
     dm = _distances(cohort, metric, distances)
-    blocks = None if strata is None else cohort.metadata[strata].astype(str).to_numpy()
-    table = permanova_table(dm.data, cohort.metadata, formula, by=by, strata=blocks,
+    order = np.argsort(np.asarray(cohort.sample_ids, dtype=str), kind="stable")
+    meta = cohort.metadata.iloc[order]
+    restrict = [c for c in (strata, block) if c is not None]
+    for col in [*restrict, *([subject] if subject else [])]:
+        if col not in meta.columns:
+            raise DesignError(f"metadata has no column {col!r} (given to restrict the PERMANOVA permutations).")
+    blocks = restriction(meta, strata, block)
+    plots = None if subject is None else meta[subject].astype(str).to_numpy()
+    table = permanova_table(dm.data[np.ix_(order, order)], meta, formula, by=by, strata=blocks, plots=plots,
                             permutations=permutations, rng=rng)
     return PermanovaResult(metric=metric, formula=formula, by=by, permutations=permutations, strata=strata,
-                           table=table)
+                           table=table, block=block, subject=subject, scheme=permutation_scheme(strata, block, subject))
+
+
+def restriction(meta: pd.DataFrame, strata: str | None, block: str | None) -> np.ndarray | None:
+    """Permutation block of every sample: the level of *strata*, of *block*, or of their crossing (None: free)."""
+    cols = [c for c in (strata, block) if c is not None]
+    if not cols:
+        return None
+    labels = meta[cols[0]].astype(str)
+    for col in cols[1:]:
+        labels = labels + "\x1f" + meta[col].astype(str)
+    return labels.to_numpy()
+
+
+def permutation_scheme(strata: str | None = None, block: str | None = None, subject: str | None = None) -> str:
+    """Plain words for how permutations are restricted (for results and reports).
+
+    Examples
+    --------
+    >>> permutation_scheme(block="household")
+    "within levels of 'household'"
+    """
+    within = " × ".join(repr(c) for c in (strata, block) if c is not None)
+    parts = [f"whole subjects of {subject!r} (exchanged only with subjects having as many samples)"] if subject else []
+    if within:
+        parts.append(f"within levels of {within}")
+    return "; ".join(parts) or "free"
