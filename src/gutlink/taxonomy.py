@@ -13,11 +13,13 @@ Examples
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
-__all__ = ["RANKS", "parse_lineage", "lineage_table", "rank_of", "normalise_rank"]
+__all__ = ["RANKS", "SYNONYMS", "TaxonMatch", "lineage_table", "match_taxa", "normalise_rank", "parse_lineage",
+           "rank_of", "taxon_key"]
 
 #: The ranks every lineage is parsed onto, from the top down.
 RANKS: tuple[str, ...] = ("kingdom", "phylum", "class", "order", "family", "genus", "species", "strain")
@@ -131,3 +133,129 @@ def rank_of(lineage: str) -> str | None:
     parsed = parse_lineage(lineage)
     named = [r for r in RANKS if parsed[r] is not None]
     return named[-1] if named else None
+
+
+# ----------------------------------------------------------------------------- matching names across tables
+#: Species renamed since the reference lists the indices and signatures were built on (old → current, LPSN /
+#: GTDB). Matching uses them in both directions, so a MetaPhlAn 2 list finds MetaPhlAn 4 names and back.
+SYNONYMS: dict[str, str] = {
+    "Ruminococcus_gnavus": "Mediterraneibacter_gnavus",
+    "Ruminococcus_torques": "Mediterraneibacter_torques",
+    "Eubacterium_rectale": "Agathobacter_rectalis",
+    "Bacteroides_vulgatus": "Phocaeicola_vulgatus",
+    "Bacteroides_dorei": "Phocaeicola_dorei",
+    "Bacteroides_plebeius": "Phocaeicola_plebeius",
+    "Bacteroides_coprocola": "Phocaeicola_coprocola",
+    "Prevotella_copri": "Segatella_copri",
+    "Clostridium_bolteae": "Enterocloster_bolteae",
+    "Clostridium_clostridioforme": "Enterocloster_clostridioformis",
+    "Clostridium_citroniae": "Enterocloster_citroniae",
+    "Clostridium_asparagiforme": "Enterocloster_asparagiformis",
+    "Clostridium_aldenense": "Enterocloster_aldenensis",
+    "Clostridium_hathewayi": "Hungatella_hathewayi",
+    "Clostridium_ramosum": "Thomasclavelia_ramosa",
+    "Clostridium_innocuum": "Thomasclavelia_innocua",
+    "Clostridium_symbiosum": "Hungatella_symbiosa",
+    "Lactobacillus_salivarius": "Ligilactobacillus_salivarius",
+    "Lactobacillus_ruminis": "Ligilactobacillus_ruminis",
+    "Lactobacillus_reuteri": "Limosilactobacillus_reuteri",
+    "Lactobacillus_fermentum": "Limosilactobacillus_fermentum",
+    "Lactobacillus_rhamnosus": "Lacticaseibacillus_rhamnosus",
+    "Lactobacillus_casei": "Lacticaseibacillus_casei",
+    "Lactobacillus_paracasei": "Lacticaseibacillus_paracasei",
+    "Lactobacillus_plantarum": "Lactiplantibacillus_plantarum",
+    "Eubacterium_hallii": "Anaerobutyricum_hallii",
+}
+_BRACKETS = re.compile(r"[\[\]'\"]")
+_SEP = re.compile(r"[\s_\-]+")
+
+
+def taxon_key(name: object) -> str:
+    """A comparable form of a taxon name: no rank prefix (``s__``), brackets or *Candidatus*, case and the
+    separators (space, underscore, hyphen) ignored.
+
+    Examples
+    --------
+    >>> taxon_key("s__[Ruminococcus]_gnavus") == taxon_key("Ruminococcus gnavus")
+    True
+    >>> taxon_key("k__Bacteria|g__Blautia")
+    'blautia'
+    """
+    text = str(name).strip()
+    for sep in ("|", ";"):
+        if sep in text:
+            text = [p for p in text.split(sep) if p.strip()][-1]
+    text = _PREFIXED.sub(r"\2", text.strip())
+    text = _BRACKETS.sub("", text)
+    text = re.sub(r"^(candidatus|ca\.)[\s_]+", "", text, flags=re.I)
+    return _SEP.sub("_", text).strip("_").lower()
+
+
+def _synonym_keys(synonyms: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for old, new in synonyms.items():
+        a, b = taxon_key(old), taxon_key(new)
+        if a != b:
+            out.setdefault(a, b)
+            out.setdefault(b, a)
+    return out
+
+
+@dataclass(frozen=True)
+class TaxonMatch:
+    """How a list of taxon names (a signature, an index's species) met a table's features.
+
+    ``table`` has one row per query and matched feature: ``query``, ``feature_id`` (empty when unmatched) and
+    ``how`` — ``exact``, ``normalised`` (prefix, case, separators), ``synonym`` (:data:`SYNONYMS`), ``genus``
+    (the query's genus, with *genus_fallback*) or ``missing``.
+    """
+
+    table: pd.DataFrame
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Queries that matched no feature."""
+        return tuple(self.table.loc[self.table["how"] == "missing", "query"])
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of the queries that matched at least one feature."""
+        queries = self.table["query"].nunique()
+        return 1.0 - len(self.missing) / queries if queries else float("nan")
+
+    def features(self) -> list[str]:
+        """Every matched feature, once, in query order."""
+        hit = self.table.loc[self.table["how"] != "missing", "feature_id"]
+        return list(dict.fromkeys(hit))
+
+
+def match_taxa(queries: Sequence[str], names: pd.Series, *, synonyms: Mapping[str, str] | None = None,
+               genus_fallback: bool = False) -> TaxonMatch:
+    """Match taxon *queries* to a table's features; *names* maps feature ID → taxon name (e.g. the lineage
+    table's species column).
+
+    Each query is matched by the first rule that finds anything: the exact name, the normalised name
+    (:func:`taxon_key`), a synonym (*synonyms*, default :data:`SYNONYMS`), then — with *genus_fallback* — every
+    feature of the query's genus (for a genus-level table, or a species absent from it).
+
+    Examples
+    --------
+    >>> names = pd.Series(["Mediterraneibacter_gnavus", "Blautia"], index=["f1", "f2"])
+    >>> m = match_taxa(["Ruminococcus_gnavus", "Blautia_obeum", "Nope_nope"], names, genus_fallback=True)
+    >>> m.table["how"].tolist(), round(m.coverage, 2)
+    (['synonym', 'genus', 'missing'], 0.67)
+    """
+    known = names.dropna()
+    ids = known.index.astype(str).to_numpy()
+    by_name = pd.Series(ids).groupby(known.astype(str).to_numpy()).agg(list).to_dict()
+    by_key = pd.Series(ids).groupby([taxon_key(v) for v in known]).agg(list).to_dict()
+    syn = _synonym_keys(SYNONYMS if synonyms is None else synonyms)
+    rows = []
+    for q in queries:
+        key = taxon_key(q)
+        found = [("exact", by_name.get(q)), ("normalised", by_key.get(key)),
+                 ("synonym", by_key.get(syn.get(key, ""))),
+                 ("genus", by_key.get(key.split("_")[0]) if genus_fallback else None)]
+        how, hits = next(((h, f) for h, f in found if f), ("missing", [""]))
+        rows += [{"query": q, "feature_id": f, "how": how} for f in hits]
+    return TaxonMatch(pd.DataFrame(rows, columns=["query", "feature_id", "how"]))

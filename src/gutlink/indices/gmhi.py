@@ -24,6 +24,7 @@ import pandas as pd
 from ..cohort import Cohort
 from ..errors import DesignError
 from ..results import Result
+from ..taxonomy import TaxonMatch, match_taxa
 
 __all__ = ["GMHIResult", "MH_SPECIES", "MN_SPECIES", "gmhi", "species_names"]
 
@@ -62,7 +63,8 @@ class GMHIResult(Result):
     listed species is detected), ``psi_mh`` / ``psi_mn`` (collective abundances), ``shannon_mh`` /
     ``shannon_mn`` and ``richness_mh`` / ``richness_mn``. ``missing_mh`` / ``missing_mn`` name the listed
     species absent from the input table (scored as zero), ``excluded`` counts the features removed before
-    renormalisation.
+    renormalisation; ``matches`` says how each listed species was found (exact, normalised, or a synonym such
+    as *Ruminococcus gnavus* → *Mediterraneibacter gnavus* in newer MetaPhlAn tables).
     """
 
     table: pd.DataFrame
@@ -72,6 +74,7 @@ class GMHIResult(Result):
     missing_mh: tuple[str, ...] = ()
     missing_mn: tuple[str, ...] = ()
     excluded: int = 0
+    matches: pd.DataFrame = field(default_factory=pd.DataFrame, metadata={"json": False})
     citation: str = field(default="Gupta et al. 2020 Nat Commun 11:4635, doi:10.1038/s41467-020-18476-8")
 
 
@@ -119,8 +122,8 @@ def _gmhi_profile(cohort: Cohort, threshold: float) -> tuple[pd.DataFrame, int]:
     return pd.DataFrame(rel, index=cohort.sample_ids, columns=names[keep].to_numpy()), int((~keep).sum())
 
 
-def _collective(profile: pd.DataFrame, species: list[str], prime: float) -> tuple[np.ndarray, ...]:
-    x = profile.to_numpy()[:, profile.columns.isin(species)]
+def _collective(profile: pd.DataFrame, columns: list[int], prime: float) -> tuple[np.ndarray, ...]:
+    x = profile.to_numpy()[:, columns]
     with np.errstate(divide="ignore", invalid="ignore"):
         shannon = 0.0 - np.where(x > 0, x * np.log(np.where(x > 0, x, 1.0)), 0.0).sum(axis=1)
     richness = (x > 0).sum(axis=1).astype(float)
@@ -163,15 +166,23 @@ def gmhi(cohort: Cohort, *, mh_species: Sequence[str] = MH_SPECIES, mn_species: 
     True
     """
     profile, excluded = _gmhi_profile(cohort, threshold)
-    mh, mn = _strip(mh_species), _strip(mn_species)
-    psi_mh, h_mh, r_mh = _collective(profile, mh, mh_prime)
-    psi_mn, h_mn, r_mn = _collective(profile, mn, mn_prime)
+    names = pd.Series(profile.columns.to_numpy(), index=pd.RangeIndex(profile.shape[1]).astype(str))
+    match_mh, match_mn = (match_taxa(_strip(s), names) for s in (mh_species, mn_species))
+    psi_mh, h_mh, r_mh = _collective(profile, [int(i) for i in match_mh.features()], mh_prime)
+    psi_mn, h_mn, r_mn = _collective(profile, [int(i) for i in match_mn.features()], mn_prime)
     table = pd.DataFrame({"gmhi": np.log10((psi_mh + _EPS) / (psi_mn + _EPS)), "psi_mh": psi_mh,
                           "psi_mn": psi_mn, "shannon_mh": h_mh, "shannon_mn": h_mn, "richness_mh": r_mh,
                           "richness_mn": r_mn}, index=cohort.sample_ids)
     return GMHIResult(table=table, threshold=threshold, mh_prime=mh_prime, mn_prime=mn_prime,
-                      missing_mh=tuple(s for s in mh if s not in profile.columns),
-                      missing_mn=tuple(s for s in mn if s not in profile.columns), excluded=excluded)
+                      missing_mh=match_mh.missing, missing_mn=match_mn.missing, excluded=excluded,
+                      matches=pd.concat([_named(match_mh, names, "MH"), _named(match_mn, names, "MN")],
+                                        ignore_index=True))
+
+
+def _named(match: TaxonMatch, names: pd.Series, which: str) -> pd.DataFrame:
+    """The match table with the matched species names instead of column positions."""
+    t = match.table
+    return t.assign(list=which, feature_id=t["feature_id"].map(names).fillna(""))
 
 
 # ----------------------------------------------------------------------------- other indices
