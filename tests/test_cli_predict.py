@@ -130,7 +130,7 @@ def test_index_gmhi_command(shared_data, tmp_path):
     out = tmp_path / "gmhi"
     src = shared_data / "gmhi" / "species_relative_abundances.csv"
     assert main(["index", "gmhi", str(src), "--out", str(out)]) == 0
-    assert {p.name for p in out.iterdir()} == {"gmhi.tsv", "summary.json", "report.html"}
+    assert {p.name for p in out.iterdir()} == {"gmhi.tsv", "gmhi_species.tsv", "summary.json", "report.html"}
     got = pd.read_csv(out / "gmhi.tsv", sep="\t", index_col=0)["gmhi"]
     expected = pd.read_csv(shared_data / "gmhi" / "GMHI_output.csv", index_col=0)["GMHI"]
     assert np.abs(got.to_numpy() - expected.to_numpy()).max() < 1e-6

@@ -28,4 +28,7 @@ def _(result: GMHIResult, ctx: Context) -> list[Section]:
 @tables.register
 def _(result: GMHIResult) -> dict[str, pd.DataFrame]:
     table = result.table
-    return {"gmhi.tsv": table if table.index.name else table.rename_axis("sample_id")}
+    out = {"gmhi.tsv": table if table.index.name else table.rename_axis("sample_id")}
+    if len(result.matches):
+        out["gmhi_species.tsv"] = result.matches
+    return out
