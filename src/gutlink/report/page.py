@@ -13,6 +13,7 @@ from ..design import LABEL
 from ..link import LinkResult
 from ..results import Result
 from ..run import Run
+from ..verdict import LEVELS
 from .context import Context, Section, css, environment
 from .figures import GroupStyle
 from .renderers import render
@@ -20,8 +21,7 @@ from .renderers import render
 __all__ = ["render_html", "context_for", "VERDICT_BADGES"]
 
 #: Badge text of each verdict level.
-VERDICT_BADGES = {"evidence": "Evidence of a difference", "weak": "Weak evidence at most",
-                  "none": "No evidence of a difference"}
+VERDICT_BADGES = LEVELS
 
 
 def _sample_labels(result: Result) -> pd.Series | None:
