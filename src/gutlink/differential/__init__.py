@@ -5,9 +5,12 @@ value to a zero-free per-sample reference on the formula's design, using only th
 present (as MaAsLin 3 does; see :mod:`gutlink.differential._transform` for why zeros are not floored by
 default); each coefficient's mode across features (the shift that composition induces in every feature) is
 removed, and the SEs account for that estimate (see :mod:`gutlink.differential._linmod`). A random intercept per
-subject is fitted for all features together by REML (:mod:`gutlink.differential._mixed`). Presence / absence is
-modelled separately by Firth logistic regression, and a label-shuffled negative control says how many
-discoveries the same pipeline makes on the user's own data when there is nothing to find. A categorical term with
+subject (or block: household, pair, family) is fitted for all features together by REML
+(:mod:`gutlink.differential._mixed`). Presence / absence is modelled separately by Firth logistic regression,
+adjusted for log sequencing depth with count data, clustered on the subject / block and conditioned on the block
+(:mod:`gutlink.differential._cluster`), and a label-shuffled negative control, shuffled as the design is
+structured, says how many discoveries each part of the same pipeline makes on the user's own data when there is
+nothing to find. A categorical term with
 three or more levels is also tested as a whole (``.omnibus``: a multi-df F test of the bias-corrected
 coefficients, and a penalised likelihood-ratio test of presence on levels − 1 df).
 
@@ -40,16 +43,16 @@ from ._design import (
     Design,
     Omnibus,
     build_design,
-    constant_within,
     describe,
     group_labels,
     omnibus_terms,
     rebuild,
 )
 from ._linmod import OmnibusFit, TermFit, bias_corrected, ols_terms, omnibus_f
+from ._cluster import clustered_tests, presence_design
 from ._mixed import check_blocks, lmm_terms
 from ._prevalence import LRTest, prevalence_tests, single_threaded_blas
-from ._shuffle import describe_control, negative_control
+from ._shuffle import P_CUT, describe_control, negative_control
 from ._table import COLUMNS, OMNIBUS_COLUMNS, effect_name, group_summary, joint, lineages, omnibus_frame, term_frame
 from ._transform import ZeroHandling, log_ratios
 
@@ -84,6 +87,7 @@ class DifferentialResult(Result):
     alpha: float = 0.05
     meta: Any = None  # a MetaResult pooling the same model across studies (gutlink differential --study)
     omnibus: pd.DataFrame | None = field(default=None, metadata={"json": False})
+    presence_model: dict[str, Any] | None = None
 
     def significant(self, q: float | None = None) -> pd.DataFrame:
         """Rows of the abundance table with ``q_value < q`` (default: the result's alpha)."""
@@ -132,14 +136,45 @@ def _features(cohort: Cohort, min_prevalence: float) -> Cohort:
     return replace(out, history=cohort.history + (op,))
 
 
-def _blocks(design: Design, cohort: Cohort, subject: str | None) -> np.ndarray | None:
-    if subject is None:
+def _column(cohort: Cohort, name: str | None, role: str) -> np.ndarray | None:
+    if name is None:
         return None
-    if subject not in cohort.metadata.columns:
-        raise DesignError(f"metadata has no subject column {subject!r}.")
-    blocks = cohort.metadata[subject]
-    check_blocks(blocks, subject)
-    return blocks.astype(str).to_numpy()
+    if name not in cohort.metadata.columns:
+        raise DesignError(f"metadata has no {role} column {name!r}.")
+    values = cohort.metadata[name]
+    check_blocks(values, name)
+    return values.astype(str).to_numpy()
+
+
+@dataclass(frozen=True)
+class Structure:
+    """The sample structure of a design: subject IDs (one class each), blocks (household / pair / family: may hold
+    cases and controls), and the grouping the models cluster on (the block when given, else the subject)."""
+
+    subjects: np.ndarray | None = None
+    blocks: np.ndarray | None = None
+    subject: str | None = None
+    block: str | None = None
+
+    @property
+    def grouping(self) -> np.ndarray | None:
+        """Random-intercept / cluster IDs: the block when given (subjects nest in blocks), else the subject."""
+        return self.blocks if self.blocks is not None else self.subjects
+
+    @property
+    def grouping_name(self) -> str | None:
+        return self.block if self.block is not None else self.subject
+
+
+def _structure(cohort: Cohort, subject: str | None, block: str | None) -> Structure:
+    subjects, blocks = _column(cohort, subject, "subject"), _column(cohort, block, "block")
+    if subjects is not None and blocks is not None:
+        spans = pd.DataFrame({"s": subjects, "b": blocks}).groupby("s")["b"].nunique()
+        if (spans > 1).any():
+            raise DesignError(f"{int((spans > 1).sum())} subject(s) of {subject!r} appear in several blocks of "
+                              f"{block!r} (e.g. {spans[spans > 1].index[0]!r}); a subject must lie in one block. "
+                              "Check the two columns, or give only one of them.")
+    return Structure(subjects, blocks, subject, block)
 
 
 def _load(cohort: Cohort, load: str | None) -> np.ndarray | None:
@@ -182,18 +217,33 @@ def _frames(design: Design, fits: Sequence[Any], cohort: Cohort, summary: pd.Dat
     return pd.concat(frames, ignore_index=True)
 
 
-def _shuffle_count(design: Design, y: np.ndarray, w: np.ndarray | None, blocks: np.ndarray | None, variable: str,
-                   *, correct: bool, alpha: float) -> Callable[[pd.Series], int]:
+def _shuffle_count(design: Design, y: np.ndarray, w: np.ndarray | None, presence: Presence | None, variable: str,
+                   *, groups: np.ndarray | None, correct: bool, alpha: float) -> Callable[[pd.Series], dict]:
+    """Per shuffled copy: discoveries at q < alpha per part (abundance, presence, joint) for each term of the
+    shuffled variable, and the fraction of presence p-values below 0.05."""
     from ..multitest import bh
     from ._linmod import t_test
+    from ._table import joint_p
 
     idx = [i for i, t in enumerate(design.terms) if t.variable == variable or variable in t.name]
 
-    def count(values: pd.Series) -> int:
+    def count(values: pd.Series) -> dict[str, dict[str, float]]:
         data = design.metadata.assign(**{variable: values.to_numpy()})
         x = rebuild(design, data)
-        fits = bias_corrected(_fitter(design, x, blocks, w), y, correct=correct)
-        return sum(int((bh(t_test(fits[i].effect, fits[i].se, fits[i].df)[1]) < alpha).sum()) for i in idx)
+        fits = bias_corrected(_fitter(design, x, groups, w), y, correct=correct)
+        prev = None if presence is None else presence.fit(x, [design.terms[i].contrast for i in idx])[0]
+        out = {}
+        for k, i in enumerate(idx):
+            p_abund = t_test(fits[i].effect, fits[i].se, fits[i].df)[1]
+            row = {"abundance": int((bh(p_abund) < alpha).sum())}
+            if prev is not None:
+                p_prev = prev[k].p_value
+                row["presence"] = int((bh(p_prev) < alpha).sum())
+                row["joint"] = int((bh(joint_p(p_abund, p_prev)) < alpha).sum())
+                row["presence_p05"] = float(np.mean(p_prev[np.isfinite(p_prev)] < P_CUT)) \
+                    if np.isfinite(p_prev).any() else float("nan")
+            out[design.terms[i].name] = row
+        return out
 
     return count
 
@@ -208,8 +258,8 @@ def _control_variable(design: Design) -> str:
     return first.variable
 
 
-def _random_effect(design: Design, y: np.ndarray, w: np.ndarray | None, blocks: np.ndarray | None,
-                   subject: str | None) -> dict | None:
+def _random_effect(design: Design, y: np.ndarray, w: np.ndarray | None, structure: Structure) -> dict | None:
+    blocks = structure.grouping
     if blocks is None:
         return None
     from ._mixed import lmm
@@ -217,17 +267,64 @@ def _random_effect(design: Design, y: np.ndarray, w: np.ndarray | None, blocks: 
     fit = lmm(design.matrix, y, blocks, w)
     delta = fit.delta[fit.fitted]
     icc = delta / (1 + delta)
-    return {"subject": subject, "n_subjects": int(pd.Series(blocks).nunique()), "method": "REML",
+    out = {"subject": structure.subject, "block": structure.block, "grouping": structure.grouping_name,
+           "n_groups": int(pd.Series(blocks).nunique()), "method": "REML",
             "median_icc": float(np.median(icc)), "fraction_at_zero": float((delta == 0).mean()),
             "df_rule": "between-within"}
+    if structure.subjects is not None:
+        out["n_subjects"] = int(pd.Series(structure.subjects).nunique())
+    return out
 
 
-def _prevalence_table(design: Design, x: np.ndarray, cohort: Cohort, summary: pd.DataFrame,
-                      omnibus: Sequence[Omnibus] = (), n_jobs: int = 1) -> tuple[pd.DataFrame, list[LRTest]]:
-    present = (x > 0).astype(float)
-    fits, tests = prevalence_tests(design.matrix, present, [t.contrast for t in design.terms],
-                                   [o.matrix for o in omnibus], n_jobs=n_jobs)
-    return _frames(design, fits, cohort, summary, model="firth-logistic", scale="clr", prevalence=True), tests
+@dataclass(frozen=True)
+class Presence:
+    """The presence model of one analysis: 0/1 responses, the depth covariate and the sample structure."""
+
+    present: np.ndarray
+    depth: np.ndarray | None
+    structure: Structure
+    n_jobs: int = 1
+
+    def design(self, x: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """The presence design for the (possibly shuffled) formula design *x*."""
+        return presence_design(x, depth=self.depth, blocks=self.structure.blocks)
+
+    def fit(self, x: np.ndarray, contrasts: Sequence[np.ndarray],
+            joint: Sequence[np.ndarray] = ()) -> tuple[list[TermFit], list[LRTest]]:
+        """Presence tests of *contrasts* (and contrast matrices *joint*) of the formula design *x*."""
+        z, _ = self.design(x)
+        pad = z.shape[1] - x.shape[1]
+        vecs = [np.r_[np.asarray(v, dtype=float), np.zeros(pad)] for v in contrasts]
+        mats = [np.hstack([np.atleast_2d(m), np.zeros((np.atleast_2d(m).shape[0], pad))]) for m in joint]
+        groups = self.structure.grouping
+        if groups is None:
+            return prevalence_tests(z, self.present, vecs, mats, n_jobs=self.n_jobs)
+        return clustered_tests(z, self.present, vecs, mats, clusters=groups, n_jobs=self.n_jobs)
+
+    def describe(self, x: np.ndarray) -> dict[str, Any]:
+        """JSON-safe description: the model, its covariates beyond the formula, and the clusters."""
+        _, added = self.design(x)
+        s = self.structure
+        clustered = s.grouping is not None
+        return {
+            "model": "firth-logistic GEE (independence), MBN-corrected cluster-robust Wald" if clustered
+            else "firth-logistic, penalised likelihood-ratio test",
+            "depth_covariate": "centred log library size (raw counts)" if self.depth is not None else None,
+            "added_columns": added, "clusters": s.grouping_name,
+            "n_clusters": int(pd.Series(s.grouping).nunique()) if clustered else None,
+            "within_block": s.block,
+        }
+
+
+def _presence(x: np.ndarray, depth: np.ndarray | None, structure: Structure, n_jobs: int) -> Presence:
+    return Presence((x > 0).astype(float), depth, structure, n_jobs)
+
+
+def _prevalence_table(design: Design, presence: Presence, cohort: Cohort, summary: pd.DataFrame,
+                      omnibus: Sequence[Omnibus] = ()) -> tuple[pd.DataFrame, list[LRTest]]:
+    fits, tests = presence.fit(design.matrix, [t.contrast for t in design.terms], [o.matrix for o in omnibus])
+    model = "firth-logistic" if presence.structure.grouping is None else "firth-logistic-gee"
+    return _frames(design, fits, cohort, summary, model=model, scale="clr", prevalence=True), tests
 
 
 def _omnibus_table(specs: Sequence[Omnibus], fits: Sequence[OmnibusFit], tests: Sequence[LRTest] | None,
@@ -252,23 +349,24 @@ def _tested_columns(design: Design) -> np.ndarray:
     return design.matrix[:, used]
 
 
-def _run_control(design: Design, y: np.ndarray, w: np.ndarray | None, blocks: np.ndarray | None, cohort: Cohort, *,
-                 n_shuffles: int, strata: str | None, rng: Any, correct: bool, alpha: float) -> dict[str, Any]:
+def _run_control(design: Design, y: np.ndarray, w: np.ndarray | None, presence: Presence | None, cohort: Cohort,
+                 structure: Structure, *, n_shuffles: int, strata: str | None, rng: Any, correct: bool,
+                 alpha: float) -> dict[str, Any]:
     variable = _control_variable(design)
     if strata is not None and strata not in cohort.metadata.columns:
         raise DesignError(f"metadata has no strata column {strata!r}.")
     levels = None if strata is None else cohort.metadata[strata].astype(str).to_numpy()
-    values = design.metadata[variable]
-    by_block = blocks if blocks is not None and constant_within(values, blocks) else None
-    count = _shuffle_count(design, y, w, blocks, variable, correct=correct, alpha=alpha)
-    return negative_control(count, values, n_shuffles=n_shuffles, strata=levels, blocks=by_block, rng=rng,
-                            alpha=alpha)
+    count = _shuffle_count(design, y, w, presence, variable, groups=structure.grouping, correct=correct,
+                           alpha=alpha)
+    return negative_control(count, design.metadata[variable], n_shuffles=n_shuffles, strata=levels,
+                            blocks=structure.blocks, subjects=structure.subjects, rng=rng, alpha=alpha)
 
 
 def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | Sequence[str] | None = None,
          control: str | None = None, reference: Mapping[str, str] | None = None,
          contrasts: Sequence[tuple[str, str, str]] | Literal["pairwise"] | None = None,
-         subject: str | None = None, rank: str | None = None, prevalence: bool = True,
+         subject: str | None = None, block: str | None = None, rank: str | None = None, prevalence: bool = True,
+         presence_depth: bool = True,
          min_prevalence: float = 0.1, zeros: ZeroHandling = "exclude", pseudocount: float | None = None,
          winsor: float = 0.03, load: str | None = None, bias_correction: bool = True, n_shuffles: int = 0,
          strata: str | None = None, rng: int | np.random.Generator | None = None,
@@ -293,11 +391,23 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
         Extra comparisons ``(column, level, other_level)``, or ``"pairwise"`` for every pair of non-reference
         levels of the group (or first categorical) column.
     subject
-        Column of subject / household IDs: a random intercept per subject (REML, all features at once).
+        Column of subject IDs (repeated samples of one person; a subject has one class): a random intercept per
+        subject in the abundance model (REML, all features at once), and a presence model clustered on the
+        subject (GEE with the MBN-corrected cluster-robust covariance, see :mod:`gutlink.differential._cluster`).
+    block
+        Column of block IDs: household, pair, sibship, family — a block may hold both cases and controls. The
+        abundance model gets a random intercept per block (instead of per subject; subjects must nest in
+        blocks), and the presence model conditions on the block (block means of the within-block-varying
+        columns, clustered on the block), so both test within-block differences. The negative control permutes
+        within blocks.
     rank
         Aggregate to this rank first (e.g. ``"genus"``).
     prevalence
         Also fit the presence / absence model (reported in ``.prevalence``).
+    presence_depth
+        With count data, adjust the presence model for the centred log library size of the raw counts (default):
+        deeper samples detect more taxa, so without it a presence difference can come from depth alone
+        (MaAsLin 3 does the same). Ignored for relative abundances, whose depth is unknown.
     min_prevalence
         Test features present in at least this fraction of the samples tested.
     zeros, pseudocount, winsor
@@ -312,8 +422,11 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
     bias_correction
         Remove each term's mode across features (``False``: plain CLR regression).
     n_shuffles, strata, rng
-        Negative control: copies with the variable of interest shuffled (within *strata*; whole subjects when
-        the label is constant within subjects), counting features at q < *alpha*; seeded by *rng*.
+        Negative control: copies with the variable of interest shuffled the way the design is structured
+        (within *strata* and within blocks; whole subjects when the label is constant within subjects, else
+        within subjects), each run through the whole model; ``negative_control["parts"]`` holds the
+        discoveries at q < *alpha* of the abundance model, the presence model and the joint test (and the
+        fraction of presence p-values below 0.05), ``["terms"]`` the same per term; seeded by *rng*.
     alpha
         The q-value threshold reported as a discovery.
     omnibus
@@ -335,7 +448,7 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
         of every sample's abundance when zeros are floored —, SE, 95 % CI, t, df, p, BH q within the term,
         samples modelled ``n``, per-group prevalence and mean relative abundance; NaN effect where the feature's
         non-zero samples cannot support the design, e.g. present in one group only); ``.prevalence``: the same
-        for presence (log odds ratios); ``.omnibus``: one row per feature and omnibus term (F, df_num, df, p,
+        for presence (log odds ratios); ``.presence_model`` says how presence was modelled; ``.omnibus``: one row per feature and omnibus term (F, df_num, df, p,
         q; with the prevalence model: LR statistic, p, q and the joint p / q).
 
     Examples
@@ -353,7 +466,7 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
                           contrasts=contrasts)
     specs = omnibus_terms(design, omnibus)
     sub = cohort.subset(samples=design.keep)
-    blocks, loads = _blocks(design, sub, subject), _load(sub, load)
+    structure, loads = _structure(sub, subject, block), _load(sub, load)
     depth = np.asarray(sub.dense().sum(axis=1), dtype=float)
     sub = _features(sub, min_prevalence)
     x = sub.dense()
@@ -361,25 +474,30 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
                          pseudocount=pseudocount, winsor=winsor, load=loads)
     y, w = _modelled(y)
     correct = bias_correction and loads is None
+    groups = structure.grouping
     model = ("linda" if correct else "absolute" if loads is not None else "clr") + \
-        ("-lmm" if blocks is not None else "-ols")
+        ("-lmm" if groups is not None else "-ols")
+    presence = _presence(x, depth if presence_depth and sub.units == "counts" else None, structure, n_jobs) \
+        if prevalence else None
     with single_threaded_blas():  # many thin matrix products: BLAS threads cost more than they gain
-        fits = bias_corrected(_fitter(design, design.matrix, blocks, w), y, correct=correct, keep=bool(specs))
+        fits = bias_corrected(_fitter(design, design.matrix, groups, w), y, correct=correct, keep=bool(specs))
         omnibus_fits = [omnibus_f([fits[r] for r in o.rows], list(o.matrix)) for o in specs]
         fits = [replace(f, fit=None, weights=None) for f in fits]  # release the residuals before the next model
         summary = group_summary(x / depth[:, None], group_labels(design), list(sub.feature_ids))
         n_used = None if w is None else w.sum(axis=0)
         table = _frames(design, fits, sub, summary, model=model, scale=info["scale"], prevalence=False, n=n_used)
-        prev, tests = _prevalence_table(design, x, sub, summary, specs, n_jobs) if prevalence else (None, None)
+        prev, tests = _prevalence_table(design, presence, sub, summary, specs) if presence else (None, None)
         if prev is not None:
             table = joint(table, prev)
         omni = _omnibus_table(specs, omnibus_fits, tests, design, sub, summary, model=model, n=n_used)
         control_summary = None if not n_shuffles else _run_control(
-            design, y, w, blocks, sub, n_shuffles=n_shuffles, strata=strata, rng=rng, correct=correct, alpha=alpha)
-        random_effect = _random_effect(design, y, w, blocks, subject)
+            design, y, w, presence, sub, structure, n_shuffles=n_shuffles, strata=strata, rng=rng,
+            correct=correct, alpha=alpha)
+        random_effect = _random_effect(design, y, w, structure)
     return DifferentialResult(
         table=table, prevalence=prev, formula=str(formula), model=model, terms=tuple(t.name for t in design.terms),
         bias={t.name: float(f.bias) for t, f in zip(design.terms, fits)}, n_samples=design.n,
         n_features=sub.n_features, design=describe(design), transform=info,
         random_effect=random_effect, negative_control=control_summary,
-        history=sub.history, alpha=alpha, omnibus=omni)
+        history=sub.history, alpha=alpha, omnibus=omni,
+        presence_model=None if presence is None else presence.describe(design.matrix))

@@ -1,15 +1,29 @@
 """Built-in negative control: the same analysis on label-shuffled copies of the user's own data.
 
-Labels are permuted within strata (e.g. study); when a subject column is given and the label is constant within
-subjects, whole subjects are permuted, so that repeated measures stay together as they would under the null.
+The shuffles follow the design, so that what is kept fixed under the null stays fixed:
+
+* within **strata** (e.g. study) and within **blocks** (household, pair, family): labels move only between
+  samples of the same stratum and block, as a stratified / matched permutation test does;
+* by **whole subjects**: when the label is constant within subjects (a subject's diagnosis), a subject's samples
+  keep one label and labels are permuted between subjects (of the same stratum and block); a label that varies
+  within subjects (e.g. before / after treatment) is permuted within each subject;
+* a label constant within every block (the block behaves as a subject) is permuted between whole blocks.
+
+Every part of the model is counted on every shuffle: discoveries at q < alpha in the abundance model, in the
+presence model and in the joint test, and the fraction of presence p-values below 0.05 (5 % expected), for each
+term of the shuffled variable.
 
 Examples
 --------
 >>> import pandas as pd
 >>> labels = pd.Series(["a", "a", "b", "b", "a", "b"])
->>> out = shuffle(labels, strata=np.array([0, 0, 0, 1, 1, 1]), blocks=None, gen=np.random.default_rng(0))
+>>> out = shuffle(labels, strata=np.array([0, 0, 0, 1, 1, 1]), gen=np.random.default_rng(0))
 >>> sorted(out[:3]) == sorted(labels[:3]), sorted(out[3:]) == sorted(labels[3:])
 (True, True)
+>>> subjects = np.array([1, 1, 2, 2, 3, 3])
+>>> out = shuffle(pd.Series(list("aabbaa")), subjects=subjects, gen=np.random.default_rng(1))
+>>> bool((out.groupby(subjects).nunique() == 1).all())
+True
 """
 
 from __future__ import annotations
@@ -20,52 +34,145 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["describe_control", "negative_control", "shuffle"]
+from ..errors import DesignError
+
+__all__ = ["PARTS", "describe_control", "negative_control", "plan", "shuffle"]
+
+#: The parts of the model the control counts, in report order.
+PARTS = ("abundance", "presence", "joint")
+#: The presence p-value threshold whose exceedance fraction the control reports (its expected value under the null).
+P_CUT = 0.05
 
 
-def _within(values: np.ndarray, strata: np.ndarray, gen: np.random.Generator) -> np.ndarray:
+def _constant_within(values: np.ndarray, units: np.ndarray) -> bool:
+    frame = pd.DataFrame({"v": values, "u": units})
+    return bool((frame.groupby("u")["v"].nunique(dropna=False) <= 1).all())
+
+
+def _codes(*columns: np.ndarray | None, n: int) -> np.ndarray:
+    """One integer code per combination of the given columns (all samples one group when none is given)."""
+    used = [pd.Series(np.asarray(c)).astype(str) for c in columns if c is not None]
+    if not used:
+        return np.zeros(n, dtype=int)
+    return pd.MultiIndex.from_arrays(used).factorize()[0] if len(used) > 1 else pd.factorize(used[0])[0]
+
+
+def plan(values: pd.Series, *, strata: np.ndarray | None = None, blocks: np.ndarray | None = None,
+         subjects: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray, dict[str, str]]:
+    """How to shuffle *values*: the permutation units (None: samples), the group each unit is permuted within, and
+    a description (``permuted_by``, ``permuted_within``)."""
+    raw = values.to_numpy()
+    n = len(raw)
+    units, by = None, "sample"
+    within = {"strata": strata, "blocks": blocks}
+    if subjects is not None:
+        if _constant_within(raw, subjects):
+            units, by = np.asarray(subjects), "subject"
+        else:
+            within["subjects"] = subjects
+    if blocks is not None and units is None and _constant_within(raw, blocks):
+        units, by, within = np.asarray(blocks), "block", {"strata": strata}
+    group = _codes(*within.values(), n=n)
+    if units is not None and not _constant_within(group, units):
+        raise DesignError(f"a {by} spans several strata or blocks: each {by} must lie in one stratum and one "
+                          "block for whole-unit shuffles (check the subject, block and strata columns).")
+    words = [w for w, c in within.items() if c is not None]
+    return units, group, {"permuted_by": by, "permuted_within": " and ".join(words) or "all samples"}
+
+
+def _permute_within(values: np.ndarray, group: np.ndarray, keys: np.ndarray, gen: np.random.Generator) -> np.ndarray:
+    """*values* permuted within each level of *group* (one sort, no loop over groups). The random draws are
+    assigned in the order of *keys* (sample or unit IDs), so the outcome does not depend on the row order."""
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[np.argsort(keys, kind="stable")] = np.arange(len(keys))
+    draws = gen.random(len(values))[rank]
+    slots = np.lexsort((rank, group))
+    picks = np.lexsort((draws, group))
     out = values.copy()
-    for level in pd.unique(strata):
-        idx = np.flatnonzero(strata == level)
-        out[idx] = values[gen.permutation(idx)]
+    out[slots] = values[picks]
     return out
 
 
-def shuffle(values: pd.Series, *, strata: np.ndarray | None, blocks: np.ndarray | None,
-            gen: np.random.Generator) -> pd.Series:
-    """*values* permuted within *strata*, by whole *blocks* when the values are constant within blocks."""
+def shuffle(values: pd.Series, *, strata: np.ndarray | None = None, blocks: np.ndarray | None = None,
+            subjects: np.ndarray | None = None, gen: np.random.Generator) -> pd.Series:
+    """*values* permuted as the design allows (see the module docstring and :func:`plan`)."""
+    units, group, _ = plan(values, strata=strata, blocks=blocks, subjects=subjects)
+    return _apply(values, units, group, gen)
+
+
+def _apply(values: pd.Series, units: np.ndarray | None, group: np.ndarray, gen: np.random.Generator) -> pd.Series:
     raw = values.to_numpy(copy=True)
-    strata = np.zeros(len(raw), dtype=int) if strata is None else np.asarray(strata)
-    if blocks is not None:
-        frame = pd.DataFrame({"v": raw, "b": blocks, "s": strata})
-        per_block = frame.groupby("b", sort=False).agg(v=("v", "first"), s=("s", "first"), k=("v", "nunique"))
-        if (per_block["k"] <= 1).all():
-            permuted = _within(per_block["v"].to_numpy(), per_block["s"].to_numpy(), gen)
-            mapping = dict(zip(per_block.index, permuted))
-            return pd.Series([mapping[b] for b in blocks], index=values.index, name=values.name,
-                             dtype=values.dtype)
-    return pd.Series(_within(raw, strata, gen), index=values.index, name=values.name, dtype=values.dtype)
+    if units is None:
+        out = _permute_within(raw, group, np.asarray(values.index.astype(str)), gen)
+    else:
+        codes, names = pd.factorize(pd.Series(units).astype(str))
+        first = pd.Series(np.arange(len(raw))).groupby(codes).first().to_numpy()  # one sample per unit
+        per_unit = _permute_within(raw[first], group[first], np.asarray(names), gen)
+        out = per_unit[codes]
+    return pd.Series(out, index=values.index, name=values.name, dtype=values.dtype)
 
 
-def negative_control(count: Callable[[pd.Series], int], values: pd.Series, *, n_shuffles: int,
-                     strata: np.ndarray | None, blocks: np.ndarray | None, rng: Any, alpha: float) -> dict[str, Any]:
-    """Run *count* (discoveries at q < *alpha* for shuffled labels) on *n_shuffles* copies and summarise."""
-    gen = np.random.default_rng(rng)
-    counts = [int(count(shuffle(values, strata=strata, blocks=blocks, gen=gen))) for _ in range(n_shuffles)]
+Count = Callable[[pd.Series], dict[str, dict[str, float]]]
+
+
+def _summary(counts: list[float]) -> dict[str, Any]:
     arr = np.asarray(counts, dtype=float)
+    return {"discoveries": [int(c) for c in counts], "median": float(np.median(arr)), "mean": float(arr.mean()),
+            "max": int(arr.max()), "fraction_with_any": float((arr > 0).mean())}
+
+
+def negative_control(count: Count, values: pd.Series, *, n_shuffles: int, strata: np.ndarray | None,
+                     blocks: np.ndarray | None = None, subjects: np.ndarray | None = None, rng: Any,
+                     alpha: float) -> dict[str, Any]:
+    """Run *count* on *n_shuffles* shuffled copies of *values* and summarise the null per part and per term.
+
+    *count* returns, for shuffled values, ``{term: {"abundance": k, "presence": k, "joint": k,
+    "presence_p05": fraction}}`` (parts absent when not fitted). The top-level ``discoveries`` (and its mean,
+    median, max) are the abundance model's, summed over the terms, as before; ``parts`` holds each part's.
+    """
+    gen = np.random.default_rng(rng)
+    units, group, how = plan(values, strata=strata, blocks=blocks, subjects=subjects)
+    runs = [count(_apply(values, units, group, gen)) for _ in range(n_shuffles)]
+    terms = list(runs[0]) if runs else []
+    per_term: dict[str, dict[str, Any]] = {}
+    for t in terms:
+        per_term[t] = {part: _summary([r[t][part] for r in runs]) for part in PARTS if part in runs[0][t]}
+        if "presence_p05" in runs[0][t]:
+            fractions = [float(r[t]["presence_p05"]) for r in runs]
+            per_term[t]["presence_p_below_0.05"] = {"fractions": fractions, "mean": float(np.nanmean(fractions))}
+    parts = {part: _summary([sum(r[t][part] for t in terms) for r in runs])
+             for part in PARTS if runs and all(part in runs[0][t] for t in terms)}
+    if runs and all("presence_p05" in runs[0][t] for t in terms):
+        fr = [float(np.nanmean([r[t]["presence_p05"] for t in terms])) for r in runs]
+        parts["presence"]["fraction_p_below_0.05"] = fr
+        parts["presence"]["mean_fraction_p_below_0.05"] = float(np.nanmean(fr))
+    abundance = parts.get("abundance", _summary([0] * n_shuffles)) if runs else None
     return {
-        "variable": str(values.name), "n_shuffles": n_shuffles, "alpha": alpha,
-        "discoveries": counts, "mean_discoveries": float(arr.mean()) if counts else None,
-        "max_discoveries": int(arr.max()) if counts else None,
-        "fraction_with_any": float((arr > 0).mean()) if counts else None,
-        "permuted_within": "strata" if strata is not None else "all samples",
-        "permuted_by": "subject" if blocks is not None else "sample",
-        "median_discoveries": float(np.median(arr)) if counts else None,
+        "variable": str(values.name), "n_shuffles": n_shuffles, "alpha": alpha, **how,
+        "discoveries": abundance["discoveries"] if abundance else [],
+        "mean_discoveries": abundance["mean"] if abundance else None,
+        "median_discoveries": abundance["median"] if abundance else None,
+        "max_discoveries": abundance["max"] if abundance else None,
+        "fraction_with_any": abundance["fraction_with_any"] if abundance else None,
+        "parts": parts, "terms": per_term, "p_cut": P_CUT,
     }
 
 
+def _how(control: dict[str, Any]) -> str:
+    bits = []
+    if control.get("permuted_by") in ("subject", "block"):
+        bits.append(f"whole {control['permuted_by']}s")
+    within = control.get("permuted_within", "all samples")
+    if within != "all samples":
+        bits.append(f"within {within}")
+    return f" ({', '.join(bits)})" if bits else ""
+
+
 def describe_control(control: dict[str, Any] | None, name: str | None = None) -> str:
-    """One plain sentence about the negative control (or that none was run); *name* replaces the column name.
+    """Plain sentences about the negative control (or that none was run); *name* replaces the column name.
+
+    Each part of the model that was run is reported: the abundance model, the presence model (with the mean
+    fraction of presence p-values below 0.05) and the joint test.
 
     Examples
     --------
@@ -77,9 +184,19 @@ def describe_control(control: dict[str, Any] | None, name: str | None = None) ->
         return ("No label-shuffle negative control was run; rerun with shuffles (e.g. n_shuffles=10) to see how "
                 "many discoveries this pipeline makes on these data when there is nothing to find.")
     counts = np.asarray(control["discoveries"], dtype=float)
-    where = "" if control.get("permuted_within") == "all samples" else " within strata"
     what = f"“{control['variable']}”" if name is None else name
-    return (f"Under {control['n_shuffles']} label shuffles of {what}{where}, a median of "
+    text = (f"Under {control['n_shuffles']} label shuffles of {what}{_how(control)}, a median of "
             f"{np.median(counts):g} features passed q < {control['alpha']:g} in the abundance model (at most "
-            f"{counts.max():g}; "
-            f"{counts.sum():g} in all).")
+            f"{counts.max():g}; {counts.sum():g} in all).")
+    parts = control.get("parts") or {}
+    extra = []
+    if "presence" in parts:
+        pres = parts["presence"]
+        frac = pres.get("mean_fraction_p_below_0.05")
+        share = "" if frac is None else f"; {100 * frac:.1f} % of presence p-values < 0.05, 5 % expected"
+        extra.append(f"{pres['median']:g} in the presence model (at most {pres['max']}{share})")
+    if "joint" in parts:
+        extra.append(f"{parts['joint']['median']:g} in the joint test (at most {parts['joint']['max']})")
+    if extra:
+        text += " Median discoveries: " + " and ".join(extra) + "."
+    return text

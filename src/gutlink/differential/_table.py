@@ -21,7 +21,8 @@ from ..taxonomy import RANKS
 from ._design import Omnibus, Term
 from ._linmod import OmnibusFit, confidence, t_test
 
-__all__ = ["COLUMNS", "OMNIBUS_COLUMNS", "group_summary", "joint", "lineages", "omnibus_frame", "term_frame"]
+__all__ = ["COLUMNS", "OMNIBUS_COLUMNS", "group_summary", "joint", "joint_p", "lineages", "omnibus_frame",
+           "term_frame"]
 
 #: Leading columns of every differential table (per-group columns follow).
 COLUMNS = ["feature_id", "lineage", "term", "comparison", "effect", "se", "ci_low", "ci_high", "statistic", "df",
@@ -83,6 +84,13 @@ def effect_name(term: Term, scale: str, prevalence: bool) -> str:
     return f"log2_fold_change{kind}{where}{unit}"
 
 
+def joint_p(p_abund: np.ndarray, p_prev: np.ndarray) -> np.ndarray:
+    """Šidák-adjusted smaller of two p-values, ``1 - (1 - min p)^2``; the one available where the other is NaN."""
+    p_abund, p_prev = np.asarray(p_abund, dtype=float), np.asarray(p_prev, dtype=float)
+    low = np.fmin(p_abund, p_prev)
+    return np.where(np.isfinite(p_prev) & np.isfinite(p_abund), 1 - (1 - low) ** 2, low)
+
+
 def joint(table: pd.DataFrame, prevalence: pd.DataFrame) -> pd.DataFrame:
     """Add the prevalence model's p-value and a joint test per feature and term: does the feature differ at all?
 
@@ -101,10 +109,7 @@ def joint(table: pd.DataFrame, prevalence: pd.DataFrame) -> pd.DataFrame:
     keyed = prevalence.set_index(["feature_id", "term"])["p_value"]
     idx = pd.MultiIndex.from_frame(table[["feature_id", "term"]])
     p_prev = keyed.reindex(idx).to_numpy(dtype=float)
-    p_abund = table["p_value"].to_numpy(dtype=float)
-    both = np.isfinite(p_prev) & np.isfinite(p_abund)
-    low = np.fmin(p_abund, p_prev)
-    p_joint = np.where(both, 1 - (1 - low) ** 2, low)
+    p_joint = joint_p(table["p_value"].to_numpy(dtype=float), p_prev)
     out = table.assign(p_value_prevalence=p_prev, p_joint=p_joint)
     q = np.full(len(out), np.nan)
     for rows in out.groupby("term", sort=False).indices.values():
@@ -123,9 +128,7 @@ def omnibus_frame(spec: Omnibus, fit: OmnibusFit, *, features: Sequence[str], li
     })
     if prevalence is not None:
         p_prev = np.asarray(prevalence.p_value, dtype=float)
-        p_abund = np.asarray(fit.p_value, dtype=float)
-        low = np.fmin(p_abund, p_prev)
-        p_joint = np.where(np.isfinite(p_prev) & np.isfinite(p_abund), 1 - (1 - low) ** 2, low)
+        p_joint = joint_p(fit.p_value, p_prev)
         frame = frame.assign(statistic_prevalence=prevalence.statistic, df_prevalence=prevalence.df,
                              p_value_prevalence=p_prev, q_value_prevalence=bh(p_prev), p_joint=p_joint,
                              q_joint=bh(p_joint))
