@@ -141,20 +141,29 @@ def test_bad_design_errors():
     assert res.cohort_summary["n_samples_analysed"] == c.n_samples - 1
 
 
-def test_repeated_subjects_keep_one_sample_each():
+def test_repeated_subjects_use_every_sample_and_say_so():
     c = toy()
     meta = c.metadata.copy()
     cases = np.flatnonzero(meta.group == "case")
     meta.iloc[cases[1], meta.columns.get_loc("subject")] = meta.iloc[cases[0]]["subject"]
-    res = link(c.with_metadata(meta), group="group", case=["case"], control="control", subject="subject",
-               permutations=19, metrics=("braycurtis",))
-    assert res.n_per_group == {"case": 10, "control": 8}
-    assert any(h["op"] == "one_sample_per_subject" for h in res.cohort_summary["history"])
+    kw = dict(group="group", case=["case"], control="control", subject="subject", permutations=19,
+              metrics=("braycurtis",))
+    res = link(c.with_metadata(meta), **kw)
+    assert res.n_per_group == {"case": 11, "control": 8}  # every sample
+    sh = res.alpha.tests[res.alpha.tests.metric == "shannon"].iloc[0]
+    assert (sh.n_case, sh.n_control) == (10, 8) and "subject means" in sh.comparison  # one unit per subject
+    assert res.permanova["braycurtis"].scheme.startswith("whole subjects of 'subject'")
+    assert res.structure["repeated_subjects"] and res.structure["n_subjects"] == 18
+    assert any("permute whole subjects" in s for s in res.verdict["sentences"])
     # the differential layer keeps every sample, with a random intercept for the repeated subject
     assert res.differential.n_samples == c.n_samples and res.differential.model.endswith("-lmm")
+    one = link(c.with_metadata(meta), one_per_subject="first-by:age_days", **kw)
+    assert one.n_per_group == {"case": 10, "control": 8}
+    op = [h for h in one.cohort_summary["history"] if h["op"] == "one_sample_per_subject"][0]
+    assert op["rule"] == "first-by:age_days" and op["n_dropped"] == 1
     ctrl = np.flatnonzero(meta.group == "control")
     meta.iloc[ctrl[0], meta.columns.get_loc("subject")] = meta.iloc[cases[0]]["subject"]
-    with pytest.raises(DesignError, match="paired design"):
+    with pytest.raises(DesignError, match=r"paired design.*block='subject'"):
         link(c.with_metadata(meta), group="group", case=["case"], control="control", subject="subject")
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -77,6 +77,7 @@ class LinkResult(Result):
     extra: dict[str, Any] = field(default_factory=dict)
     differential: DifferentialResult | None = None
     prediction: Any = None
+    structure: dict[str, Any] = field(default_factory=dict)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -96,17 +97,27 @@ def versions() -> dict[str, str]:
 
 
 def _prepare(cohort: Cohort, *, group: str, case: Sequence[str], control: str, covariates: Sequence[str],
-             strata: str | None, subject: str | None, rank: str | None, drop_empty: bool) -> tuple[Cohort, Cohort]:
-    """The cohort the community tests use (one sample per subject where the label is per subject), and the one
-    before that step (every sample of the design, for the differential layer's random intercept)."""
-    for col in [*covariates, *( [strata] if strata else []), *([subject] if subject else [])]:
-        if col not in cohort.metadata.columns:
-            raise DesignError(f"metadata has no column {col!r} (given as a covariate, stratum or subject).")
+             strata: str | None, subject: str | None, block: str | None, rank: str | None, drop_empty: bool,
+             one_per_subject: str | None, gen: np.random.Generator) -> tuple[Cohort, Cohort]:
+    """The cohort the community tests use and the one before any one-per-subject reduction (every sample of the
+    design, for the differential layer's random intercept). Samples are put in sample-ID order first, so the row
+    order of the input never changes an output."""
+    for col, role in [*((c, "covariate") for c in covariates), (strata, "stratum"), (subject, "subject"),
+                      (block, "block")]:
+        if col is not None and col not in cohort.metadata.columns:
+            raise DesignError(f"metadata has no column {col!r} (given as a {role}).")
+    if subject is not None and subject == block:
+        raise DesignError(f"{subject!r} cannot be both the subject and the block: a subject has one class (repeated "
+                          "samples of one person), a block may hold cases and controls (household, pair).")
+    if one_per_subject is not None and subject is None:
+        raise DesignError("one_per_subject needs subject= (--subject COL): it picks one sample of each subject.")
+    cohort = replace(cohort.subset(samples=np.argsort(np.asarray(cohort.sample_ids, dtype=str), kind="stable")),
+                     history=cohort.history)
     if rank is not None:
         cohort = cohort.aggregate(rank)
     cohort = _check_empty(cohort, drop_empty)
     cohort = case_control(cohort, group=group, case=case, control=control)
-    needed = [c for c in [*covariates, strata, subject] if c]
+    needed = [c for c in [*covariates, strata, subject, block] if c]
     missing = cohort.metadata[needed].isna().any(axis=1).to_numpy() if needed else np.zeros(cohort.n_samples, bool)
     if missing.any():
         cohort = cohort.subset(samples=~missing)
@@ -114,39 +125,93 @@ def _prepare(cohort: Cohort, *, group: str, case: Sequence[str], control: str, c
                                           "n_dropped": int(missing.sum())})
         cohort = case_control(cohort, group=group, case=case, control=control)
     every = cohort
-    if subject is not None:
-        cohort = _one_per_subject(cohort, subject, strata)
+    if subject is not None and _repeated(cohort, subject):
+        _check_subject_classes(cohort, subject, strata)
+        if one_per_subject is not None:
+            cohort = _one_per_subject(cohort, subject, one_per_subject, gen)
     return cohort, every
 
 
-def _one_per_subject(cohort: Cohort, subject: str, strata: str | None) -> Cohort:
-    """Keep the first sample of each subject when the case/control label is a subject-level attribute.
+def _repeated(cohort: Cohort, subject: str | None) -> bool:
+    return subject is not None and bool(cohort.metadata[subject].astype(str).duplicated().any())
 
-    The tests of this layer assume independent samples; several samples of one person are not. When the label
-    changes within subjects (paired, pre/post designs) the samples are kept and permutations must be
-    restricted within subjects (``strata=subject``).
+
+def _check_subject_classes(cohort: Cohort, subject: str, strata: str | None) -> None:
+    """A subject holds one class; one that holds both is a matched set (a block), unless permutations are already
+    restricted within it (``strata=subject``)."""
+    varies = cohort.metadata.groupby(cohort.metadata[subject].astype(str), observed=True)[LABEL].nunique() > 1
+    if varies.any() and strata != subject:
+        raise DesignError(
+            f"{int(varies.sum())} subject(s) in {subject!r} have both case and control samples (a paired design); "
+            f"give the column as block={subject!r} (--block {subject}): paired / stratified statistics within it.")
+
+
+def _one_per_subject(cohort: Cohort, subject: str, rule: str, gen: np.random.Generator) -> Cohort:
+    """Keep one sample per subject by an explicit rule, independent of row order.
+
+    ``"first-by:COL"`` (or ``first-by=COL``): the sample with the smallest *COL* (ties and missing values: the
+    smallest sample ID); ``"random"``: one sample per subject drawn with the run's seed, the samples in sample-ID
+    order.
     """
-    subj = cohort.metadata[subject].astype(str)
-    if not subj.duplicated().any():
-        return cohort
-    varies = cohort.metadata.groupby(subj, observed=True)[LABEL].nunique() > 1
-    if varies.any():
-        if strata != subject:
-            raise DesignError(
-                f"{int(varies.sum())} subject(s) in {subject!r} have both case and control samples (a paired design); "
-                f"restrict permutations within subjects with strata={subject!r} (--strata {subject})."
-            )
-        return cohort
-    first = ~subj.duplicated().to_numpy()
-    out = cohort.subset(samples=first)
-    return replace_history(out, {"op": "one_sample_per_subject", "column": subject,
-                                 "n_dropped": int((~first).sum()), "n_subjects": int(first.sum())})
+    meta = cohort.metadata
+    subj = pd.factorize(meta[subject].astype(str))[0]
+    ids = np.asarray(cohort.sample_ids, dtype=str)
+    if rule == "random":
+        keys: list[np.ndarray] = [gen.random(cohort.n_samples)]
+    elif rule.startswith(("first-by:", "first-by=")):
+        col = rule[len("first-by:"):]
+        if col not in meta.columns:
+            raise DesignError(f"one_per_subject={rule!r}: metadata has no column {col!r}.")
+        ranked = meta[col].rank(method="dense", na_option="bottom").to_numpy(dtype=float)
+        keys = [ids, ranked]  # np.lexsort: last key first
+    else:
+        raise DesignError(f"one_per_subject must be 'first-by:COLUMN' or 'random'; got {rule!r}.")
+    order = np.lexsort((*keys, subj))
+    first = order[np.r_[True, subj[order][1:] != subj[order][:-1]]]
+    keep = np.zeros(cohort.n_samples, dtype=bool)
+    keep[first] = True
+    out = cohort.subset(samples=keep)
+    return replace_history(out, {"op": "one_sample_per_subject", "column": subject, "rule": rule,
+                                 "n_dropped": int((~keep).sum()), "n_subjects": int(keep.sum())})
+
+
+def _structure(c: Cohort, *, subject: str | None, block: str | None, strata: str | None,
+               one_per_subject: str | None, alpha: AlphaResult, dys: DysbiosisResult,
+               perms: dict[str, PermanovaResult]) -> dict[str, Any]:
+    """How the community layer handled repeated subjects and matched blocks, in fields and plain sentences."""
+    repeated = _repeated(c, subject)
+    rank_test = alpha.tests.loc[alpha.tests.test.isin(RANK_TESTS), "test"]
+    out: dict[str, Any] = {
+        "subject": subject, "block": block, "strata": strata, "one_per_subject": one_per_subject,
+        "n_samples": c.n_samples, "repeated_subjects": repeated,
+        "n_subjects": int(c.metadata[subject].astype(str).nunique()) if subject else None,
+        "n_blocks": int(c.metadata[block].astype(str).nunique()) if block else None,
+        "alpha_test": str(rank_test.iloc[0]) if len(rank_test) else None,
+        "permutations": next(iter(perms.values())).scheme if perms else "free",
+    }
+    sentences = []
+    if subject is not None and one_per_subject is not None and any(
+            h.get("op") == "one_sample_per_subject" for h in c.history):
+        sentences.append(f"One sample per subject of {subject!r} was analysed ({one_per_subject}); "
+                         f"{out['n_subjects']} subjects.")
+    elif repeated:
+        sentences.append(f"All {c.n_samples} samples of {out['n_subjects']} subjects ({subject!r}) were analysed: "
+                         "PERMANOVA and PERMDISP permute whole subjects, alpha diversity and dysbiosis are compared "
+                         "on subject means (covariate models with a random intercept per subject), and no sample is "
+                         "scored against its own subject's references.")
+    if block is not None:
+        kind = {"wilcoxon_signed_rank": "paired (Wilcoxon signed-rank and Hodges–Lehmann of within-pair "
+                                        "differences)",
+                "van_elteren": "stratified (van Elteren test and stratified Hodges–Lehmann shift)"}
+        sentences.append(f"Matched sets of {block!r} ({out['n_blocks']} blocks): permutations stay within blocks, "
+                         f"alpha and dysbiosis tests are {kind.get(out['alpha_test'] or '', 'within blocks')}, and "
+                         "no sample is scored against references of its own block.")
+    out["sentences"] = sentences + list(dys.notes)
+    return out
 
 
 def replace_history(cohort: Cohort, op: dict[str, Any]) -> Cohort:
     """Append one operation record to a cohort's history."""
-    from dataclasses import replace
-
     return replace(cohort, history=cohort.history + (op,))
 
 
@@ -168,7 +233,8 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
          rank: str | None = None, metrics: Sequence[str] = BETA_METRICS, permutations: int = 999,
          rng: int | None = 0, drop_empty: bool = False, inputs: dict[str, Any] | None = None,
          callback: Callback | None = None, differential: bool = True, predict: bool = False,
-         by: Literal["margin", "terms"] = "margin", rarefy: int | None = None) -> LinkResult:
+         by: Literal["margin", "terms"] = "margin", rarefy: int | None = None, block: str | None = None,
+         one_per_subject: str | None = None) -> LinkResult:
     """Test whether the community differs between *case* and *control* samples of column *group*.
 
     Parameters
@@ -189,10 +255,21 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
         PERMANOVA test of the group term, as in vegan's ``adonis2``: ``"margin"`` (given every covariate,
         the default) or ``"terms"`` (sequential, after the covariates listed before it).
     subject
-        Column of subject IDs (repeated measures). When the case/control label is fixed per subject, the first
-        sample of each subject is analysed (the tests assume independent samples; recorded in the history);
-        when it varies within subjects, give ``strata=subject``. Dysbiosis scores never compare a sample with
-        the same subject's references.
+        Column of subject IDs (repeated measures; one class per subject). Every sample is used: PERMANOVA and
+        PERMDISP permute whole subjects (each with subjects having as many samples), the alpha and dysbiosis rank
+        tests run on subject means (covariate models: a random intercept per subject), dysbiosis scores never
+        compare a sample with the same subject's references, and the differential layer fits a random intercept.
+        A subject holding both classes is refused: give that column as *block*.
+    block
+        Matched sets (household, pair, family; a block may hold cases and controls): PERMANOVA and PERMDISP
+        permute within blocks, alpha and dysbiosis tests are paired (Wilcoxon signed-rank, Hodges–Lehmann of
+        within-pair differences) when every block is one case + one control, else stratified (van Elteren,
+        stratified Hodges–Lehmann); no sample is scored against its own block's references; the differential layer
+        fits a random intercept per block and shuffles within blocks; prediction keeps a block in one fold.
+    one_per_subject
+        Analyse one sample per subject instead of all: ``"first-by:COL"`` (smallest *COL*, e.g. age at
+        collection; ties by sample ID) or ``"random"`` (seeded by *rng*). Recorded in the history and
+        ``structure``. The differential layer still uses every sample.
     rank
         Aggregate to this rank first (``None``: use the features as they are).
     metrics
@@ -218,17 +295,22 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
     Returns
     -------
     LinkResult
+        ``structure`` states how subjects and blocks were handled (fields and ``sentences``). The samples are
+        analysed in sample-ID order: the row order of the input changes no output.
     """
     cases = (case,) if isinstance(case, str) else tuple(case)
     step = _progress(callback, 3 + 3 * len(metrics) + int(differential) + int(predict))
     step("preparing cohort")
-    c, every = _prepare(cohort, group=group, case=cases, control=control, covariates=covariates, strata=strata,
-                        subject=subject, rank=rank, drop_empty=drop_empty)
     gen = np.random.default_rng(rng)
+    c, every = _prepare(cohort, group=group, case=cases, control=control, covariates=covariates, strata=strata,
+                        subject=subject, block=block, rank=rank, drop_empty=drop_empty,
+                        one_per_subject=one_per_subject, gen=gen)
+    # the community layer models repeated subjects (not when permutations already stay within them)
+    unit = subject if _repeated(c, subject) and strata != subject else None
     step("alpha diversity" + (f" (rarefied to {rarefy} reads)" if rarefy else ""))
     levels = group if len(cases) > 1 else None
     alpha_cohort = _rarefied(c, rarefy, gen, group, cases, control)
-    alpha = alpha_test(alpha_cohort, covariates=covariates, levels_column=levels)
+    alpha = alpha_test(alpha_cohort, covariates=covariates, levels_column=levels, block=block, subject=unit)
     rarefied = [{**h, "scope": "alpha diversity only"} for h in alpha_cohort.history if h.get("op") == "rarefy"]
     ords, perms, disps, dms = {}, {}, {}, {}
     for metric in metrics:
@@ -236,33 +318,39 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
         dms[metric] = beta_diversity(c, metric)  # type: ignore[arg-type]
         ords[metric] = pcoa(dms[metric], metric=metric)
         step(f"PERMANOVA ({_METRIC_NAMES.get(metric, metric)}, {permutations} permutations)")
-        perms[metric] = permanova(c, metric=metric, covariates=covariates, strata=strata, by=by,
-                                  permutations=permutations, rng=gen, distances=dms[metric])
+        perms[metric] = permanova(c, metric=metric, covariates=covariates, strata=strata, block=block, subject=unit,
+                                  by=by, permutations=permutations, rng=gen, distances=dms[metric])
         step(f"PERMDISP ({_METRIC_NAMES.get(metric, metric)})")
-        disps[metric] = permdisp(c, metric=metric, permutations=permutations, rng=gen, distances=dms[metric])
+        disps[metric] = permdisp(c, metric=metric, permutations=permutations, strata=strata, block=block,
+                                 subject=unit, rng=gen, distances=dms[metric])
     step("dysbiosis score")
     ref_metric = "braycurtis" if "braycurtis" in dms else metrics[0]
-    dys = dysbiosis_score(c, metric=ref_metric, subject=subject, strata=strata, distances=dms.get(ref_metric))
+    dys = _dysbiosis(c, metric=ref_metric, subject=subject, unit=unit, strata=strata, block=block,
+                     distances=dms.get(ref_metric))
     diff = None
     if differential:
         step("differential abundance (which taxa differ)")
-        diff = _differential(every, covariates=covariates, subject=subject, strata=strata, gen=gen)
+        diff = _differential(every, covariates=covariates, subject=subject, strata=strata, block=block, gen=gen)
     prediction = None
     if predict:
         step(f"prediction (lasso, {PREDICT_REPEATS} × {PREDICT_FOLDS}-fold nested CV)")
-        prediction = _prediction(every, subject=subject, gen=gen)
+        prediction = _prediction(every, subject=subject, block=block, gen=gen)
     tests = _all_tests(alpha, perms, disps, dys)
     labels = c.metadata[LABEL].astype(str)
     n_per = {"case": int((labels == "case").sum()), "control": int((labels == "control").sum())}
     verdict = _verdict(tests, perms, disps, dys, n_per, diff, rarefied_history=rarefied)
     verdict["sentences"][-1:-1] = prediction_sentences(prediction)
+    structure = _structure(c, subject=subject, block=block, strata=strata, one_per_subject=one_per_subject,
+                           alpha=alpha, dys=dys, perms=perms)
+    verdict["sentences"][-1:-1] = structure["sentences"]
     summary = _cohort_summary(cohort, c, group, cases, control)
     summary["history"] += rarefied
     return LinkResult(inputs=dict(inputs or {}), group=group, case=cases, control=control,
                       covariates=tuple(covariates), strata=strata, rank=rank, n_per_group=n_per,
                       cohort_summary=summary, alpha=alpha, ordinations=ords, permanova=perms, permdisp=disps,
                       dysbiosis=dys, tests=tests, verdict=verdict, versions=versions(),
-                      seed=rng if isinstance(rng, int) else None, differential=diff, prediction=prediction)
+                      seed=rng if isinstance(rng, int) else None, differential=diff, prediction=prediction,
+                      structure=structure)
 
 
 def _rarefied(c: Cohort, depth: int | None, gen: np.random.Generator, group: str, cases: Sequence[str],
@@ -280,12 +368,22 @@ def _rarefied(c: Cohort, depth: int | None, gen: np.random.Generator, group: str
 PREDICT_REPEATS, PREDICT_FOLDS = 5, 5
 
 
-def _prediction(cohort: Cohort, *, subject: str | None, gen: np.random.Generator) -> Any:
+def _dysbiosis(c: Cohort, *, metric: str, subject: str | None, unit: str | None, strata: str | None,
+               block: str | None, distances: Any) -> DysbiosisResult:
+    """Dysbiosis scores (never against the sample's own subject or block), tested on subject means when subjects
+    repeat."""
+    if unit is None and subject is not None:  # every subject once: exclusion is moot, the test is per sample
+        subject = None
+    return dysbiosis_score(c, metric=metric, subject=subject, strata=strata, block=block, distances=distances)
+
+
+def _prediction(cohort: Cohort, *, subject: str | None, block: str | None, gen: np.random.Generator) -> Any:
     """Out-of-sample prediction of the case/control label (:func:`gutlink.predict.cross_validate`)."""
     from .predict import cross_validate
 
     n_min = int(cohort.metadata[LABEL].astype(str).value_counts().min())
     return cross_validate(cohort, group=LABEL, case="case", control="control", model="lasso", subject=subject,
+                          block=block,
                           n_repeats=PREDICT_REPEATS, n_folds=min(PREDICT_FOLDS, n_min), rng=gen)
 
 
@@ -307,16 +405,16 @@ def _quote(name: str) -> str:
 
 
 def _differential(cohort: Cohort, *, covariates: Sequence[str], subject: str | None, strata: str | None,
-                  gen: np.random.Generator) -> DifferentialResult:
+                  block: str | None, gen: np.random.Generator) -> DifferentialResult:
     """Which taxa differ between the case/control labels, adjusted for the same covariates.
 
     Uses every sample of the design: with repeated subjects a random intercept per subject replaces the
     one-sample-per-subject reduction the community tests need.
     """
     formula = "~ " + " + ".join([LABEL, *[_quote(c) for c in covariates]])
-    repeated = subject is not None and cohort.metadata[subject].astype(str).duplicated().any()
-    return differential_test(cohort, formula, reference={LABEL: "control"}, subject=subject if repeated else None,
-                             n_shuffles=DIFFERENTIAL_SHUFFLES, strata=strata, rng=gen, alpha=ALPHA_LEVEL)
+    groups = subject if _repeated(cohort, subject) else block  # random intercept per subject, else per block
+    return differential_test(cohort, formula, reference={LABEL: "control"}, subject=groups,
+                             n_shuffles=DIFFERENTIAL_SHUFFLES, strata=block or strata, rng=gen, alpha=ALPHA_LEVEL)
 
 
 def _progress(callback: Callback | None, total: int) -> Callable[[str], None]:
@@ -412,20 +510,24 @@ _ALPHA_NAMES = {"observed": "observed richness", "shannon": "Shannon diversity",
                 "chao1": "Chao1 richness"}
 
 
-_TEST_NAMES = {"mann_whitney": "Mann–Whitney", "kruskal_wallis": "Kruskal–Wallis"}
+_TEST_NAMES = {"mann_whitney": "Mann–Whitney", "kruskal_wallis": "Kruskal–Wallis",
+               "wilcoxon_signed_rank": "Wilcoxon signed-rank", "van_elteren": "van Elteren"}
+#: The case/control rank tests (design-dependent) and the covariate-adjusted models of the community layer.
+RANK_TESTS = ("mann_whitney", "wilcoxon_signed_rank", "van_elteren")
+ADJUSTED_TESTS = ("ols", "mixedlm")
 
 
 def _decisive(tests: pd.DataFrame) -> pd.Series:
     """Which tests decide the verdict level: every test, except unadjusted alpha-diversity tests of a metric
     that also has a covariate-adjusted (OLS) test — with covariates given, the adjusted test is the one asked."""
-    adjusted = set(tests.loc[(tests.analysis == "alpha") & (tests.test == "ols"), "metric"])
-    unadjusted = (tests.analysis == "alpha") & tests.test.isin(["mann_whitney", "kruskal_wallis"])
+    adjusted = set(tests.loc[(tests.analysis == "alpha") & tests.test.isin(ADJUSTED_TESTS), "metric"])
+    unadjusted = (tests.analysis == "alpha") & tests.test.isin([*RANK_TESTS, "kruskal_wallis"])
     return ~(unadjusted & tests.metric.isin(adjusted))
 
 
 def _test_label(row: Any) -> str:
     if row.analysis == "alpha":
-        return _ALPHA_NAMES.get(row.metric, row.metric) + (" (adjusted)" if row.test == "ols" else "")
+        return _ALPHA_NAMES.get(row.metric, row.metric) + (" (adjusted)" if row.test in ADJUSTED_TESTS else "")
     name = _METRIC_NAMES.get(row.metric, row.metric)
     return {"permanova": f"PERMANOVA {name}", "permdisp": f"PERMDISP {name}"}.get(row.analysis, "dysbiosis score")
 
@@ -434,7 +536,7 @@ def _unadjusted_sentences(tests: pd.DataFrame, decisive: pd.Series) -> list[str]
     """Say when an unadjusted alpha test is significant but its adjusted twin is not (a confounded signal)."""
     out = []
     for row in tests[~decisive & (tests.q_value < ALPHA_LEVEL)].itertuples():
-        twin = tests[(tests.analysis == "alpha") & (tests.test == "ols") & (tests.metric == row.metric)].iloc[0]
+        twin = tests[(tests.analysis == "alpha") & tests.test.isin(ADJUSTED_TESTS) & (tests.metric == row.metric)].iloc[0]
         if twin.q_value >= ALPHA_LEVEL:
             covs = str(twin.comparison).split("|", 1)[-1].strip()
             out.append(f"Unadjusted, {_ALPHA_NAMES.get(row.metric, row.metric)} differs ({_TEST_NAMES.get(row.test, row.test)}, "
@@ -464,10 +566,10 @@ def _beta_sentences(tests: pd.DataFrame, perms: dict[str, PermanovaResult]) -> l
 
 def _alpha_sentences(tests: pd.DataFrame) -> list[str]:
     shannon = tests[(tests.analysis == "alpha") & (tests.metric == "shannon")]
-    adjusted = shannon[shannon.test == "ols"]
+    adjusted = shannon[shannon.test.isin(ADJUSTED_TESTS)]
     if len(adjusted):
         return [_adjusted_alpha_sentence(adjusted.iloc[0])]
-    rows = shannon[shannon.test == "mann_whitney"]
+    rows = shannon[shannon.test.isin(RANK_TESTS)]
     out = []
     for row in rows.itertuples():
         if row.q_value < ALPHA_LEVEL:
@@ -493,7 +595,7 @@ def _adjusted_alpha_sentence(row: pd.Series) -> str:
 def _dysbiosis_sentences(tests: pd.DataFrame, dys: DysbiosisResult) -> list[str]:
     s = dys.scores.dropna(subset=["score"])
     frac = s.groupby(LABEL, observed=True)["dysbiotic"].mean()
-    row = tests[(tests.analysis == "dysbiosis") & (tests.test == "mann_whitney")].iloc[0]
+    row = tests[(tests.analysis == "dysbiosis") & tests.test.isin(RANK_TESTS)].iloc[0]
     higher = "higher" if row.effect > 0 else "lower"
     verb = f"is {higher} in cases" if row.q_value < ALPHA_LEVEL else "does not differ detectably"
     return [f"The dysbiosis score (median {_METRIC_NAMES.get(dys.metric, dys.metric)} distance to controls) {verb} "

@@ -18,7 +18,7 @@ from ..design import labels as _labels
 from ..errors import DesignError
 from ..results import Result
 from .diversity import distances_for as _distances
-from .permanova import _as_distance_array, _check_labels, _permutation_p, _permutation_stream, gower_centre
+from .permanova import _as_distance_array, _check_labels, _permutation_p, _permutation_stream, gower_centre, restriction
 
 __all__ = ["PermdispResult", "permdisp", "permdisp_table"]
 
@@ -28,6 +28,8 @@ def permdisp_table(
     groups: ArrayLike,
     *,
     permutations: int | ArrayLike = 999,
+    strata: ArrayLike | None = None,
+    plots: ArrayLike | None = None,
     rng: int | np.random.Generator | None = None,
 ) -> tuple[float, float, pd.DataFrame]:
     """Test of multivariate dispersion, equal to ``vegan::betadisper(type="centroid")`` + ``permutest``.
@@ -49,6 +51,9 @@ def permdisp_table(
         Group label of every sample (at least two groups).
     permutations
         Number of permutations, or an explicit (P, n) array of 0-based permutations.
+    strata, plots
+        Restrict the permutations of the residuals as :func:`gutlink.community.permutation_matrix` does (within
+        blocks; whole subjects).
     rng
         Seed or ``numpy.random.Generator``.
 
@@ -73,7 +78,7 @@ def permdisp_table(
     d = _as_distance_array(distances)
     codes, levels = _group_codes(groups, d.shape[0])
     k = len(levels)
-    stream = _permutation_stream(d.shape[0], permutations, None, rng)
+    stream = _permutation_stream(d.shape[0], permutations, strata, rng, plots)
     z = _centroid_distances(gower_centre(d), codes, k)
     means = np.bincount(codes, z) / np.bincount(codes)
     f_obs = _anova_f(z[None, :], codes, k)
@@ -140,10 +145,21 @@ class PermdispResult(Result):
         return self.groups
 
 
-def permdisp(cohort: Cohort, *, metric: str = "braycurtis", permutations: int = 999,
-             rng: int | np.random.Generator | None = None, distances: DistanceMatrix | None = None) -> PermdispResult:
-    """Test whether cases and controls differ in spread (distance to their group centroid)."""
+def permdisp(cohort: Cohort, *, metric: str = "braycurtis", permutations: int = 999, strata: str | None = None,
+             block: str | None = None, subject: str | None = None, rng: int | np.random.Generator | None = None,
+             distances: DistanceMatrix | None = None) -> PermdispResult:
+    """Test whether cases and controls differ in spread (distance to their group centroid).
+
+    The residuals are permuted as PERMANOVA permutes samples: within *strata* / *block* levels, and as whole
+    subjects with *subject* (:func:`gutlink.community.permutation_matrix`), in sample-ID order so that the row
+    order of the cohort never changes the p-value.
+    """
     dm = _distances(cohort, metric, distances)
-    stat, p, groups = permdisp_table(dm.data, _labels(cohort).to_numpy(), permutations=permutations, rng=rng)
+    order = np.argsort(np.asarray(cohort.sample_ids, dtype=str), kind="stable")
+    meta = cohort.metadata.iloc[order]
+    plots = None if subject is None else meta[subject].astype(str).to_numpy()
+    stat, p, groups = permdisp_table(dm.data[np.ix_(order, order)], _labels(cohort).to_numpy()[order],
+                                     permutations=permutations, strata=restriction(meta, strata, block), plots=plots,
+                                     rng=rng)
     return PermdispResult(metric=metric, statistic=float(stat), p_value=float(p), permutations=permutations,
                           groups=groups)

@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from ..community import hodges_lehmann
+from ..community._stats import _blocks, _centred_u, _stratified_u, _weights, stratified_hodges_lehmann, van_elteren
 from ..design import case_control
 from ..cohort import Cohort
 from ..errors import DesignError, InputFormatError
@@ -171,121 +172,6 @@ class BurdenResult(Result):
     def table(self) -> pd.DataFrame:
         """The per-disease tests."""
         return self.tests
-
-
-def _centred_u(burden: np.ndarray, is_case: np.ndarray) -> np.ndarray:
-    """Mann–Whitney U of cases minus its null mean, for each column of *burden* (samples × columns)."""
-    ranks = stats.rankdata(burden, axis=0)
-    n1, n2 = int(is_case.sum()), int((~is_case).sum())
-    return ranks[is_case].sum(axis=0) - n1 * (n1 + 1) / 2 - n1 * n2 / 2
-
-
-def _blocks(strata: np.ndarray | None, n: int) -> list[np.ndarray]:
-    """Row indices of each stratum (one block of every row without strata)."""
-    if strata is None:
-        return [np.arange(n)]
-    return [np.flatnonzero(strata == code) for code in np.unique(strata)]
-
-
-def _weights(blocks: list[np.ndarray]) -> np.ndarray:
-    """van Elteren's stratum weights ``1 / (n_s + 1)``."""
-    return np.array([1.0 / (b.size + 1) for b in blocks])
-
-
-def _stratified_u(burden: np.ndarray, is_case: np.ndarray, blocks: list[np.ndarray]) -> np.ndarray:
-    """Centred U of each block (rows) for each column of *burden*: ``(n_blocks, n_columns)``."""
-    return np.stack([_centred_u(burden[b], is_case[b]) for b in blocks])
-
-
-def _tie_variance(values: np.ndarray, is_case: np.ndarray) -> float:
-    """Null variance of U with the tie correction."""
-    n1, n2 = int(is_case.sum()), int((~is_case).sum())
-    n = n1 + n2
-    if n < 2:
-        return 0.0
-    _, t = np.unique(values, return_counts=True)
-    return n1 * n2 / 12 * ((n + 1) - float(np.sum(t ** 3 - t)) / (n * (n - 1)))
-
-
-def _codes(strata: Any, n: int) -> np.ndarray | None:
-    if strata is None:
-        return None
-    codes = pd.factorize(pd.Series(np.asarray(strata, dtype=object)), sort=True)[0]
-    if codes.size != n or (codes < 0).any():
-        raise DesignError("strata must give one non-missing value per sample.")
-    return codes
-
-
-def van_elteren(values: Any, is_case: Any, strata: Any = None) -> tuple[float, float]:
-    """van Elteren's stratified Wilcoxon rank-sum test (two-sided, normal approximation with tie correction).
-
-    Each stratum's Mann–Whitney U of the cases, minus its null mean, is weighted by ``1 / (n_s + 1)`` (the
-    locally most powerful weights under a constant shift); the weighted sum is divided by its null standard
-    deviation. Without strata it is the Mann–Whitney z without continuity correction.
-
-    Returns
-    -------
-    tuple of float
-        ``z`` and its two-sided p-value (both NaN when every stratum is tied throughout).
-
-    Examples
-    --------
-    >>> z, p = van_elteren([1.0, 2, 3, 4, 5, 6, 7, 8], [0, 0, 1, 1, 0, 0, 1, 1], strata=list("aaaabbbb"))
-    >>> round(z, 3), round(p, 4)
-    (2.191, 0.0285)
-    """
-    x = np.asarray(values, dtype=float)
-    case = np.asarray(is_case, dtype=bool)
-    blocks = _blocks(_codes(strata, x.size), x.size)
-    w = _weights(blocks)
-    t = float(w @ _stratified_u(x[:, None], case, blocks)[:, 0])
-    var = float(sum(wb ** 2 * _tie_variance(x[b], case[b]) for wb, b in zip(w, blocks)))
-    if var <= 0:
-        return float("nan"), float("nan")
-    z = t / np.sqrt(var)
-    return float(z), float(2 * stats.norm.sf(abs(z)))
-
-
-def stratified_hodges_lehmann(values: Any, is_case: Any, strata: Any = None, *,
-                              level: float = 0.95) -> tuple[float, float, float]:
-    """The shift estimate and CI that invert the van Elteren test: a weighted median of within-stratum differences.
-
-    Every case − control difference within a stratum carries that stratum's weight ``1 / (n_s + 1)``; the
-    estimate is the weighted median and the interval's ends are the weighted order statistics where the
-    van Elteren statistic crosses its critical value (normal approximation). Without strata (one stratum) it
-    equals :func:`gutlink.community.hodges_lehmann`: the median of differences and the Moses interval.
-
-    Examples
-    --------
-    >>> stratified_hodges_lehmann([5.0, 6, 7, 8, 1, 2, 3, 4], [1, 1, 1, 1, 0, 0, 0, 0])[0]
-    4.0
-    >>> stratified_hodges_lehmann([3.0, 1, 10, 12], [1, 0, 1, 0], strata=list("aabb"))[0]
-    0.0
-    """
-    x = np.asarray(values, dtype=float)
-    case = np.asarray(is_case, dtype=bool)
-    blocks = _blocks(_codes(strata, x.size), x.size)
-    diffs, weights = [], []
-    var = 0.0
-    for wb, b in zip(_weights(blocks), blocks):
-        a, c = x[b][case[b]], x[b][~case[b]]
-        d = (a[:, None] - c[None, :]).ravel()
-        diffs.append(d)
-        weights.append(np.full(d.size, wb))
-        var += wb ** 2 * a.size * c.size * (b.size + 1) / 12
-    order = np.argsort(np.concatenate(diffs), kind="stable")
-    d, w = np.concatenate(diffs)[order], np.concatenate(weights)[order]
-    if d.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    below, above = np.cumsum(w), np.cumsum(w[::-1])[::-1]
-    half, eps = below[-1] / 2, 1e-9 * below[-1]
-    shift = (d[np.argmax(below >= half - eps)] + d[np.argmax(below > half + eps)]) / 2
-    a = half - stats.norm.ppf(0.5 + level / 2) * np.sqrt(var)
-    if a < 0:
-        return float(shift), float("nan"), float("nan")
-    lo = d[np.argmax(below > a + eps)]
-    hi = d[np.flatnonzero(above > a + eps)[-1]]
-    return float(shift), float(lo), float(hi)
 
 
 def _shuffled(rel: np.ndarray, vec: np.ndarray, permutations: int, rng: np.random.Generator
