@@ -435,8 +435,9 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
         levels; ``True``: every categorical variable with three or more levels; a column name or list of names;
         ``False``: none. Abundance: a Wald F test that every non-reference level's bias-corrected coefficient is
         zero, on (levels − 1, residual) df, with the covariance of the corrected coefficients (their own and
-        the estimated modes'); presence: a penalised likelihood-ratio test on levels − 1 df; joint p and q as
-        for single terms; BH within each term.
+        the estimated modes'); presence: a penalised likelihood-ratio test on levels − 1 df (with *subject* or
+        *block*: the cluster-robust Wald F, whose F is then in ``statistic_prevalence``); joint p and q as for
+        single terms; BH within each term.
     n_jobs
         Threads for the presence model, which fits the features in chunks (``-1``: every core); the results do
         not depend on it.

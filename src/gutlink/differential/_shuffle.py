@@ -194,9 +194,10 @@ def describe_control(control: dict[str, Any] | None, name: str | None = None) ->
         pres = parts["presence"]
         frac = pres.get("mean_fraction_p_below_0.05")
         share = "" if frac is None else f"; {100 * frac:.1f} % of presence p-values < 0.05, 5 % expected"
-        extra.append(f"{pres['median']:g} in the presence model (at most {pres['max']}{share})")
+        extra.append(f"in the presence model a median of {pres['median']:g} (at most {pres['max']}{share})")
     if "joint" in parts:
-        extra.append(f"{parts['joint']['median']:g} in the joint test (at most {parts['joint']['max']})")
+        extra.append(f"in the joint test a median of {parts['joint']['median']:g} (at most {parts['joint']['max']})")
     if extra:
-        text += " Median discoveries: " + " and ".join(extra) + "."
+        joined = ", and ".join(extra)
+        text += f" {joined[0].upper()}{joined[1:]}."
     return text
