@@ -116,3 +116,11 @@ def test_interrupt_exits_130_and_ansi_in_names_is_not_echoed(files, tmp_path, ca
     assert main(_argv("link", files, out, "--covariates", "\x1b[31mred")) == 2
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\\x1b[31mred" in err
+
+
+def test_differential_takes_a_block(files, tmp_path):
+    out = tmp_path / "out"
+    assert main(_argv("differential", files, out, "--block", "household")) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["differential"]["random_effect"]["block"] == "household"
+    assert summary["design"]["block"] == "household"

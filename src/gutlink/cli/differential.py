@@ -37,7 +37,8 @@ def add_parser(sub: Any) -> None:
                         "'all': every column with 3+ levels). Default: the group / first categorical column "
                         "when it has 3+ levels")
     p.add_argument("--no-omnibus", action="store_true", help="no omnibus (multi-level) tests")
-    p.add_argument("--subject", default=None, help="subject / household column: random intercept")
+    p.add_argument("--subject", default=None,
+                   help="subject column (repeated samples of one person): random intercept, clustered presence model")
     p.add_argument("--study", default=None, help="study column: adjust for it and meta-analyse across studies")
     p.add_argument("--meta-method", default="reml", choices=["reml", "dl"], help="between-study variance")
     p.add_argument("--meta-test", default="z", choices=["z", "knha"],
@@ -53,7 +54,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default="gutlink-differential", help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     add_run_arguments(p, jobs="threads for the presence model")
-    add_design_arguments(p, block=False)
+    p.add_argument("--no-presence-depth", action="store_true",
+                   help="leave log sequencing depth out of the presence model (count tables only)")
+    add_design_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -86,7 +89,8 @@ def _test_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return {"group": args.group, "case": case, "control": args.control, "reference": reference or None,
             "omnibus": omnibus, "n_jobs": args.jobs,
             "contrasts": contrasts, "subject": args.subject, "prevalence": not args.no_prevalence,
-            "min_prevalence": args.min_prevalence, "load": args.load, "zeros": args.zeros}
+            "min_prevalence": args.min_prevalence, "load": args.load, "zeros": args.zeros, "block": args.block,
+            "presence_depth": not args.no_presence_depth}
 
 
 # ----------------------------------------------------------------------------- command
@@ -102,7 +106,8 @@ def _checks(args: argparse.Namespace, cohort: Any) -> tuple[Any, Any]:
     if not args.group:
         return None, None
     return checked_design(args, cohort, group=args.group, case=_split(args.case), control=_split(args.control),
-                          subject=args.subject, study=args.study, batch=args.batch, strata=args.strata)
+                          subject=args.subject, block=args.block, study=args.study, batch=args.batch,
+                          strata=args.strata)
 
 
 def run(args: argparse.Namespace) -> int:
