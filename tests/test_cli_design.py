@@ -44,7 +44,7 @@ def _argv(command, files, out, *extra):
 BAD = [
     (["--covariates", "allnan"], "allnan", "link"),
     (["--covariates", "const"], "const", "link"),
-    (["--covariates", "seq_run"], "seq_run", "link"),
+    (["--covariates", "site"], "site", "link"),  # perfectly confounded: no level holds both groups
     (["--strata", "site"], "site", "link"),
     (["--strata", "site"], "site", "differential"),
     (["--batch", "seq_run", "--strict"], "seq_run", "link"),
@@ -71,6 +71,7 @@ def test_red_check_is_said_everywhere_without_strict(files, tmp_path, capsys):
     assert "design check [red] confounding" in captured.err and "does not count as evidence" in captured.out
     summary = json.loads((out / "summary.json").read_text())
     assert summary["design_checks"]["status"] == "red" and summary["design"]["batch"] == "seq_run"
+    assert summary["verdict"]["level"] == "flagged" and "seq_run" in summary["verdict"]["headline"]
     assert (out / "design_checks.tsv").read_text().count("seq_run") >= 1
     html = (out / "report.html").read_text()
     assert 'id="design-checks"' in html and 'id="design-caveat"' in html
@@ -124,3 +125,10 @@ def test_differential_takes_a_block(files, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["differential"]["random_effect"]["block"] == "household"
     assert summary["design"]["block"] == "household"
+
+
+def test_link_takes_a_block_and_one_per_subject(files, tmp_path):
+    out = tmp_path / "out"
+    assert main(_argv("link", files, out, "--block", "household")) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["structure"]["block"] == "household" and summary["design"]["block"] == "household"

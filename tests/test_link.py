@@ -193,7 +193,8 @@ def test_prediction_layer_is_out_of_sample_and_reported():
 
 def test_unadjusted_alpha_signal_explained_by_covariate_does_not_decide(monkeypatch):
     """With covariates, an unadjusted alpha difference that vanishes once adjusted must not make 'evidence'."""
-    from gutlink.link import _decisive, _verdict
+    from gutlink.verdict import _decisive
+    from gutlink.verdict import community_verdict as _verdict
 
     res = link(toy(), group="group", case=["case"], control="control", covariates=["sex"], permutations=19,
                metrics=("braycurtis",), differential=False)

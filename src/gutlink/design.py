@@ -429,7 +429,7 @@ def _confounding_rows(sub: pd.DataFrame, y: np.ndarray, design: Design) -> list[
         if k < 2 or k > min(50, len(sub) // 2) or _numeric(x) and k > 10:
             continue
         row = _confounding_row(str(col), x.astype("string"), y, declared=col in declared,
-                               covariate=col in design.covariates)
+                               covariate=col in {*design.covariates, design.strata, design.block} - {None})
         if row is not None:
             rows.append(row)
     if not rows:
@@ -459,10 +459,18 @@ def _confounding_row(col: str, x: pd.Series, y: np.ndarray, *, declared: bool,
     where = (f"{cases_alone:.0%} of cases sit in levels without controls, {ctrls_alone:.0%} of controls in levels "
              "without cases")
     msg = f"the groups line up with {col!r} (bias-corrected Cramér's V {v:.2f}; {where})"
-    if covariate and (complete or v >= 0.9):
-        return _row("confounding", "red", msg + ": as a covariate it absorbs the group effect.", column=col,
-                    fix=f"Leave {col!r} out of the covariates, or keep it and report the group effect as "
-                        "not estimable.")
+    if covariate:  # the user adjusts for it: fatal only when no level holds both groups
+        mixed = ~(classes["min"] == classes["max"])
+        if not mixed.any():
+            return _row("confounding", "red", msg + ": no level holds both groups, so adjusting for it leaves "
+                        "nothing to compare.", column=col,
+                        fix=f"Leave {col!r} out of the covariates / strata; the group effect cannot be separated "
+                            "from it in this cohort.")
+        if complete or v >= 0.5 or apart >= 0.5:
+            n_mixed = int(np.isin(xs, classes.index[mixed]).sum())
+            return _row("confounding", "amber", msg + f"; adjusted for, so the group effect rests on the {n_mixed} "
+                        "samples in levels that hold both groups.", column=col)
+        return None
     if technical and (strong or apart >= 0.5):
         return _row("confounding", "red", msg + ": the group effect cannot be told apart from it.", column=col,
                     fix=f"Within-{col} controls are needed; meanwhile add --covariates {col}, --strata {col}, or "

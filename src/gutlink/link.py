@@ -19,7 +19,6 @@ True
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -27,29 +26,30 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from . import __version__
 from .cohort import Cohort
 from .community import (
     BETA_METRICS, AlphaResult, DysbiosisResult, OrdinationResult, PermanovaResult, PermdispResult,
     alpha_test, beta_diversity, dysbiosis_score, pcoa, permanova, permdisp,
 )
-from .design import LABEL, case_control
-from .differential import DifferentialResult, describe_control
+from .design import LABEL, Design, DesignChecks, as_values, case_control, check
+from .differential import DifferentialResult
 from .differential import test as differential_test
 from .errors import DesignError
+from .formula import quote
 from .multitest import bh
+from .predict import cross_validate
 from .results import TEST_COLUMNS, Result
+from .run import software_versions
+from .verdict import (
+    ALPHA_LEVEL, METRIC_NAMES, PREDICT_FOLDS, PREDICT_REPEATS, RANK_TESTS, community_verdict, prediction_sentences,
+    qualify,
+)
 
 __all__ = ["LinkResult", "link", "ALPHA_LEVEL"]
 
-#: q-value below which a test counts as evidence.
-ALPHA_LEVEL = 0.05
 #: Label-shuffled copies of the differential layer's negative control.
 DIFFERENTIAL_SHUFFLES = 10
-#: Taxa named in the verdict's differential sentence (smallest q first).
-TOP_NAMED = 3
 Callback = Callable[[str, int, int], None]
-_METRIC_NAMES = {"braycurtis": "Bray–Curtis", "jaccard": "Jaccard", "aitchison": "Aitchison"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class LinkResult(Result):
     differential: DifferentialResult | None = None
     prediction: Any = None
     structure: dict[str, Any] = field(default_factory=dict)
+    design_checks: DesignChecks | None = None
 
     @property
     def table(self) -> pd.DataFrame:
@@ -85,18 +86,7 @@ class LinkResult(Result):
         return self.tests
 
 
-def versions() -> dict[str, str]:
-    """Versions of gutlink and the libraries its numbers come from."""
-    import scipy
-    import skbio
-    import statsmodels
-
-    return {"gutlink": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "pandas": pd.__version__, "scikit-bio": skbio.__version__,
-            "statsmodels": statsmodels.__version__}
-
-
-def _prepare(cohort: Cohort, *, group: str, case: Sequence[str], control: str, covariates: Sequence[str],
+def _prepare(cohort: Cohort, *, group: str, case: Sequence[str], control: Sequence[str], covariates: Sequence[str],
              strata: str | None, subject: str | None, block: str | None, rank: str | None, drop_empty: bool,
              one_per_subject: str | None, gen: np.random.Generator) -> tuple[Cohort, Cohort]:
     """The cohort the community tests use and the one before any one-per-subject reduction (every sample of the
@@ -228,7 +218,7 @@ def _check_empty(cohort: Cohort, drop_empty: bool) -> Cohort:
     )
 
 
-def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
+def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str | Sequence[str],
          covariates: Sequence[str] = (), strata: str | None = None, subject: str | None = None,
          rank: str | None = None, metrics: Sequence[str] = BETA_METRICS, permutations: int = 999,
          rng: int | None = 0, drop_empty: bool = False, inputs: dict[str, Any] | None = None,
@@ -242,7 +232,7 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
     cohort
         Abundances with sample metadata attached (see :meth:`Cohort.align`).
     group, case, control
-        The metadata column and its case value(s) (pooled) and control value.
+        The metadata column and its case value(s) and control value(s) (each pooled).
     covariates
         Columns adjusted for (PERMANOVA margin test of the group term; OLS for alpha diversity).
     strata
@@ -298,29 +288,31 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
         ``structure`` states how subjects and blocks were handled (fields and ``sentences``). The samples are
         analysed in sample-ID order: the row order of the input changes no output.
     """
-    cases = (case,) if isinstance(case, str) else tuple(case)
+    cases, controls = as_values(case), as_values(control)
     step = _progress(callback, 3 + 3 * len(metrics) + int(differential) + int(predict))
     step("preparing cohort")
     gen = np.random.default_rng(rng)
-    c, every = _prepare(cohort, group=group, case=cases, control=control, covariates=covariates, strata=strata,
+    c, every = _prepare(cohort, group=group, case=cases, control=controls, covariates=covariates, strata=strata,
                         subject=subject, block=block, rank=rank, drop_empty=drop_empty,
                         one_per_subject=one_per_subject, gen=gen)
+    checks = _checks(every, Design(group=group, case=cases, control=controls, covariates=tuple(covariates),
+                                   subject=subject, block=block, strata=strata))
     # the community layer models repeated subjects (not when permutations already stay within them)
     unit = subject if _repeated(c, subject) and strata != subject else None
     step("alpha diversity" + (f" (rarefied to {rarefy} reads)" if rarefy else ""))
     levels = group if len(cases) > 1 else None
-    alpha_cohort = _rarefied(c, rarefy, gen, group, cases, control)
+    alpha_cohort = _rarefied(c, rarefy, gen, group, cases, controls)
     alpha = alpha_test(alpha_cohort, covariates=covariates, levels_column=levels, block=block, subject=unit)
     rarefied = [{**h, "scope": "alpha diversity only"} for h in alpha_cohort.history if h.get("op") == "rarefy"]
     ords, perms, disps, dms = {}, {}, {}, {}
     for metric in metrics:
-        step(f"{_METRIC_NAMES.get(metric, metric)} distances and PCoA")
+        step(f"{METRIC_NAMES.get(metric, metric)} distances and PCoA")
         dms[metric] = beta_diversity(c, metric)  # type: ignore[arg-type]
         ords[metric] = pcoa(dms[metric], metric=metric)
-        step(f"PERMANOVA ({_METRIC_NAMES.get(metric, metric)}, {permutations} permutations)")
+        step(f"PERMANOVA ({METRIC_NAMES.get(metric, metric)}, {permutations} permutations)")
         perms[metric] = permanova(c, metric=metric, covariates=covariates, strata=strata, block=block, subject=unit,
                                   by=by, permutations=permutations, rng=gen, distances=dms[metric])
-        step(f"PERMDISP ({_METRIC_NAMES.get(metric, metric)})")
+        step(f"PERMDISP ({METRIC_NAMES.get(metric, metric)})")
         disps[metric] = permdisp(c, metric=metric, permutations=permutations, strata=strata, block=block,
                                  subject=unit, rng=gen, distances=dms[metric])
     step("dysbiosis score")
@@ -338,23 +330,32 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str,
     tests = _all_tests(alpha, perms, disps, dys)
     labels = c.metadata[LABEL].astype(str)
     n_per = {"case": int((labels == "case").sum()), "control": int((labels == "control").sum())}
-    verdict = _verdict(tests, perms, disps, dys, n_per, diff, rarefied_history=rarefied)
+    verdict = community_verdict(tests, perms, disps, dys, n_per, diff, rarefied_history=rarefied)
     verdict["sentences"][-1:-1] = prediction_sentences(prediction)
     structure = _structure(c, subject=subject, block=block, strata=strata, one_per_subject=one_per_subject,
                            alpha=alpha, dys=dys, perms=perms)
     verdict["sentences"][-1:-1] = structure["sentences"]
-    summary = _cohort_summary(cohort, c, group, cases, control)
+    verdict = qualify(verdict, checks)
+    summary = _cohort_summary(cohort, c, group, cases, controls)
     summary["history"] += rarefied
-    return LinkResult(inputs=dict(inputs or {}), group=group, case=cases, control=control,
+    return LinkResult(inputs=dict(inputs or {}), group=group, case=cases, control=" + ".join(controls),
                       covariates=tuple(covariates), strata=strata, rank=rank, n_per_group=n_per,
                       cohort_summary=summary, alpha=alpha, ordinations=ords, permanova=perms, permdisp=disps,
-                      dysbiosis=dys, tests=tests, verdict=verdict, versions=versions(),
+                      dysbiosis=dys, tests=tests, verdict=verdict, versions=software_versions(),
                       seed=rng if isinstance(rng, int) else None, differential=diff, prediction=prediction,
-                      structure=structure)
+                      structure=structure, design_checks=checks)
+
+
+def _checks(cohort: Cohort, design: Design) -> DesignChecks:
+    """The design checks of the run; an unfittable design (a fatal check) is an error before any test."""
+    checks = check(cohort, design)
+    if len(checks.fatal):
+        raise DesignError(" ".join(f"{r.message} {r.fix}".strip() for r in checks.fatal.itertuples()))
+    return checks
 
 
 def _rarefied(c: Cohort, depth: int | None, gen: np.random.Generator, group: str, cases: Sequence[str],
-              control: str) -> Cohort:
+              control: Sequence[str]) -> Cohort:
     if depth is None:
         return c
     if c.units != "counts":
@@ -364,8 +365,6 @@ def _rarefied(c: Cohort, depth: int | None, gen: np.random.Generator, group: str
 
 
 # ----------------------------------------------------------------------------- prediction layer
-#: Cross-validation protocol of the prediction layer (lasso, nested, grouped by subject when given).
-PREDICT_REPEATS, PREDICT_FOLDS = 5, 5
 
 
 def _dysbiosis(c: Cohort, *, metric: str, subject: str | None, unit: str | None, strata: str | None,
@@ -379,31 +378,13 @@ def _dysbiosis(c: Cohort, *, metric: str, subject: str | None, unit: str | None,
 
 def _prediction(cohort: Cohort, *, subject: str | None, block: str | None, gen: np.random.Generator) -> Any:
     """Out-of-sample prediction of the case/control label (:func:`gutlink.predict.cross_validate`)."""
-    from .predict import cross_validate
-
     n_min = int(cohort.metadata[LABEL].astype(str).value_counts().min())
     return cross_validate(cohort, group=LABEL, case="case", control="control", model="lasso", subject=subject,
                           block=block,
                           n_repeats=PREDICT_REPEATS, n_folds=min(PREDICT_FOLDS, n_min), rng=gen)
 
 
-def prediction_sentences(prediction: Any) -> list[str]:
-    """One sentence on how well the community predicts the label out of sample (none without the layer)."""
-    if prediction is None:
-        return []
-    lo, hi = prediction.auroc_ci
-    strength = ("well" if lo >= 0.8 else "moderately" if lo >= 0.65 else "weakly" if lo > 0.5 else
-                "no better than chance")
-    return [f"Out of sample, the community predicts case/control status {strength}: AUROC {prediction.auroc:.2f} "
-            f"(95 % CI {lo:.2f} to {hi:.2f}; L1 logistic regression, nested {PREDICT_REPEATS} × "
-            f"{prediction.protocol.get('n_folds', PREDICT_FOLDS)}-fold CV, all preprocessing inside the folds)."]
-
-
 # ----------------------------------------------------------------------------- differential layer
-def _quote(name: str) -> str:
-    return name if name.isidentifier() else f"`{name}`"
-
-
 def _differential(cohort: Cohort, *, covariates: Sequence[str], subject: str | None, strata: str | None,
                   block: str | None, gen: np.random.Generator) -> DifferentialResult:
     """Which taxa differ between the case/control labels, adjusted for the same covariates.
@@ -411,10 +392,10 @@ def _differential(cohort: Cohort, *, covariates: Sequence[str], subject: str | N
     Uses every sample of the design: with repeated subjects a random intercept per subject replaces the
     one-sample-per-subject reduction the community tests need.
     """
-    formula = "~ " + " + ".join([LABEL, *[_quote(c) for c in covariates]])
-    groups = subject if _repeated(cohort, subject) else block  # random intercept per subject, else per block
-    return differential_test(cohort, formula, reference={LABEL: "control"}, subject=groups,
-                             n_shuffles=DIFFERENTIAL_SHUFFLES, strata=block or strata, rng=gen, alpha=ALPHA_LEVEL)
+    formula = "~ " + " + ".join(quote(c) for c in [LABEL, *covariates])
+    return differential_test(cohort, formula, reference={LABEL: "control"},
+                             subject=subject if _repeated(cohort, subject) else None, block=block,
+                             n_shuffles=DIFFERENTIAL_SHUFFLES, strata=strata, rng=gen, alpha=ALPHA_LEVEL)
 
 
 def _progress(callback: Callback | None, total: int) -> Callable[[str], None]:
@@ -428,7 +409,8 @@ def _progress(callback: Callback | None, total: int) -> Callable[[str], None]:
     return step
 
 
-def _cohort_summary(original: Cohort, analysed: Cohort, group: str, cases: tuple[str, ...], control: str) -> dict[str, Any]:
+def _cohort_summary(original: Cohort, analysed: Cohort, group: str, cases: tuple[str, ...],
+                    control: tuple[str, ...]) -> dict[str, Any]:
     levels = analysed.metadata[group].astype(str).value_counts().to_dict()
     return {"n_samples_input": original.n_samples, "n_samples_analysed": analysed.n_samples,
             "n_features": analysed.n_features, "units": analysed.units, "group_levels": levels,
@@ -454,180 +436,3 @@ def _all_tests(alpha: AlphaResult, perms: dict[str, PermanovaResult], disps: dic
     frame = pd.DataFrame(rows, columns=TEST_COLUMNS)
     frame["q_value"] = bh(frame["p_value"].to_numpy(dtype=float))
     return frame
-
-
-# ----------------------------------------------------------------------------- verdict
-def _fmt_p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
-
-
-def _verdict(tests: pd.DataFrame, perms: dict[str, PermanovaResult], disps: dict[str, PermdispResult],
-             dys: DysbiosisResult, n_per: dict[str, int], diff: DifferentialResult | None = None,
-             rarefied_history: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
-    """Plain-language statements, each carrying its own numbers.
-
-    The level (evidence / weak / none) comes from the run-wide family of community tests only (``tests``:
-    alpha diversity, PERMANOVA, PERMDISP, dysbiosis), a small family fixed before looking at the data, with one
-    BH correction across it. The per-taxon tests of the differential layer are a different question (where
-    does a difference lie?) with their own family of hundreds of tests and their own BH correction; folding
-    them into the verdict would let a single taxon's q decide about the whole community, or make the verdict
-    depend on how many taxa were tested. Their summary is added to the sentences only.
-    """
-    decisive = _decisive(tests)
-    sig = (tests["q_value"] < ALPHA_LEVEL) & decisive
-    sentences = [*_beta_sentences(tests, perms), *_alpha_sentences(tests), *_unadjusted_sentences(tests, decisive),
-                 *_dysbiosis_sentences(tests, dys), *differential_sentences(diff)]
-    if sig.any():
-        level = "evidence"
-        found = ", ".join(dict.fromkeys(_test_label(row) for row in tests[sig].itertuples()))
-        head = f"The gut community differs between cases and controls in this cohort (q < {ALPHA_LEVEL}: {found})."
-    elif (tests.loc[decisive, "p_value"] < ALPHA_LEVEL).any():
-        level = "weak"
-        head = ("Weak evidence at most: some tests have p < 0.05, but none survives correction for the "
-                f"{len(tests)} tests run (all {int(decisive.sum())} deciding tests q ≥ {ALPHA_LEVEL}).")
-    else:
-        level = "none"
-        head = ("No evidence of a difference between cases and controls in community composition, diversity or "
-                f"dysbiosis score (all {int(decisive.sum())} deciding tests q ≥ {ALPHA_LEVEL}).")
-    for h in rarefied_history:
-        kept = tests.loc[tests.analysis == "alpha", ["n_case", "n_control"]].max()
-        sentences.append(f"Alpha diversity was computed at an equal depth of {h['depth']} reads: "
-                         f"{int(kept.n_case)} cases and {int(kept.n_control)} controls had enough reads, "
-                         f"{h['n_dropped']} sample(s) with fewer were left out of the alpha tests only.")
-    if "chao1" in set(tests.metric) and not rarefied_history:
-        sentences.append("Richness was computed on unrarefied read counts, so it also reflects sequencing depth; "
-                         "rarefy (--rarefy DEPTH) to compare richness at equal depth.")
-    small = min(n_per.values())
-    if level != "evidence" and small < 20:
-        sentences.append(f"With only {small} samples in the smaller group, a modest difference could go undetected: "
-                         "absence of evidence is not evidence of absence.")
-    sentences.append("This is an association in observational data, not proof of cause; a research result, "
-                     "not medical advice.")
-    return {"level": level, "headline": head, "sentences": sentences, "q_threshold": ALPHA_LEVEL}
-
-
-_ALPHA_NAMES = {"observed": "observed richness", "shannon": "Shannon diversity", "simpson": "Gini–Simpson diversity",
-                "chao1": "Chao1 richness"}
-
-
-_TEST_NAMES = {"mann_whitney": "Mann–Whitney", "kruskal_wallis": "Kruskal–Wallis",
-               "wilcoxon_signed_rank": "Wilcoxon signed-rank", "van_elteren": "van Elteren"}
-#: The case/control rank tests (design-dependent) and the covariate-adjusted models of the community layer.
-RANK_TESTS = ("mann_whitney", "wilcoxon_signed_rank", "van_elteren")
-ADJUSTED_TESTS = ("ols", "mixedlm")
-
-
-def _decisive(tests: pd.DataFrame) -> pd.Series:
-    """Which tests decide the verdict level: every test, except unadjusted alpha-diversity tests of a metric
-    that also has a covariate-adjusted (OLS) test — with covariates given, the adjusted test is the one asked."""
-    adjusted = set(tests.loc[(tests.analysis == "alpha") & tests.test.isin(ADJUSTED_TESTS), "metric"])
-    unadjusted = (tests.analysis == "alpha") & tests.test.isin([*RANK_TESTS, "kruskal_wallis"])
-    return ~(unadjusted & tests.metric.isin(adjusted))
-
-
-def _test_label(row: Any) -> str:
-    if row.analysis == "alpha":
-        return _ALPHA_NAMES.get(row.metric, row.metric) + (" (adjusted)" if row.test in ADJUSTED_TESTS else "")
-    name = _METRIC_NAMES.get(row.metric, row.metric)
-    return {"permanova": f"PERMANOVA {name}", "permdisp": f"PERMDISP {name}"}.get(row.analysis, "dysbiosis score")
-
-
-def _unadjusted_sentences(tests: pd.DataFrame, decisive: pd.Series) -> list[str]:
-    """Say when an unadjusted alpha test is significant but its adjusted twin is not (a confounded signal)."""
-    out = []
-    for row in tests[~decisive & (tests.q_value < ALPHA_LEVEL)].itertuples():
-        twin = tests[(tests.analysis == "alpha") & tests.test.isin(ADJUSTED_TESTS) & (tests.metric == row.metric)].iloc[0]
-        if twin.q_value >= ALPHA_LEVEL:
-            covs = str(twin.comparison).split("|", 1)[-1].strip()
-            out.append(f"Unadjusted, {_ALPHA_NAMES.get(row.metric, row.metric)} differs ({_TEST_NAMES.get(row.test, row.test)}, "
-                       f"q {_fmt_p(row.q_value)}), but not once {covs} is adjusted for (q {_fmt_p(twin.q_value)}): "
-                       "the difference follows the covariates, and the adjusted test is the one that counts.")
-    return out
-
-
-def _beta_sentences(tests: pd.DataFrame, perms: dict[str, PermanovaResult]) -> list[str]:
-    out = []
-    for row in tests[tests.analysis == "permanova"].itertuples():
-        name = _METRIC_NAMES.get(row.metric, row.metric)
-        verb = "differs" if row.q_value < ALPHA_LEVEL else "does not differ detectably"
-        perm = perms[row.metric].permutations
-        floor = " (the smallest p possible with this many permutations)" if row.p_value <= 1 / (perm + 1) + 1e-12 else ""
-        text = (f"Community composition ({name}) {verb} between groups: PERMANOVA R² = {row.effect:.3f}, "
-                f"pseudo-F = {row.statistic:.2f}, p {_fmt_p(row.p_value)}{floor} with {perm} permutations, "
-                f"q {_fmt_p(row.q_value)}.")
-        disp = tests[(tests.analysis == "permdisp") & (tests.metric == row.metric)]
-        if len(disp) and disp.q_value.iloc[0] < ALPHA_LEVEL:
-            wider = "cases" if disp.effect.iloc[0] > 0 else "controls"
-            text += (f" The groups also differ in spread (PERMDISP q {_fmt_p(disp.q_value.iloc[0])}; {wider} are more "
-                     "variable), so part of this difference may be dispersion rather than a shift in location.")
-        out.append(text)
-    return out
-
-
-def _alpha_sentences(tests: pd.DataFrame) -> list[str]:
-    shannon = tests[(tests.analysis == "alpha") & (tests.metric == "shannon")]
-    adjusted = shannon[shannon.test.isin(ADJUSTED_TESTS)]
-    if len(adjusted):
-        return [_adjusted_alpha_sentence(adjusted.iloc[0])]
-    rows = shannon[shannon.test.isin(RANK_TESTS)]
-    out = []
-    for row in rows.itertuples():
-        if row.q_value < ALPHA_LEVEL:
-            direction = "lower" if row.effect < 0 else "higher"
-            out.append(f"Cases have {direction} Shannon diversity than controls (Hodges–Lehmann shift "
-                       f"{row.effect:.3f}, 95 % CI {row.ci_low:.3f} to {row.ci_high:.3f}; q {_fmt_p(row.q_value)}).")
-        else:
-            out.append(f"Shannon diversity does not differ detectably (shift {row.effect:.3f}, 95 % CI "
-                       f"{row.ci_low:.3f} to {row.ci_high:.3f}; q {_fmt_p(row.q_value)}).")
-    return out
-
-
-def _adjusted_alpha_sentence(row: pd.Series) -> str:
-    covs = str(row.comparison).split("|", 1)[-1].strip()
-    if row.q_value < ALPHA_LEVEL:
-        direction = "lower" if row.effect < 0 else "higher"
-        return (f"Adjusted for {covs}, cases have {direction} Shannon diversity than controls (difference "
-                f"{row.effect:.3f}, 95 % CI {row.ci_low:.3f} to {row.ci_high:.3f}; q {_fmt_p(row.q_value)}).")
-    return (f"Adjusted for {covs}, Shannon diversity does not differ detectably (difference {row.effect:.3f}, "
-            f"95 % CI {row.ci_low:.3f} to {row.ci_high:.3f}; q {_fmt_p(row.q_value)}).")
-
-
-def _dysbiosis_sentences(tests: pd.DataFrame, dys: DysbiosisResult) -> list[str]:
-    s = dys.scores.dropna(subset=["score"])
-    frac = s.groupby(LABEL, observed=True)["dysbiotic"].mean()
-    row = tests[(tests.analysis == "dysbiosis") & tests.test.isin(RANK_TESTS)].iloc[0]
-    higher = "higher" if row.effect > 0 else "lower"
-    verb = f"is {higher} in cases" if row.q_value < ALPHA_LEVEL else "does not differ detectably"
-    return [f"The dysbiosis score (median {_METRIC_NAMES.get(dys.metric, dys.metric)} distance to controls) {verb} "
-            f"(shift {row.effect:.3f}, q {_fmt_p(row.q_value)}); {frac.get('case', np.nan):.0%} of cases and "
-            f"{frac.get('control', np.nan):.0%} of controls lie above the controls' "
-            f"{_ordinal(round(dys.quantile * 100))} percentile."]
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def _named(rows: pd.DataFrame) -> str:
-    parts = [f"{str(r.feature_id).split('|')[-1].removeprefix('s__').replace('_', ' ')} (log2 fold change "
-             f"{r.effect:.2f}, q {_fmt_p(r.q_value)})" for r in rows.head(TOP_NAMED).itertuples()]
-    return ", ".join(parts)
-
-
-def differential_sentences(diff: DifferentialResult | None) -> list[str]:
-    """The differential layer's summary: taxa up / down at q < 0.05 (abundance where present, and prevalence),
-    the top hits with effect and q, and the label-shuffle negative control."""
-    if diff is None:
-        return []
-    tab = diff.table[diff.table["term"] == diff.terms[0]].sort_values(["q_value", "p_value"])
-    sig = tab[tab["q_value"] < ALPHA_LEVEL]
-    up, down = sig[sig["effect"] > 0], sig[sig["effect"] < 0]
-    text = (f"Which taxa differ ({diff.n_features} tested, abundance where present and prevalence modelled apart): "
-            f"{len(up)} more and {len(down)} less abundant in cases where present (q < {ALPHA_LEVEL})")
-    if diff.prevalence is not None:
-        prev = diff.prevalence[diff.prevalence["term"] == diff.terms[0]]
-        hit = prev["q_value"] < ALPHA_LEVEL
-        text += f"; {int((hit & (prev['effect'] > 0)).sum())} more and {int((hit & (prev['effect'] < 0)).sum())} less often present"
-    text += "." if sig.empty else f". Largest evidence: {_named(pd.concat([down, up]).sort_values('q_value'))}."
-    return [text, describe_control(diff.negative_control, name="the case/control labels")]

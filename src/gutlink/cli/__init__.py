@@ -172,12 +172,15 @@ def _add_link(sub: Any) -> None:
     add_input_arguments(p)
     p.add_argument("--group", required=True, help="metadata column holding case/control status")
     p.add_argument("--case", required=True, help="case value(s), comma-separated (pooled)")
-    p.add_argument("--control", required=True, help="control value")
+    p.add_argument("--control", required=True, help="control value(s), comma-separated (pooled)")
     p.add_argument("--where", action="append", default=[], metavar="COL=V1[,V2]",
                    help="keep only samples whose COL is one of the values (repeatable)")
     p.add_argument("--out", default="gutlink-link", help="output folder (written atomically)")
     _add_common(p)
-    add_design_arguments(p, block=False)
+    p.add_argument("--one-per-subject", default=None, metavar="first-by:COL|random",
+                   help="analyse one sample per subject: the smallest COL (e.g. age at sampling) or a seeded random "
+                        "one (default: every sample, with whole-subject permutations)")
+    add_design_arguments(p)
     p.set_defaults(handler=cmd_link)
 
 
@@ -281,11 +284,12 @@ def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> 
                                     control=_split(args.control), covariates=_split(args.covariates),
                                     subject=args.subject, block=getattr(args, "block", None),
                                     batch=getattr(args, "batch", None), strata=args.strata)
-    result = link(cohort, group=args.group, case=_split(args.case), control=args.control,
+    result = link(cohort, group=args.group, case=_split(args.case), control=_split(args.control),
                   covariates=_split(args.covariates), strata=args.strata, subject=args.subject, rank=args.rank,
                   metrics=_split(args.metrics), permutations=args.permutations, rng=args.seed,
                   drop_empty=args.drop_empty, inputs=inputs, callback=Progress(args.quiet), by=args.by,
-                  predict=args.predict, rarefy=args.rarefy)
+                  predict=args.predict, rarefy=args.rarefy, block=getattr(args, "block", None),
+                  one_per_subject=getattr(args, "one_per_subject", None))
     bundle = Run(subcommand="link", results=(result,), inputs=tuple(inputs["files"]), command=inputs["command"],
                  seed=args.seed, design=design, checks=checks)
     out = write(bundle, args.out, overwrite=args.overwrite)
