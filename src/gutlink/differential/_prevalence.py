@@ -26,15 +26,14 @@ Examples
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg, special, stats
-from joblib import effective_n_jobs
 from threadpoolctl import threadpool_limits
 
+from ..parallel import run_tasks
 from ._linmod import TermFit
 
 __all__ = ["LRTest", "LogisticFit", "firth_logistic", "prevalence_terms", "prevalence_tests"]
@@ -203,7 +202,6 @@ def firth_logistic(x: np.ndarray, y: np.ndarray, *, basis: np.ndarray | None = N
     prod = _Products(x)
     coef, cov = np.empty((m, r)), np.empty((m, r, r))
     converged, loglik = np.zeros(m, dtype=bool), np.empty(m)
-    jobs = max(1, int(effective_n_jobs(n_jobs)))
     size = max(1, min(_CHUNK // max(n, 1), _MAX_CHUNK_FEATURES))  # independent of n_jobs: same results
 
     def fit(cols: slice) -> None:  # one chunk of features: bounded memory, no loop over single features
@@ -213,12 +211,7 @@ def firth_logistic(x: np.ndarray, y: np.ndarray, *, basis: np.ndarray | None = N
         cov[cols], loglik[cols] = _final(x, prod, yc, g, basis)
 
     chunks = [slice(lo, min(lo + size, m)) for lo in range(0, m, size)]
-    if jobs == 1 or len(chunks) == 1:
-        for cols in chunks:
-            fit(cols)
-    else:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            list(pool.map(fit, chunks))  # disjoint slices of the outputs: no locking needed
+    run_tasks(fit, chunks, n_jobs=n_jobs, backend="threads")  # disjoint slices of the outputs: no locking needed
     return LogisticFit(coef.T, cov, converged, loglik)
 
 

@@ -19,9 +19,11 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DesignError, InputFormatError
+from ..parallel import resolve_jobs, run_tasks
 from ..results import Result
 from .alphabet import GAP, decode
 from .epitopes import load_epitopes
 from .kernel import QUERY_MEMORY, scan_codes
+from .partition import partitions, source_name
 from .proteome import (
     Proteome,
     SequenceKind,
@@ -176,6 +180,45 @@ def scan_proteome(proteome: Proteome | str | Path, queries: Queries, *, plain: Q
     return scan_partition([proteome], queries, plain=plain, kind=kind)[0]
 
 
+Outcome = tuple[pd.DataFrame, dict[str, Any]]
+
+
+def _progress(callback: Callable[[str, int, int], None], items: list[Proteome | Path],
+              groups: list[list[int]]) -> Callable[[int, Any], None]:
+    """``on_done`` for :func:`~gutlink.parallel.run_tasks`: *callback* once per proteome of a finished partition."""
+    done = itertools.count()
+
+    def report(g: int, _: Any) -> None:
+        for i in groups[g]:
+            callback(source_name(items[i]), next(done), len(items))
+
+    return report
+
+
+def map_proteomes(items: list[Proteome | Path], queries: Queries, *, plain: Queries | None = None,
+                  kind: SequenceKind = "auto", n_jobs: int = 1, scheduler: Any = None,
+                  partition_residues: int = 4_000_000,
+                  callback: Callable[[str, int, int], None] | None = None) -> list[Outcome]:
+    """Scan proteomes in partitions (:func:`~gutlink.mimicry.partition.partitions`), one :func:`scan_partition`
+    per task, sequentially, in *n_jobs* local processes or on a Dask *scheduler*; input order kept.
+
+    The queries go to each worker once (their score tables only; each worker compiles them in batches within
+    the queries' memory budget and keeps them for its later partitions). *callback* is called as
+    ``callback(proteome_name, i, n)`` for each proteome as its partition finishes.
+
+    Returns
+    -------
+    list
+        ``(hits, info)`` per proteome, as :func:`scan_proteome` returns them.
+    """
+    jobs = min(resolve_jobs(n_jobs), max(len(items), 1))
+    groups = partitions(items, partition_residues, n_parts=jobs if scheduler is None else 1)
+    work = partial(scan_partition, queries=queries, plain=plain, kind=kind)
+    parts = run_tasks(work, [[items[i] for i in g] for g in groups], n_jobs=jobs, scheduler=scheduler,
+                      on_done=None if callback is None else _progress(callback, items, groups))
+    return [outcome for part in parts for outcome in part]  # groups are consecutive: input order
+
+
 def brute_force(proteome: Proteome, queries: Queries) -> pd.DataFrame:
     """The reference: score every window against every query with plain numpy (no seeds, no blocks).
 
@@ -292,8 +335,6 @@ def scan(proteomes: Any, epitopes: Any = "builtin:all", *, matrix: str | np.ndar
     queries, plain = _build(epitopes, k, matrix, min_score, min_fraction, max_mismatches, conservative, weights,
                             query_memory)
     items = _inputs(proteomes)
-    from .parallel import map_proteomes
-
     results = map_proteomes(items, queries, plain=plain, kind=kind, n_jobs=n_jobs, scheduler=scheduler,
                             partition_residues=partition_residues, callback=callback)
     _check_ids([info for _, info in results])
