@@ -132,3 +132,13 @@ def test_link_takes_a_block_and_one_per_subject(files, tmp_path):
     assert main(_argv("link", files, out, "--block", "household")) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["structure"]["block"] == "household" and summary["design"]["block"] == "household"
+
+
+def test_predict_takes_a_block_and_reports_within_block_discrimination(files, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(_argv("predict", files, out, "--block", "household")) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["design"]["block"] == "household"
+    wb = summary["within_block"]
+    assert wb["n_pairs"] > 0 and 0.0 <= wb["ci_low"] <= wb["fraction_case_higher"] <= wb["ci_high"] <= 1.0
+    assert "Within household" in capsys.readouterr().out

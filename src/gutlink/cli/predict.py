@@ -56,7 +56,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default="gutlink-predict", help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     add_run_arguments(p, permutations=0, jobs="parallel workers (joblib)")
-    add_design_arguments(p, block=False)
+    add_design_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -65,7 +65,7 @@ def _design_args(args: argparse.Namespace) -> dict[str, Any]:
     if not (args.group and args.case and args.control):
         raise DesignError("gutlink predict needs --group, --case and --control (or --apply MODEL).")
     return {"group": args.group, "case": _split(args.case), "control": _split(args.control),
-            "subject": args.subject, "model": args.model, "normalisation": args.normalisation,
+            "subject": args.subject, "block": args.block, "model": args.model, "normalisation": args.normalisation,
             "min_prevalence": args.min_prevalence}
 
 
@@ -164,7 +164,7 @@ def _multi(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]], c
     if args.per_study_standardise:
         options.update(study=args.study, per_study_standardise=True)
     res = multi_disease(cohort, group=design["group"], cases=design["case"], control=design["control"],
-                        model=args.model, subject=args.subject, n_repeats=args.repeats, n_folds=args.folds,
+                        model=args.model, subject=args.subject, block=args.block, n_repeats=args.repeats, n_folds=args.folds,
                         options=options, rng=args.seed, n_jobs=args.jobs, scheduler=args.scheduler)
     out = _write(args, (res,), res.summary(), files, checks)
     for r in res.table.itertuples():
@@ -183,8 +183,8 @@ def run(args: argparse.Namespace) -> int:
     checks: tuple[Any, Any] = (None, None)
     if args.group and args.case and args.control:
         checks = checked_design(args, cohort, group=args.group, case=_split(args.case),
-                                control=_split(args.control), subject=args.subject, study=args.study,
-                                batch=args.batch)
+                                control=_split(args.control), subject=args.subject, block=args.block,
+                                study=args.study, batch=args.batch)
     if args.apply:
         return _apply(args, cohort, files, checks)
     if args.per_case:
@@ -196,6 +196,10 @@ def run(args: argparse.Namespace) -> int:
           f"{cv.balanced_accuracy:.3f}; {cv.n_case} cases, {cv.n_control} controls, "
           f"{cv.protocol['n_repeats']}×{cv.protocol['n_folds']}-fold CV"
           + (" grouped by subject" if cv.protocol["grouped"] else "") + ".")
+    wb = cv.within_block
+    if wb and wb.get("n_pairs"):
+        print(f"Within {args.block} (case vs control of one block): case scored higher in "
+              f"{wb['fraction_case_higher']:.3f} of {wb['n_pairs']} pairs (95% CI {wb['ci_low']:.3f}–{wb['ci_high']:.3f}).")
     if "transfer" in found:
         t = found["transfer"].table
         print("Leave-one-study-out AUROC: " + ", ".join(f"{r.study} {r.auroc:.3f}" for r in t.itertuples()))

@@ -11,6 +11,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,14 +28,15 @@ from sklearn.pipeline import Pipeline
 
 from ..cohort import Cohort
 from ..errors import DesignError
+from ..parallel import run_tasks
+from .checks import design_checks, refuse_if_red
 from .design import Design, check_folds, inner_splitter, outer_splits, prepare
-from .metrics import auroc, bootstrap_ci, calibration_table, roc_band, summary_metrics
+from .metrics import auroc, bootstrap_ci, calibration_table, roc_band, summary_metrics, within_block_discrimination
 from .models import MODELS, build_pipeline
-from .parallel import run_tasks
 from .results import ClassifierResult
 
 __all__ = ["cross_validate", "fit_pipeline", "search_classifier", "fold_importance", "boosting_importance",
-           "model_input", "FoldFit"]
+           "model_input", "within_block", "FoldFit"]
 
 Callback = Callable[[str, int, int], None]
 TOP_K = 20
@@ -179,7 +181,7 @@ def _fit_fold(task: tuple[Any, ...], *, x: np.ndarray, y: np.ndarray, groups: np
 
 def _run_cv(design: Design, y: np.ndarray, pipe: Pipeline, search: Any, *, n_folds: int, n_repeats: int,
             n_inner: int, gen: np.random.Generator, n_jobs: int, scheduler: Any, per_study: bool) -> list[FoldFit]:
-    d = Design(design.cohort, design.x, y, design.groups, design.study)
+    d = dataclasses.replace(design, y=y)
     seeds = [int(s) for s in gen.integers(0, 2**31 - 1, size=n_repeats)]
     tasks = [(r, f, tr, te, int(gen.integers(0, 2**31 - 1)))
              for r, f, tr, te in outer_splits(d, n_folds=n_folds, n_repeats=n_repeats, seeds=seeds)]
@@ -193,6 +195,14 @@ def _oof(fits: Sequence[FoldFit], n_repeats: int, n: int) -> np.ndarray:
     for fit in fits:
         oof[fit.repeat, fit.test] = fit.probability
     return oof
+
+
+def _fold_ids(fits: Sequence[FoldFit], n_repeats: int, n: int) -> np.ndarray:
+    """The outer test fold of every sample in every repeat, ``(n_repeats, n)``."""
+    out = np.full((n_repeats, n), -1, dtype=int)
+    for fit in fits:
+        out[fit.repeat, fit.test] = fit.fold
+    return out
 
 
 def _importance_table(fits: Sequence[FoldFit], feature_ids: pd.Index) -> tuple[pd.DataFrame, float]:
@@ -227,8 +237,10 @@ def _predictions(design: Design, oof: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame({"label": np.where(design.y == 1, "case", "control"), "y": design.y,
                           "probability": mean, "probability_sd": oof.std(axis=0),
                           "log_odds": logit(np.clip(mean, 1e-6, 1 - 1e-6))}, index=design.cohort.sample_ids)
-    if design.groups is not None:
-        frame["subject"] = design.groups
+    if design.subjects is not None:
+        frame["subject"] = design.subjects
+    if design.blocks is not None:
+        frame["block"] = design.blocks
     if design.study is not None:
         frame["study"] = design.study
     return frame
@@ -247,10 +259,11 @@ def _per_study(design: Design, oof: np.ndarray) -> pd.DataFrame:
 
 
 def permuted_labels(design: Design, gen: np.random.Generator) -> np.ndarray:
-    """Labels shuffled between subjects (within study when a study column is given)."""
+    """Labels shuffled between subjects: within block when a block column is given (a case–control pair
+    swaps its labels), else within study when a study column is given."""
     units = design.units
-    frame = pd.DataFrame({"unit": units, "y": design.y,
-                          "block": design.study if design.study is not None else "all"})
+    stratum = design.blocks if design.blocks is not None else design.study
+    frame = pd.DataFrame({"unit": units, "y": design.y, "block": stratum if stratum is not None else "all"})
     per_unit = frame.groupby("unit", sort=False).agg(y=("y", "first"), block=("block", "first"))
     shuffled = per_unit["y"].copy()
     for _, idx in per_unit.groupby("block").groups.items():
@@ -267,7 +280,7 @@ def _check_args(model: str, n_repeats: int, n_permutations: int) -> None:
 
 def cross_validate(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str | Sequence[str],
                    model: str = "lasso", subject: str | None = None, study: str | None = None,
-                   n_repeats: int = 10, n_folds: int = 5, n_inner: int = 3, n_permutations: int = 0,
+                   block: str | None = None, strict: bool = False, n_repeats: int = 10, n_folds: int = 5, n_inner: int = 3, n_permutations: int = 0,
                    normalisation: str = "log-std", min_prevalence: float = 0.1, select_k: int | None = None,
                    params: Mapping[str, Any] | None = None, grid: Mapping[str, Any] | None = None,
                    per_study_standardise: bool = False, rng: int | np.random.Generator | None = None,
@@ -276,8 +289,13 @@ def cross_validate(cohort: Cohort, *, group: str, case: str | Sequence[str], con
 
     Every preprocessing step (closure, prevalence filter, normalisation, selection) and the hyperparameter
     search (an inner CV on AUROC) are fitted on the training part of each outer fold only. With *subject*, all
-    splits are grouped so that a subject's samples are never on both sides; with *study*, folds are also
-    stratified by study when possible and per-study AUROCs of the out-of-fold predictions are reported.
+    splits are grouped so that a subject's samples are never on both sides; with *block*, so that a block's
+    samples (a household, family or matched pair, which may hold cases and controls) sit in one fold, and the
+    result also reports the within-block discrimination of the out-of-fold predictions
+    (:func:`~gutlink.predict.metrics.within_block_discrimination`); with *study*, folds are also stratified
+    by study when possible and per-study AUROCs of the out-of-fold predictions are reported. Before fitting,
+    the design is checked (:func:`~gutlink.predict.checks.design_checks`: group ⟂ study / batch / any
+    categorical column, a feature that separates the classes perfectly) and the checks kept on the result.
 
     Parameters
     ----------
@@ -289,7 +307,13 @@ def cross_validate(cohort: Cohort, *, group: str, case: str | Sequence[str], con
         ``'lasso'`` (L1 logistic), ``'elasticnet'``, ``'rf'`` (random forest), ``'gbm'`` (histogram gradient
         boosting) or ``'auto'`` (the inner CV chooses among lasso, elastic net and random forest).
     subject, study
-        Optional subject (or household) and study columns.
+        Optional subject and study columns. A subject belongs to one class (repeated samples of a person).
+    block
+        Optional block column: matched sets (household, family, twin pair) that may hold both classes; kept
+        in one fold (grouped, stratified as far as possible), resampled whole by the bootstrap, and the
+        stratum of the label permutations. Subjects, when given too, must be nested in blocks.
+    strict
+        Raise :class:`~gutlink.errors.DesignError` instead of fitting when a design check is red.
     n_repeats, n_folds, n_inner
         Outer repeats × folds and inner folds.
     n_permutations
@@ -322,9 +346,13 @@ def cross_validate(cohort: Cohort, *, group: str, case: str | Sequence[str], con
     """
     _check_args(model, n_repeats, n_permutations)
     notify = callback or (lambda step, i, n: None)
-    design = prepare(cohort, group=group, case=case, control=control, subject=subject, study=study)
+    design = prepare(cohort, group=group, case=case, control=control, subject=subject, study=study, block=block)
     check_folds(design, n_folds)
     model_input(design, per_study_standardise)  # fails early without a study column
+    checks = design_checks(cohort, group=group, case=case, control=control, subject=subject, block=block,
+                           study=study)
+    if strict:
+        refuse_if_red(checks)
     gen = np.random.default_rng(rng)
     pipe, search = build_pipeline(model, normalisation=normalisation, min_prevalence=min_prevalence,
                                   select_k=select_k, random_state=int(gen.integers(0, 2**31 - 1)),
@@ -338,16 +366,24 @@ def cross_validate(cohort: Cohort, *, group: str, case: str | Sequence[str], con
     null = tuple(auroc(yp, _oof(run(yp, n_repeats=1), 1, len(yp))[0])
                  for yp in (permuted_labels(design, gen) for _ in range(n_permutations)))
     protocol = {"n_repeats": n_repeats, "n_folds": n_folds, "n_inner": n_inner, "grouped": design.grouped,
-                "subject": subject, "study": study, "normalisation": normalisation,
+                "subject": subject, "block": block, "study": study, "normalisation": normalisation,
                 "min_prevalence": min_prevalence, "select_k": select_k, "n_permutations": n_permutations,
                 "per_study_standardise": per_study_standardise}
-    return _assemble(design, fits, oof, null, model=model, protocol=protocol, gen=gen)
+    return _assemble(design, fits, oof, null, model=model, protocol=protocol, gen=gen, checks=checks)
+
+
+def within_block(design: Design, score: np.ndarray, gen: np.random.Generator) -> dict[str, Any] | None:
+    """Within-block discrimination of *score* (None without a block column), naming the column."""
+    if design.blocks is None:
+        return None
+    out = within_block_discrimination(design.y, score, design.blocks, rng=gen)
+    return {"block_column": design.block_column, **out}
 
 
 def _assemble(design: Design, fits: list[FoldFit], oof: np.ndarray, null: tuple[float, ...], *, model: str,
-              protocol: dict[str, Any], gen: np.random.Generator) -> ClassifierResult:
+              protocol: dict[str, Any], gen: np.random.Generator, checks: list[dict[str, str]]) -> ClassifierResult:
     metrics = summary_metrics(design.y, oof)
-    ci = bootstrap_ci(design.y, oof, design.units, rng=gen)
+    ci = bootstrap_ci(design.y, oof, design.clusters, rng=gen)
     importance, stability = _importance_table(fits, design.cohort.feature_ids)
     folds = pd.DataFrame([{"repeat": f.repeat, "fold": f.fold, "n_train": f.n_train, "n_test": len(f.test),
                            "auroc": auroc(design.y[f.test], f.probability), "params": f.params} for f in fits])
@@ -358,4 +394,6 @@ def _assemble(design: Design, fits: list[FoldFit], oof: np.ndarray, null: tuple[
         auprc=metrics["auprc"], balanced_accuracy=metrics["balanced_accuracy"], brier=metrics["brier"],
         predictions=_predictions(design, oof), folds=folds, importance=importance, stability=stability,
         roc=roc_band(design.y, oof), calibration=calibration_table(design.y, oof.mean(axis=0)),
-        per_study=_per_study(design, oof), permutation_auroc=null, permutation_p=p_value, oof=oof)
+        per_study=_per_study(design, oof), permutation_auroc=null, permutation_p=p_value, oof=oof,
+        design_checks=checks, within_block=within_block(design, oof.mean(axis=0), gen),
+        fold_ids=_fold_ids(fits, oof.shape[0], oof.shape[1]))

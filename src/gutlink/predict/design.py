@@ -1,7 +1,9 @@
 """The prediction design: labels, subjects, studies, checked once at the boundary; and the CV splits.
 
 Repeated measures never straddle train and test: when a subject column is given every split is grouped
-(:class:`~sklearn.model_selection.StratifiedGroupKFold`), in the outer and the inner loop.
+(:class:`~sklearn.model_selection.StratifiedGroupKFold`), in the outer and the inner loop. A block column
+(household, family, twin pair: a block may hold cases and controls, a subject may not) groups the splits the
+same way, so all samples of a block sit in one fold; subjects must then be nested in blocks.
 
 Examples
 --------
@@ -31,7 +33,11 @@ __all__ = ["Design", "prepare", "max_folds", "check_folds", "outer_splits", "inn
 
 @dataclass(frozen=True, eq=False)
 class Design:
-    """What a classifier sees: raw abundances ``x``, 0/1 labels ``y`` (1 = case) and the optional grouping."""
+    """What a classifier sees: raw abundances ``x``, 0/1 labels ``y`` (1 = case) and the optional grouping.
+
+    ``groups`` is what the CV splits keep together: the block of each sample when a block column is given,
+    else its subject (``None`` when neither is given). ``subjects`` and ``blocks`` are the columns' values.
+    """
 
     cohort: Cohort
     x: np.ndarray
@@ -40,16 +46,24 @@ class Design:
     study: np.ndarray | None
     subject_column: str | None = None
     study_column: str | None = None
+    subjects: np.ndarray | None = None
+    blocks: np.ndarray | None = None
+    block_column: str | None = None
 
     @property
     def grouped(self) -> bool:
-        """Whether samples are grouped by subject."""
+        """Whether samples are grouped (by subject or block) in the CV splits."""
         return self.groups is not None
 
     @property
     def units(self) -> np.ndarray:
-        """The unit of resampling of each sample: its subject when grouped, else itself."""
-        return self.groups if self.groups is not None else np.arange(len(self.y)).astype(str)
+        """The exchangeable unit of one class: the sample's subject when given, else the sample itself."""
+        return self.subjects if self.subjects is not None else np.arange(len(self.y)).astype(str)
+
+    @property
+    def clusters(self) -> np.ndarray:
+        """The unit of resampling (bootstrap): the sample's block, else its subject, else the sample."""
+        return self.groups if self.groups is not None else self.units
 
 
 def _column(meta: pd.DataFrame, column: str, role: str) -> pd.Series:
@@ -74,29 +88,53 @@ def _check_subjects(subjects: np.ndarray, y: np.ndarray, column: str) -> None:
     if len(shared):
         raise DesignError(
             f"{len(shared)} subject(s) of column {column!r} have both case and control samples, e.g. "
-            f"{list(shared[:5])}. A subject must belong to one class; check the subject IDs or keep one class "
+            f"{list(shared[:5])}. A subject must belong to one class. If {column!r} holds households, families "
+            f"or matched pairs, give it as the block instead (block={column!r}, --block {column}): a block may "
+            "hold cases and controls and is kept in one fold. Otherwise check the subject IDs or keep one class "
             "per subject (e.g. the first visit)."
         )
 
 
+def _check_nested(subjects: np.ndarray, blocks: np.ndarray, subject: str, block: str) -> None:
+    per = pd.Series(blocks).groupby(subjects).nunique()
+    split = per.index[per > 1]
+    if len(split):
+        raise DesignError(
+            f"{len(split)} subject(s) of {subject!r} appear in more than one block of {block!r}, e.g. "
+            f"{list(split[:5])}. Every subject must lie within one block (household, family, pair); check "
+            "the two columns."
+        )
+
+
+def _groups(subjects: np.ndarray | None, blocks: np.ndarray | None) -> np.ndarray | None:
+    return blocks if blocks is not None else subjects
+
+
 def prepare(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str | Sequence[str],
-            subject: str | None = None, study: str | None = None) -> Design:
+            subject: str | None = None, study: str | None = None, block: str | None = None) -> Design:
     """Check the design and build the arrays (errors say what is wrong and what to do).
 
-    NaN in the outcome, subject or study column is an error rather than a silent drop.
+    NaN in the outcome, subject, block or study column is an error rather than a silent drop.
     """
     _column(cohort.metadata, group, "outcome")
+    if subject is not None and subject == block:
+        raise DesignError(f"{subject!r} cannot be both the subject and the block column: a subject has one class, "
+                          "a block (household, pair) may hold both. Give it once, as the one it is.")
     cases = [case] if isinstance(case, str) else list(case)
     sub = case_control(cohort, group=group, case=cases, control=control)
     y = (sub.metadata[LABEL].astype(str) == "case").to_numpy(dtype=int)
-    groups = None if subject is None else _column(sub.metadata, subject, "subject").to_numpy()
-    if groups is not None:
-        _check_subjects(groups, y, subject)  # type: ignore[arg-type]
+    subjects = None if subject is None else _column(sub.metadata, subject, "subject").to_numpy()
+    if subjects is not None:
+        _check_subjects(subjects, y, subject)  # type: ignore[arg-type]
+    blocks = None if block is None else _column(sub.metadata, block, "block").to_numpy()
+    if subjects is not None and blocks is not None:
+        _check_nested(subjects, blocks, subject, block)  # type: ignore[arg-type]
     studies = None if study is None else _column(sub.metadata, study, "study").to_numpy()
     x = sub.dense().astype(float)
     if x.shape[1] == 0 or not (x.std(axis=0) > 0).any():
         raise DesignError("every feature is constant across the samples; nothing can be learnt.")
-    return Design(cohort=sub, x=x, y=y, groups=groups, study=studies, subject_column=subject, study_column=study)
+    return Design(cohort=sub, x=x, y=y, groups=_groups(subjects, blocks), study=studies, subject_column=subject,
+                  study_column=study, subjects=subjects, blocks=blocks, block_column=block)
 
 
 def _class_units(y: np.ndarray, groups: np.ndarray | None) -> dict[int, int]:
@@ -111,11 +149,11 @@ def max_folds(design: Design) -> int:
 
 
 def check_folds(design: Design, n_folds: int) -> None:
-    """Raise :class:`DesignError` when a class has fewer samples (subjects) than *n_folds*."""
+    """Raise :class:`DesignError` when a class has fewer samples (subjects, blocks) than *n_folds*."""
     if n_folds < 2:
         raise DesignError(f"n_folds must be at least 2, got {n_folds}.")
     units = _class_units(design.y, design.groups)
-    what = "subjects" if design.grouped else "samples"
+    what = "blocks" if design.blocks is not None else "subjects" if design.grouped else "samples"
     for c, name in ((1, "case"), (0, "control")):
         if units[c] < n_folds:
             largest = max_folds(design)

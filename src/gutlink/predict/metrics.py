@@ -19,7 +19,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, brier_score_loss, roc_curve
 
 __all__ = ["auroc", "column_auroc", "weighted_auroc", "bootstrap_ci", "compare_auroc", "roc_band", "calibration_table",
-           "summary_metrics"]
+           "summary_metrics", "within_block_discrimination"]
 
 
 def auroc(y: np.ndarray, score: np.ndarray) -> float:
@@ -55,10 +55,18 @@ def weighted_auroc(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.
 
 
 def _bootstrap_weights(y: np.ndarray, units: np.ndarray, n_boot: int, gen: np.random.Generator) -> np.ndarray:
-    """Stratified cluster-bootstrap counts per sample: units (subjects) resampled within each class."""
+    """Cluster-bootstrap counts per sample: units (subjects) resampled within each class.
+
+    When a unit holds both classes (a household or matched pair) units are resampled as wholes, without
+    stratification (a draw that lacks a class gives a NaN AUROC, which the quantiles skip).
+    """
     weights = np.zeros((n_boot, y.size))
     codes, uniq = pd.factorize(pd.Series(units.astype(str)))
-    unit_class = pd.Series(y).groupby(codes).first().to_numpy()
+    per_unit = pd.Series(y).groupby(codes)
+    if int(per_unit.nunique().max()) > 1:
+        counts = _cluster_counts(uniq.size, n_boot, gen)
+        return counts[:, codes]
+    unit_class = per_unit.first().to_numpy()
     for c in (0, 1):
         members = np.flatnonzero(unit_class == c)
         draws = gen.integers(0, members.size, size=(n_boot, members.size))
@@ -66,6 +74,11 @@ def _bootstrap_weights(y: np.ndarray, units: np.ndarray, n_boot: int, gen: np.ra
         np.add.at(counts, (np.repeat(np.arange(n_boot), members.size), members[draws].ravel()), 1.0)
         weights += counts[:, codes] * (y == c)
     return weights
+
+
+def _cluster_counts(n_units: int, n_boot: int, gen: np.random.Generator) -> np.ndarray:
+    """How often each of *n_units* clusters is drawn in each of *n_boot* bootstrap resamples, ``(n_boot, n_units)``."""
+    return gen.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot).astype(float)
 
 
 _CHUNK = 250  # bootstrap draws evaluated at once (bounds the memory of the weight matrices)
@@ -144,3 +157,45 @@ def summary_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
         "balanced_accuracy": float(np.mean([balanced_accuracy_score(y, (s >= 0.5).astype(int)) for s in scores])),
         "brier": float(brier_score_loss(y, np.clip(scores.mean(axis=0), 0, 1))),
     }
+
+
+def _block_pairs(y: np.ndarray, score: np.ndarray, blocks: np.ndarray) -> pd.DataFrame:
+    """Every case–control pair inside a block, with its concordance (1 case higher, 0.5 tie, 0 control higher)."""
+    frame = pd.DataFrame({"block": np.asarray(blocks).astype(str), "s": np.asarray(score, dtype=float)})
+    pos = np.asarray(y) == 1
+    pairs = frame[pos].merge(frame[~pos], on="block", suffixes=("_case", "_control"))
+    diff = pairs["s_case"].to_numpy() - pairs["s_control"].to_numpy()
+    return pd.DataFrame({"block": pairs["block"].to_numpy(), "concordant": (diff > 0) + 0.5 * (diff == 0)})
+
+
+def within_block_discrimination(y: np.ndarray, score: np.ndarray, blocks: np.ndarray, *, n_boot: int = 2000,
+                                level: float = 0.95,
+                                rng: np.random.Generator | int | None = None) -> dict[str, float | int | str]:
+    """Within-block (within-pair) discrimination: the share of case–control pairs inside one block where the
+    case scores higher (ties count one half), pooled over all such pairs.
+
+    Only blocks holding both a case and a control contribute; a block of *a* cases and *b* controls gives
+    *a b* pairs. The CI is a percentile bootstrap over those blocks (whole blocks resampled), so pairs of one
+    block stay together. 0.5 is chance; for 1:1 pairs this is the conditional (within-pair) AUROC.
+
+    Examples
+    --------
+    >>> r = within_block_discrimination(np.array([1, 0, 1, 0]), np.array([0.9, 0.2, 0.3, 0.3]),
+    ...                                 np.array(["a", "a", "b", "b"]), rng=0)
+    >>> r["fraction_case_higher"], r["n_pairs"], r["n_blocks"]
+    (0.75, 2, 2)
+    """
+    pairs = _block_pairs(y, score, blocks)
+    n_blocks_all = int(pd.unique(np.asarray(blocks).astype(str)).size)
+    per = pairs.groupby("block")["concordant"].agg(["sum", "size"])
+    out: dict[str, float | int | str] = {"n_blocks": int(len(per)), "n_blocks_without_contrast":
+                                         n_blocks_all - int(len(per)), "n_pairs": int(len(pairs)),
+                                         "ci_method": f"percentile bootstrap over blocks ({n_boot} resamples)"}
+    if per.empty:
+        return {**out, "fraction_case_higher": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
+    total, size = per["sum"].to_numpy(dtype=float), per["size"].to_numpy(dtype=float)
+    counts = _cluster_counts(len(per), n_boot, np.random.default_rng(rng))
+    boot = (counts @ total) / (counts @ size)
+    alpha = (1 - level) / 2
+    return {**out, "fraction_case_higher": float(total.sum() / size.sum()),
+            "ci_low": float(np.quantile(boot, alpha)), "ci_high": float(np.quantile(boot, 1 - alpha))}

@@ -191,13 +191,15 @@ class SavedModel:
 
 # ----------------------------------------------------------------------------- API
 def fit_model(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str | Sequence[str],
-              model: str = "lasso", subject: str | None = None, n_inner: int = 5, normalisation: str = "log-std",
+              model: str = "lasso", subject: str | None = None, block: str | None = None, n_inner: int = 5,
+              normalisation: str = "log-std",
               min_prevalence: float = 0.1, select_k: int | None = None, params: Mapping[str, Any] | None = None,
               grid: Mapping[str, Any] | None = None, rng: int | np.random.Generator | None = None) -> SavedModel:
     """Fit the final model on all samples (hyperparameters by CV on them) for saving and applying.
 
     Its performance on new data is estimated by :func:`~gutlink.predict.cross_validate` with the same
-    settings, not by this fit.
+    settings, not by this fit. The inner CV is grouped by *block* (household, pair) when given, else by
+    *subject*.
 
     Examples
     --------
@@ -206,7 +208,7 @@ def fit_model(cohort: Cohort, *, group: str, case: str | Sequence[str], control:
     >>> len(m.features), m.info["model"]
     (30, 'lasso')
     """
-    design = prepare(cohort, group=group, case=case, control=control, subject=subject)
+    design = prepare(cohort, group=group, case=case, control=control, subject=subject, block=block)
     gen = np.random.default_rng(rng)
     pipe, search = build_pipeline(model, normalisation=normalisation, min_prevalence=min_prevalence,
                                   select_k=select_k, random_state=int(gen.integers(2**31 - 1)), params=params,
@@ -216,7 +218,8 @@ def fit_model(cohort: Cohort, *, group: str, case: str | Sequence[str], control:
     cases = [case] if isinstance(case, str) else list(case)
     info = {"model": model, "group": group, "case": cases, "control": control, "gutlink_version": __version__,
             "n_case": int(design.y.sum()), "n_control": int((design.y == 0).sum()), "params": best,
-            "units": cohort.units, "normalisation": normalisation, "min_prevalence": min_prevalence}
+            "units": cohort.units, "normalisation": normalisation, "min_prevalence": min_prevalence,
+            **({"block": block} if block is not None else {})}
     return SavedModel(features=tuple(str(f) for f in design.cohort.feature_ids), spec=export_pipeline(fitted),
                       info=info, estimator=fitted)
 

@@ -27,6 +27,7 @@ import pandas as pd
 from ..cohort import Cohort
 from ..errors import DesignError
 from ..results import Result, jsonable
+from .checks import worst
 from .cv import cross_validate
 
 __all__ = ["MultiDiseaseResult", "multi_disease"]
@@ -36,7 +37,8 @@ __all__ = ["MultiDiseaseResult", "multi_disease"]
 class MultiDiseaseResult(Result):
     """Per-disease performance, the feature × disease importance matrix and what is shared.
 
-    ``table``: one row per disease (``disease, auroc, ci_low, ci_high, n_case, n_control``). ``importance``:
+    ``table``: one row per disease (``disease, auroc, ci_low, ci_high, n_case, n_control, design_status``: the
+    worst of that disease's design checks, see :attr:`ClassifierResult.design_checks`). ``importance``:
     mean fold importance, features × diseases. ``similarity``: Spearman correlation of the importance
     vectors between diseases. ``shared``: features in the top ``top_k`` of ≥ 2 diseases with one sign, with
     the diseases listed.
@@ -72,7 +74,8 @@ def _shared(importance: pd.DataFrame, top_k: int) -> pd.DataFrame:
 
 
 def multi_disease(cohort: Cohort, *, group: str, cases: Sequence[str], control: str | Sequence[str],
-                  model: str = "lasso", subject: str | None = None, n_repeats: int = 5, n_folds: int = 5,
+                  model: str = "lasso", subject: str | None = None, block: str | None = None,
+                  n_repeats: int = 5, n_folds: int = 5,
                   top_k: int = 20, options: Mapping[str, Any] | None = None,
                   rng: int | np.random.Generator | None = None, n_jobs: int = 1,
                   scheduler: Any = None) -> MultiDiseaseResult:
@@ -84,7 +87,7 @@ def multi_disease(cohort: Cohort, *, group: str, cases: Sequence[str], control: 
         Samples of every disease and the shared controls.
     group, cases, control
         Outcome column, the case values (one model each) and the control value(s).
-    model, subject, n_repeats, n_folds, rng, n_jobs, scheduler
+    model, subject, block, n_repeats, n_folds, rng, n_jobs, scheduler
         As in :func:`~gutlink.predict.cross_validate`.
     top_k
         Size of each disease's top-feature set for the shared-signal table.
@@ -101,11 +104,12 @@ def multi_disease(cohort: Cohort, *, group: str, cases: Sequence[str], control: 
     results = {}
     for disease in cases:
         results[str(disease)] = cross_validate(
-            cohort, group=group, case=[disease], control=control, model=model, subject=subject,
+            cohort, group=group, case=[disease], control=control, model=model, subject=subject, block=block,
             n_repeats=n_repeats, n_folds=n_folds, rng=int(gen.integers(2**31 - 1)), n_jobs=n_jobs,
             scheduler=scheduler, **dict(options or {}))
     table = pd.DataFrame([{"disease": d, "auroc": r.auroc, "ci_low": r.auroc_ci[0], "ci_high": r.auroc_ci[1],
-                           "n_case": r.n_case, "n_control": r.n_control} for d, r in results.items()])
+                           "n_case": r.n_case, "n_control": r.n_control, "design_status": worst(r.design_checks)}
+                          for d, r in results.items()])
     importance = pd.concat({d: r.importance["mean"] for d, r in results.items()}, axis=1).fillna(0.0)
     similarity = importance.rank().corr()
     return MultiDiseaseResult(table=table, importance=importance, similarity=similarity,

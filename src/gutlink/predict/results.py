@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..results import Result, jsonable
+from .checks import red, worst
 
 __all__ = ["ClassifierResult", "TransferResult", "PredictionResult"]
 
@@ -35,7 +36,15 @@ class ClassifierResult(Result):
     for forests, split-gain share for gradient boosting — both tree measures on the training data), ``sd``, ``selected_frequency`` (fraction of fold models using the
     feature) and ``top_frequency`` (fraction of folds where it is among the ``top_k`` most important).
     ``permutation_auroc`` holds the label-permutation null (one CV repeat per permutation); ``oof`` the
-    out-of-fold probabilities of every repeat (repeats × samples, in ``predictions`` order).
+    out-of-fold probabilities of every repeat (repeats × samples, in ``predictions`` order) and ``fold_ids``
+    the outer test fold of every sample in every repeat (same shape).
+
+    ``design_checks`` lists the design checks measured before fitting (dictionaries with ``check, status,
+    column, message, fix``; status ``'red' | 'amber' | 'green'``): while one is red (a feature or a study that
+    separates the classes by itself) the AUROC measures that, not the disease, and :attr:`trusted` is False.
+    ``within_block`` (with a block column) holds the within-block discrimination of the mean out-of-fold
+    probability: ``fraction_case_higher`` over ``n_pairs`` case–control pairs in ``n_blocks`` blocks, with
+    its bootstrap-over-blocks ``ci_low`` / ``ci_high``.
     """
 
     REPORT_TITLE: ClassVar[str] = "disease prediction (cross-validated classifier)"
@@ -61,12 +70,28 @@ class ClassifierResult(Result):
     permutation_auroc: tuple[float, ...] = ()
     permutation_p: float | None = None
     oof: np.ndarray = field(default_factory=lambda: np.empty((0, 0)), metadata=_NOJSON, repr=False)
+    design_checks: list[dict[str, str]] = field(default_factory=list)
+    within_block: dict[str, Any] | None = None
+    fold_ids: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=int), metadata=_NOJSON, repr=False)
+
+    @property
+    def red_checks(self) -> list[dict[str, str]]:
+        """The red design checks (a separating feature, a study or batch that lines up with the groups, …)."""
+        return red(self.design_checks)
+
+    @property
+    def trusted(self) -> bool:
+        """False while a design check is red: the AUROC may then measure the design, not the disease."""
+        return not self.red_checks
 
     @property
     def table(self) -> pd.DataFrame:
         """One row per performance measure (``metric, value, ci_low, ci_high``)."""
         rows = [("auroc", self.auroc, *self.auroc_ci), ("auprc", self.auprc, np.nan, np.nan),
                 ("balanced_accuracy", self.balanced_accuracy, np.nan, np.nan), ("brier", self.brier, np.nan, np.nan)]
+        if self.within_block is not None:
+            w = self.within_block
+            rows.append(("within_block_discrimination", w["fraction_case_higher"], w["ci_low"], w["ci_high"]))
         if self.permutation_auroc:
             null = np.asarray(self.permutation_auroc)
             rows.append(("permutation_auroc", float(null.mean()), *np.quantile(null, [0.025, 0.975])))
@@ -81,6 +106,9 @@ class ClassifierResult(Result):
             out["permutation_auroc_mean"] = float(np.mean(self.permutation_auroc))
         if not self.per_study.empty:
             out["per_study"] = self.per_study
+        if self.within_block is not None:
+            out["within_block"] = self.within_block
+        out.update(design_status=worst(self.design_checks), design_checks=self.design_checks)
         return jsonable(out)
 
 
@@ -90,7 +118,8 @@ class TransferResult(Result):
 
     ``table`` has one row per held-out study (``study, auroc, ci_low, ci_high, n_case, n_control``); ``matrix``
     is train study × test study AUROC, its diagonal the within-study cross-validated AUROC (NaN where a study
-    lacks a class).
+    lacks a class). ``design_checks`` and ``within_block`` (of the held-out predictions) as in
+    :class:`ClassifierResult`.
     """
 
     REPORT_TITLE: ClassVar[str] = "cross-study transfer of a disease classifier"
@@ -101,12 +130,23 @@ class TransferResult(Result):
     matrix: pd.DataFrame = field(default_factory=pd.DataFrame)
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame, metadata=_NOJSON)
     protocol: dict[str, Any] = field(default_factory=dict)
+    design_checks: list[dict[str, str]] = field(default_factory=list)
+    within_block: dict[str, Any] | None = None
+
+    @property
+    def red_checks(self) -> list[dict[str, str]]:
+        """The red design checks."""
+        return red(self.design_checks)
 
     def summary(self) -> dict[str, Any]:
         """LOSO per study and its mean, for ``summary.json``."""
-        return jsonable({"model": self.model, "study_column": self.study_column,
-                         "loso_mean_auroc": float(self.table["auroc"].mean()), "loso": self.table,
-                         "matrix": {str(k): v for k, v in self.matrix.to_dict(orient="index").items()}})
+        out = {"model": self.model, "study_column": self.study_column,
+               "loso_mean_auroc": float(self.table["auroc"].mean()), "loso": self.table,
+               "matrix": {str(k): v for k, v in self.matrix.to_dict(orient="index").items()},
+               "design_status": worst(self.design_checks), "design_checks": self.design_checks}
+        if self.within_block is not None:
+            out["within_block"] = self.within_block
+        return jsonable(out)
 
 
 @dataclass(frozen=True)

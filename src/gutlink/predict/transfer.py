@@ -22,11 +22,12 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import DesignError
-from .cv import cross_validate, fit_pipeline, model_input
+from ..parallel import run_tasks
+from .checks import design_checks, refuse_if_red
+from .cv import cross_validate, fit_pipeline, model_input, within_block
 from .design import Design, prepare
 from .metrics import auroc, bootstrap_ci
 from .models import build_pipeline
-from .parallel import run_tasks
 from .results import TransferResult
 
 __all__ = ["loso"]
@@ -54,6 +55,12 @@ def _check_studies(design: Design, study: str) -> np.ndarray:
         if not _both_classes(design.y[rest]):
             raise DesignError(f"without study {s!r} the training set lacks a class; every study's complement "
                               "must hold cases and controls.")
+    if design.blocks is not None:
+        per = pd.Series(design.study).groupby(design.blocks).nunique()
+        if (per > 1).any():
+            raise DesignError(f"{int((per > 1).sum())} block(s) of {design.block_column!r} span several studies of "
+                              f"{study!r}, e.g. {list(per.index[per > 1][:5])}; a block must lie within one study "
+                              "for leave-one-study-out.")
     return studies
 
 
@@ -62,7 +69,7 @@ def _loso_table(design: Design, studies: np.ndarray, preds: list[np.ndarray],
     rows, frames = [], []
     for s, p in zip(studies, preds, strict=True):
         m = design.study == s
-        y, units = design.y[m], design.units[m]
+        y, units = design.y[m], design.clusters[m]
         ok = _both_classes(y)
         ci = bootstrap_ci(y, p[None, :], units, rng=gen) if ok else (np.nan, np.nan)
         rows.append({"study": str(s), "auroc": auroc(y, p) if ok else np.nan, "ci_low": ci[0], "ci_high": ci[1],
@@ -105,7 +112,8 @@ def _diagonal(cohort: Cohort, design: Design, studies: np.ndarray, kwargs: dict[
 
 
 def loso(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str | Sequence[str], study: str,
-         model: str = "lasso", subject: str | None = None, matrix: bool = True, n_repeats: int = 3,
+         model: str = "lasso", subject: str | None = None, block: str | None = None, strict: bool = False,
+         matrix: bool = True, n_repeats: int = 3,
          n_folds: int = 5, n_inner: int = 3, normalisation: str = "log-std", min_prevalence: float = 0.1,
          params: Mapping[str, Any] | None = None, grid: Mapping[str, Any] | None = None,
          per_study_standardise: bool = False, rng: int | np.random.Generator | None = None, n_jobs: int = 1,
@@ -113,15 +121,19 @@ def loso(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str 
     """Leave-one-study-out AUROC per held-out study and, with *matrix*, the train-on-A / test-on-B matrix.
 
     Each model is fitted (with its inner-CV hyperparameter search, grouped by *subject* when given) on the
-    training studies only and scored on the held-out one. The matrix diagonal is the within-study
+    training studies only and scored on the held-out one (its inner CV grouped by *block* too, when given;
+    the within-block discrimination of the held-out predictions is then reported). The matrix diagonal is the within-study
     cross-validated AUROC (*n_repeats* × *n_folds*); off-diagonal cells train on one study and test on another.
 
     Parameters
     ----------
     cohort
         Pooled cohort of several studies.
-    group, case, control, study, subject
-        Outcome column and values, the study column and an optional subject column.
+    group, case, control, study, subject, block
+        Outcome column and values, the study column, optional subject and block columns (blocks nested in
+        studies).
+    strict
+        Raise :class:`~gutlink.errors.DesignError` instead of fitting when a design check is red.
     model, normalisation, min_prevalence, params, grid
         As in :func:`~gutlink.predict.cross_validate`.
     matrix
@@ -149,8 +161,12 @@ def loso(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str 
     ...
     gutlink.errors.DesignError: leave-one-study-out needs at least 2 studies in column 's'; ...
     """
-    design = prepare(cohort, group=group, case=case, control=control, subject=subject, study=study)
+    design = prepare(cohort, group=group, case=case, control=control, subject=subject, study=study, block=block)
     studies = _check_studies(design, study)
+    checks = design_checks(cohort, group=group, case=case, control=control, subject=subject, block=block,
+                           study=study)
+    if strict:
+        refuse_if_red(checks)
     gen = np.random.default_rng(rng)
     pipe, search = build_pipeline(model, normalisation=normalisation, min_prevalence=min_prevalence,
                                   random_state=int(gen.integers(2**31 - 1)), params=params, grid=grid,
@@ -162,15 +178,17 @@ def loso(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str 
     table, preds = _loso_table(design, studies, run_tasks(work, tasks, n_jobs=n_jobs, scheduler=scheduler), gen)
     grid_ = pd.DataFrame()
     if matrix:
-        kwargs = dict(group=group, case=case, control=control, model=model, subject=subject, n_repeats=n_repeats,
+        kwargs = dict(group=group, case=case, control=control, model=model, subject=subject, block=block,
+                      n_repeats=n_repeats,
                       n_folds=n_folds, n_inner=n_inner, normalisation=normalisation, min_prevalence=min_prevalence,
                       params=params, grid=grid, rng=gen, n_jobs=n_jobs, scheduler=scheduler)
         if per_study_standardise:  # one study: the same standardisation as log-std on that study
             kwargs.update(study=study, per_study_standardise=True)
         grid_ = _matrix(design, studies, work, _diagonal(cohort, design, studies, kwargs), n_jobs=n_jobs,
                         scheduler=scheduler, gen=gen)
-    protocol = {"n_repeats": n_repeats, "n_folds": n_folds, "n_inner": n_inner, "subject": subject,
+    protocol = {"n_repeats": n_repeats, "n_folds": n_folds, "n_inner": n_inner, "subject": subject, "block": block,
                 "normalisation": normalisation, "min_prevalence": min_prevalence,
                 "per_study_standardise": per_study_standardise}
+    held_out = preds["probability"].reindex(design.cohort.sample_ids).to_numpy()
     return TransferResult(model=model, study_column=study, table=table, matrix=grid_, predictions=preds,
-                          protocol=protocol)
+                          protocol=protocol, design_checks=checks, within_block=within_block(design, held_out, gen))
