@@ -86,7 +86,7 @@ def measure(call, repeats: int) -> tuple[float, float, object]:
 
 def run_gutlink(d: np.ndarray, meta: pd.DataFrame, formula: str, by: str, nperm: int, repeats: int) -> dict:
     """Time gutlink's permanova_table."""
-    secs, peak, table = measure(lambda: permanova_table(d, meta, formula, by=by, permutations=nperm, rng=1), repeats)
+    secs, peak, table = measure(lambda: permanova_table(d, meta, formula, by=by, n_permutations=nperm, rng=1), repeats)
     first = table.iloc[0]
     return {"seconds": secs, "peak_mib": peak, "F": float(first["statistic"]), "p": float(first["p_value"])}
 
@@ -97,7 +97,7 @@ def run_skbio(d: np.ndarray, meta: pd.DataFrame, nperm: int, repeats: int) -> di
     grouping = meta["Diagnosis"].to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        secs, peak, res = measure(lambda: permanova(dm, grouping, permutations=nperm, seed=1), repeats)
+        secs, peak, res = measure(lambda: permanova(dm, grouping, n_permutations=nperm, seed=1), repeats)
     return {"seconds": secs, "peak_mib": peak, "F": float(res["test statistic"]), "p": float(res["p-value"])}
 
 

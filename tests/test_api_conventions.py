@@ -11,45 +11,88 @@ import pkgutil
 import typing
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from skbio import DistanceMatrix
 
 import gutlink
-from gutlink import community, differential, indices, link, meta, predict
+from gutlink import link
+from gutlink.cohort import Cohort
+from gutlink.predict import SavedModel
 from gutlink.results import Result
 
-ANALYSES = [community.alpha_test, community.permanova, community.permdisp, community.dysbiosis_score,
-            link.link, community.alpha_diversity, community.beta_diversity, differential.test, meta.by_study,
-            predict.cross_validate, predict.loso, indices.gmhi]
 SRC = Path(gutlink.__file__).parent
+#: What a public function taking a cohort may return besides a Result: a derived cohort, a per-sample or
+#: per-feature table, a distance matrix (primitives other analyses build on), or nothing (writers).
+PRIMITIVE_RETURNS = (Cohort, pd.DataFrame, pd.Series, DistanceMatrix, SavedModel, type(None))
 
 
-@pytest.mark.parametrize("func", ANALYSES, ids=lambda f: f.__name__)
-def test_analysis_signature_shape(func):
+def _library_modules():
+    for info in pkgutil.walk_packages([str(SRC)], prefix="gutlink."):
+        if ".cli" not in info.name:
+            yield importlib.import_module(info.name)
+
+
+def _public(kind):
+    """Objects of the public namespaces (``gutlink.<namespace>.__all__``) for which *kind* holds."""
+    seen = {}
+    for ns in gutlink.SUBMODULES:
+        module = getattr(gutlink, ns)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if kind(obj):
+                seen[f"gutlink.{ns}.{name}"] = obj
+    return seen
+
+
+def _takes_cohort(obj):
+    return inspect.isfunction(obj) and next(iter(inspect.signature(obj).parameters), None) == "cohort"
+
+
+COHORT_FUNCTIONS = _public(_takes_cohort)
+ANALYSES = {k: f for k, f in COHORT_FUNCTIONS.items()
+            if isinstance(typing.get_type_hints(f).get("return"), type)
+            and issubclass(typing.get_type_hints(f)["return"], Result)}
+RESULTS = _public(lambda o: isinstance(o, type) and issubclass(o, Result) and o is not Result)
+
+
+def test_the_contract_lists_are_not_empty():
+    assert len(ANALYSES) >= 15 and len(RESULTS) >= 18  # the tests below would pass vacuously otherwise
+
+
+@pytest.mark.parametrize("name", sorted(COHORT_FUNCTIONS))
+def test_cohort_functions_return_a_result_or_a_primitive(name):
+    ret = typing.get_type_hints(COHORT_FUNCTIONS[name]).get("return")
+    assert isinstance(ret, type), f"{name} must annotate a concrete return type, not {ret!r}"
+    assert issubclass(ret, (Result, *PRIMITIVE_RETURNS)), f"{name} returns {ret!r}"
+
+
+@pytest.mark.parametrize("name", sorted(ANALYSES))
+def test_analysis_signature_shape(name):
+    func = ANALYSES[name]
     params = list(inspect.signature(func).parameters.values())
-    assert params[0].name == "cohort"
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    assert len(positional) <= 2, f"{func.__name__}: at most one positional besides cohort"
-    assert not any(p.name in {"inplace", "copy"} for p in params)
+    assert len(positional) <= 2, f"{name}: options are keyword-only (at most one positional besides cohort)"
+    assert not any(p.name in {"inplace", "copy", "seed", "random_state", "permutations", "jobs"} for p in params), \
+        f"{name}: use rng / n_permutations / n_jobs"
     assert func.__doc__ and len(func.__doc__.strip()) > 40
 
 
-def test_results_are_frozen_dataclasses_with_table():
-    for cls in [community.AlphaResult, community.PermanovaResult, community.PermdispResult,
-                community.DysbiosisResult, link.LinkResult, community.OrdinationResult]:
-        assert issubclass(cls, Result) and dataclasses.is_dataclass(cls)
-        assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
-        assert hasattr(cls, "table") or "table" in {f.name for f in dataclasses.fields(cls)}
+@pytest.mark.parametrize("name", sorted(RESULTS))
+def test_results_are_frozen_dataclasses_with_table(name):
+    cls = RESULTS[name]
+    assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert hasattr(cls, "table") or "table" in {f.name for f in dataclasses.fields(cls)}
 
 
-def _modules():
-    for info in pkgutil.walk_packages([str(SRC)], prefix="gutlink."):
-        if ".cli" not in info.name:
-            yield info.name
+def test_import_gutlink_reaches_every_analysis_namespace():
+    for ns in ("community", "design", "differential", "indices", "link", "meta", "mimicry", "predict", "report",
+               "run"):
+        assert hasattr(gutlink, ns), ns
 
 
-@pytest.mark.parametrize("name", sorted(_modules()))
-def test_doctests_pass(name):
-    module = importlib.import_module(name)
+@pytest.mark.parametrize("module", list(_library_modules()), ids=lambda m: m.__name__)
+def test_doctests_pass(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
 

@@ -42,7 +42,7 @@ def _require_browser() -> None:
 def franzosa_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[LinkResult, Path]:
     """The bundled Franzosa 2019 cohort, CD vs Control, written as a report folder."""
     _require_browser()
-    res = link(franzosa2019(), group="Diagnosis", case=["CD"], control="Control", permutations=99, rng=1)
+    res = link(franzosa2019(), group="Diagnosis", case=["CD"], control="Control", n_permutations=99, rng=1)
     out = report.write(res, tmp_path_factory.mktemp("browser") / "franzosa")
     return res, out / "report.html"
 

@@ -116,8 +116,8 @@ def test_whole_subject_permanova_is_calibrated_where_free_permutations_are_not()
         z = np.exp(x)
         c = case_control(Cohort(z / z.sum(axis=1, keepdims=True), metadata=meta, units="fraction"), group="g",
                          case="a", control="b")
-        free.append(permanova(c, metric="aitchison", permutations=99, rng=rep).term().p_value)
-        whole.append(permanova(c, metric="aitchison", subject="subject", permutations=99, rng=rep).term().p_value)
+        free.append(permanova(c, metric="aitchison", n_permutations=99, rng=rep).term().p_value)
+        whole.append(permanova(c, metric="aitchison", subject="subject", n_permutations=99, rng=rep).term().p_value)
     assert np.mean(np.array(free) < 0.05) > 0.3
     assert np.mean(np.array(whole) < 0.05) <= 0.15
 
@@ -140,7 +140,7 @@ def prism_pairs():
 
 def test_link_with_household_blocks_is_paired(prism_pairs):
     res = link(prism_pairs, group="Diagnosis", case=["CD"], control="Control", block="household",
-               permutations=99, rng=2, metrics=("braycurtis",), covariates=["Age"])
+               n_permutations=99, rng=2, metrics=("braycurtis",), covariates=["Age"])
     t = res.tests
     sh = t[(t.analysis == "alpha") & (t.metric == "shannon") & (t.test == "wilcoxon_signed_rank")].iloc[0]
     assert (sh.n_case, sh.n_control) == (34, 34) and "34 pairs of 'household'" in sh.comparison
@@ -170,7 +170,7 @@ def test_dysbiosis_reference_excludes_the_own_block(prism_pairs):
 def test_strata_of_pairs_do_not_crash_and_say_why(prism_pairs):
     """`--strata household` with one case + one control per household used to raise IndexError."""
     paired = prism_pairs.subset(samples=prism_pairs.metadata.household.duplicated(keep=False).to_numpy())
-    res = link(paired, group="Diagnosis", case=["CD"], control="Control", strata="household", permutations=19,
+    res = link(paired, group="Diagnosis", case=["CD"], control="Control", strata="household", n_permutations=19,
                rng=1, metrics=("braycurtis",), differential=False)
     assert res.dysbiosis.scores["score"].isna().all()
     assert (res.dysbiosis.scores["reason"].str.contains("fewer than 2 control references in its stratum")).all()
@@ -217,7 +217,7 @@ def test_pairs_sharing_environment_give_paired_tests_more_power(diabimmune):
     assert np.mean(paired < 0.05) >= np.mean(unpaired < 0.05) + 0.3
     assert np.mean(paired < unpaired) >= 0.8
     c = _households(diabimmune, rng, n_pairs=20, shift=0.35)
-    kw = dict(group="status", case=["case"], control="control", permutations=199, rng=3, metrics=("braycurtis",),
+    kw = dict(group="status", case=["case"], control="control", n_permutations=199, rng=3, metrics=("braycurtis",),
               differential=False)
     within = link(c, block="household", **kw).permanova["braycurtis"].term()
     free = link(c, **kw).permanova["braycurtis"].term()
@@ -237,7 +237,7 @@ def test_no_planted_effect_keeps_paired_tests_calibrated(diabimmune):
 
 @pytest.mark.realdata
 def test_t1d_row_order_changes_nothing(diabimmune):
-    kw = dict(group="Study.Group", case=["case"], control="control", subject="Subject", permutations=199, rng=4,
+    kw = dict(group="Study.Group", case=["case"], control="control", subject="Subject", n_permutations=199, rng=4,
               metrics=("braycurtis", "aitchison"), differential=False)
     forward = link(diabimmune, **kw)
     backward = link(diabimmune.subset(samples=np.arange(diabimmune.n_samples)[::-1]), **kw)
@@ -256,7 +256,7 @@ def test_t1d_row_order_changes_nothing(diabimmune):
         pd.testing.assert_frame_equal(a.tests, b.tests)
     c = case_control(diabimmune, group="Study.Group", case="case", control="control")
     rev = c.subset(samples=np.arange(c.n_samples)[::-1])
-    direct = [permanova(x, subject="Subject", permutations=199, rng=8).term().p_value for x in (c, rev)]
+    direct = [permanova(x, subject="Subject", n_permutations=199, rng=8).term().p_value for x in (c, rev)]
     assert direct[0] == direct[1]  # the cohort-level function is row-order free on its own
     youngest = link(diabimmune, one_per_subject="first-by:Age", **kw)
     kept = youngest.alpha.values.index

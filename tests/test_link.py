@@ -16,7 +16,7 @@ from gutlink.results import TEST_COLUMNS
 @pytest.fixture(scope="module")
 def prism_cd():
     return link(franzosa2019(), group="Diagnosis", case=["CD"], control="Control", covariates=["Age"],
-                permutations=199, rng=1)
+                n_permutations=199, rng=1)
 
 
 @pytest.mark.realdata
@@ -55,7 +55,7 @@ def test_prism_cd_differential_layer_finds_known_biology(prism_cd):
 
 def test_differential_layer_never_changes_the_verdict_level():
     c = franzosa2019()
-    args = {"group": "Diagnosis", "case": ["UC"], "control": "Control", "permutations": 49, "rng": 4,
+    args = {"group": "Diagnosis", "case": ["UC"], "control": "Control", "n_permutations": 49, "rng": 4,
             "metrics": ("braycurtis",)}
     with_layer, without = link(c, **args), link(c, differential=False, **args)
     assert without.differential is None and with_layer.differential is not None
@@ -90,7 +90,7 @@ def test_no_evidence_when_labels_are_shuffled():
     for _ in range(6):
         meta = c.metadata.copy()
         meta["Diagnosis"] = rng.permutation(meta["Diagnosis"].to_numpy())
-        res = link(c.with_metadata(meta), group="Diagnosis", case=["CD"], control="Control", permutations=99,
+        res = link(c.with_metadata(meta), group="Diagnosis", case=["CD"], control="Control", n_permutations=99,
                    rng=2, metrics=("braycurtis",))
         levels.append(res.verdict["level"])
         assert "No evidence" in res.verdict["headline"] or res.verdict["level"] != "none"
@@ -110,16 +110,16 @@ def test_planted_shift_is_found_in_real_controls():
     from gutlink import Cohort
 
     planted = Cohort(x, metadata=meta, taxonomy=ctrl.taxonomy, units="fraction")
-    res = link(planted, group="pseudo", case=["A"], control="B", permutations=199, rng=3, metrics=("braycurtis",))
+    res = link(planted, group="pseudo", case=["A"], control="B", n_permutations=199, rng=3, metrics=("braycurtis",))
     assert res.permanova["braycurtis"].term().p_value < 0.05
-    null = link(ctrl.with_metadata(meta), group="pseudo", case=["A"], control="B", permutations=199, rng=3,
+    null = link(ctrl.with_metadata(meta), group="pseudo", case=["A"], control="B", n_permutations=199, rng=3,
                 metrics=("braycurtis",))
     assert res.permanova["braycurtis"].term().r2 > 1.5 * null.permanova["braycurtis"].term().r2
 
 
 def test_missing_covariates_are_dropped_and_recorded():
     res = link(franzosa2019(), group="Diagnosis", case=["UC"], control="Control", covariates=["antibiotic"],
-               permutations=49, metrics=("braycurtis",))
+               n_permutations=49, metrics=("braycurtis",))
     ops = [h for h in res.cohort_summary["history"] if h["op"] == "drop_missing_covariates"]
     assert ops and ops[0]["n_dropped"] >= 1
     assert sum(res.n_per_group.values()) == res.cohort_summary["n_samples_analysed"]
@@ -136,7 +136,7 @@ def test_bad_design_errors():
     empty = Cohort(x, metadata=c.metadata, taxonomy=c.taxonomy, units="counts")
     with pytest.raises(DesignError, match="all-zero"):
         link(empty, group="group", case=["case"], control="control")
-    res = link(empty, group="group", case=["case"], control="control", drop_empty=True, permutations=19,
+    res = link(empty, group="group", case=["case"], control="control", drop_empty=True, n_permutations=19,
                metrics=("braycurtis",))
     assert res.cohort_summary["n_samples_analysed"] == c.n_samples - 1
 
@@ -146,7 +146,7 @@ def test_repeated_subjects_use_every_sample_and_say_so():
     meta = c.metadata.copy()
     cases = np.flatnonzero(meta.group == "case")
     meta.iloc[cases[1], meta.columns.get_loc("subject")] = meta.iloc[cases[0]]["subject"]
-    kw = dict(group="group", case=["case"], control="control", subject="subject", permutations=19,
+    kw = dict(group="group", case=["case"], control="control", subject="subject", n_permutations=19,
               metrics=("braycurtis",))
     res = link(c.with_metadata(meta), **kw)
     assert res.n_per_group == {"case": 11, "control": 8}  # every sample
@@ -169,7 +169,7 @@ def test_repeated_subjects_use_every_sample_and_say_so():
 
 def test_sequential_and_marginal_group_term_agree_when_group_is_last():
     """adonis2 semantics: with the group term last, its sequential and marginal tests are the same test."""
-    kw = dict(group="Diagnosis", case=["CD"], control="Control", covariates=["Age"], permutations=99, rng=4,
+    kw = dict(group="Diagnosis", case=["CD"], control="Control", covariates=["Age"], n_permutations=99, rng=4,
               metrics=("braycurtis",), differential=False)
     margin = link(franzosa2019(), by="margin", **kw).permanova["braycurtis"]
     terms = link(franzosa2019(), by="terms", **kw).permanova["braycurtis"]
@@ -179,7 +179,7 @@ def test_sequential_and_marginal_group_term_agree_when_group_is_last():
 
 
 def test_prediction_layer_is_out_of_sample_and_reported():
-    res = link(franzosa2019(), group="Diagnosis", case=["CD"], control="Control", permutations=19,
+    res = link(franzosa2019(), group="Diagnosis", case=["CD"], control="Control", n_permutations=19,
                metrics=("braycurtis",), predict=True, rng=6)
     assert 0.7 < res.prediction.auroc <= 1 and res.prediction.auroc_ci[0] < res.prediction.auroc
     assert any("Out of sample" in s for s in res.verdict["sentences"])
@@ -187,7 +187,7 @@ def test_prediction_layer_is_out_of_sample_and_reported():
     meta = franzosa2019().metadata.copy()
     meta["Diagnosis"] = np.random.default_rng(3).permutation(meta["Diagnosis"].to_numpy())
     null = link(franzosa2019().with_metadata(meta), group="Diagnosis", case=["CD"], control="Control",
-                permutations=19, metrics=("braycurtis",), predict=True, rng=6)
+                n_permutations=19, metrics=("braycurtis",), predict=True, rng=6)
     assert null.prediction.auroc < 0.7  # shuffled labels: no skill out of sample
 
 
@@ -196,7 +196,7 @@ def test_unadjusted_alpha_signal_explained_by_covariate_does_not_decide(monkeypa
     from gutlink.verdict import _decisive
     from gutlink.verdict import community_verdict as _verdict
 
-    res = link(toy(), group="group", case=["case"], control="control", covariates=["sex"], permutations=19,
+    res = link(toy(), group="group", case=["case"], control="control", covariates=["sex"], n_permutations=19,
                metrics=("braycurtis",), differential=False)
     tests = res.tests.copy()
     unadj = (tests.analysis == "alpha") & (tests.test == "mann_whitney") & (tests.metric == "observed")
@@ -208,11 +208,11 @@ def test_unadjusted_alpha_signal_explained_by_covariate_does_not_decide(monkeypa
 
 
 def test_rarefaction_for_alpha_only_and_depth_caveat():
-    plain = link(toy(), group="group", case=["case"], control="control", permutations=19, metrics=("braycurtis",),
+    plain = link(toy(), group="group", case=["case"], control="control", n_permutations=19, metrics=("braycurtis",),
                  differential=False)
     assert any("unrarefied read counts" in s for s in plain.verdict["sentences"])
     depth = int(toy().dense().sum(axis=1).min())
-    rare = link(toy(), group="group", case=["case"], control="control", permutations=19, metrics=("braycurtis",),
+    rare = link(toy(), group="group", case=["case"], control="control", n_permutations=19, metrics=("braycurtis",),
                 differential=False, rarefy=depth, rng=2)
     assert not any("unrarefied" in s for s in rare.verdict["sentences"])
     ops = [h for h in rare.cohort_summary["history"] if h["op"] == "rarefy"]

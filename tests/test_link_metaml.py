@@ -24,7 +24,7 @@ def metaml(shared_data):
 
 def _run(cohort, cases):
     return link(cohort, group="disease", case=cases, control="n", covariates=["country"], strata="country",
-                subject="subjectID", permutations=199, rng=5, metrics=("braycurtis",))
+                subject="subjectID", n_permutations=199, rng=5, metrics=("braycurtis",))
 
 
 def test_ibd_vs_healthy(metaml):

@@ -62,12 +62,12 @@ def test_planted_burden_difference_found_and_shuffle_null_calibrated():
     hits, manifest = _hits(40)
     tb = taxon_burden(hits)
     res = burden_test(_cohort(np.random.default_rng(1), 40, True), tb, manifest=manifest, group="group",
-                      case=["MS"], control="HC", permutations=199, rng=0)
+                      case=["MS"], control="HC", n_permutations=199, rng=0)
     row = res.table.set_index("metric").loc["MS"]
     assert row["p_mann_whitney"] < 0.01 and row["p_value"] < 0.06 and row["effect"] > 0
     assert row["n_case"] == 12 and res.to_dict()["type"] == "BurdenResult"
     null = [burden_test(_cohort(np.random.default_rng(s), 40, False), tb, manifest=manifest, group="group",
-                        case=["MS"], control="HC", permutations=99, rng=s).table["p_value"].iloc[0]
+                        case=["MS"], control="HC", n_permutations=99, rng=s).table["p_value"].iloc[0]
             for s in range(12)]
     assert 0.1 < np.mean(null) < 0.9 and min(null) > 0.0
 
@@ -116,7 +116,7 @@ def test_stratified_test_finds_an_effect_present_in_one_stratum_only():
     hits, manifest = _hits(40)
     tb = taxon_burden(hits)
     res = burden_test(_stratified_cohort(np.random.default_rng(3), 40, design="one_stratum"), tb,
-                      manifest=manifest, group="group", case=["MS"], control="HC", strata="hla", permutations=199,
+                      manifest=manifest, group="group", case=["MS"], control="HC", strata="hla", n_permutations=199,
                       rng=0)
     row = res.table.set_index("metric").loc["MS"]
     assert row["test"] == "van_elteren_vs_shuffled_taxon_proteome" and res.strata == "hla"
@@ -133,7 +133,7 @@ def test_stratification_removes_an_effect_confounded_by_the_stratum():
     hits, manifest = _hits(40)
     tb = taxon_burden(hits)
     cohort = _stratified_cohort(np.random.default_rng(5), 40, design="confounded")
-    kw = dict(manifest=manifest, group="group", case=["MS"], control="HC", permutations=199, rng=0)
+    kw = dict(manifest=manifest, group="group", case=["MS"], control="HC", n_permutations=199, rng=0)
     pooled = burden_test(cohort, tb, **kw).table.iloc[0]
     strat = burden_test(cohort, tb, strata="hla", **kw).table.iloc[0]
     assert pooled["p_mann_whitney"] < 0.01 and pooled["p_value"] < 0.06
@@ -151,7 +151,7 @@ def test_stratified_null_calibrated_under_no_effect():
         cohort = Cohort(rng.gamma(1.0, 1.0, size=(48, 30)) * 100, metadata=cohort.metadata,
                         taxonomy=pd.DataFrame(index=cohort.feature_ids), units="counts")
         ps.append(burden_test(cohort, tb, manifest=manifest, group="group", case=["MS"], control="HC",
-                              strata="hla", permutations=99, rng=s).table["p_value"].iloc[0])
+                              strata="hla", n_permutations=99, rng=s).table["p_value"].iloc[0])
     assert 0.1 < np.mean(ps) < 0.9 and min(ps) > 0.0
 
 
@@ -192,7 +192,7 @@ def test_strata_errors_name_the_stratum_and_what_it_lacks():
     meta = cohort.metadata.copy()
     meta["only"] = np.where(np.arange(48) < 12, "DR3/DR4", "other")  # the first 12 samples are all cases
     c2 = cohort.with_metadata(meta)
-    kw = dict(manifest=manifest, group="group", case=["MS"], control="HC", permutations=9, rng=0)
+    kw = dict(manifest=manifest, group="group", case=["MS"], control="HC", n_permutations=9, rng=0)
     with pytest.raises(DesignError, match=r"stratum 'DR3/DR4' of 'only' has only cases \(12 case\(s\), no control\)"):
         burden_test(c2, tb, strata="only", **kw)
     meta["ctrl"] = np.where(np.arange(48) >= 36, "x", "y")  # the last 12 are all controls

@@ -33,7 +33,7 @@ TSV_FILES = {"alpha_diversity.tsv", "alpha_tests.tsv", "permanova.tsv", "permdis
 @pytest.fixture(scope="module")
 def result() -> LinkResult:
     """A real run on the bundled DIABIMMUNE toy cohort (19 samples), few permutations."""
-    return link(toy(), group="group", case=["case"], control="control", permutations=49, rng=3,
+    return link(toy(), group="group", case=["case"], control="control", n_permutations=49, rng=3,
                 inputs={"abundance": {"path": "counts.tsv", "sha256": "a" * 64},
                         "command": "gutlink link counts.tsv --group group --case case --control control"})
 
@@ -48,14 +48,14 @@ def evil_result() -> LinkResult:
     meta.index = [EVIL_SAMPLE if i == 0 else s for i, s in enumerate(meta.index)]
     c = type(c)(c.abundance, metadata=meta, taxonomy=c.taxonomy, units=c.units, history=c.history)
     inputs = {"metadata": {"path": EVIL_FILE, "sha256": "b" * 64}, "argv": ["gutlink", "link", EVIL_FILE]}
-    return link(c, group="grp<b>", case=[EVIL_CASE], control=EVIL_CONTROL, permutations=19, rng=1,
+    return link(c, group="grp<b>", case=[EVIL_CASE], control=EVIL_CONTROL, n_permutations=19, rng=1,
                 metrics=("braycurtis",), inputs=inputs)
 
 
 @pytest.fixture(scope="module")
 def franzosa_result() -> LinkResult:
     """The bundled Franzosa 2019 cohort, CD vs Control (155 samples in, 102 analysed)."""
-    return link(franzosa2019(), group="Diagnosis", case=["CD"], control="Control", permutations=99, rng=1)
+    return link(franzosa2019(), group="Diagnosis", case=["CD"], control="Control", n_permutations=99, rng=1)
 
 
 def _nan_frame(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -49,7 +49,7 @@ def cohort_result(scanned):
     cohort = Cohort(ab, metadata=meta, taxonomy=pd.DataFrame(index=["s__bug", "s__t1", "s__none"]), units="counts")
     manifest = pd.DataFrame({"taxon": ["s__bug", "s__t1"], "path": "", "proteome": [EVIL_PROTEOME, "t1"]})
     burden = burden_test(cohort, taxon_burden(scanned.hits), manifest=manifest, group="grp", case=[EVIL_CASE],
-                         control=EVIL_CONTROL, permutations=49, rng=1)
+                         control=EVIL_CONTROL, n_permutations=49, rng=1)
     return summarize(scanned, manifest=manifest, burden=burden, group="grp", case=[EVIL_CASE], control=EVIL_CONTROL,
                      inputs={"files": [{"role": "proteome", "path": "x.faa", "sha256": "a" * 64}],
                              "epitopes": "user table"})
@@ -168,7 +168,7 @@ def test_stratified_burden_shows_strata_table_and_writes_it(scanned, tmp_path):
     cohort = Cohort(ab, metadata=meta, taxonomy=pd.DataFrame(index=["s__bug", "s__t1", "s__none"]), units="counts")
     manifest = pd.DataFrame({"taxon": ["s__bug", "s__t1"], "path": "", "proteome": [EVIL_PROTEOME, "t1"]})
     burden = burden_test(cohort, taxon_burden(scanned.hits), manifest=manifest, group="grp", case=["case"],
-                         control="ctrl", strata="hla", permutations=19, rng=1)
+                         control="ctrl", strata="hla", n_permutations=19, rng=1)
     res = summarize(scanned, manifest=manifest, burden=burden, group="grp", case=["case"], control="ctrl",
                     strata="hla")
     html = report.render_html(res)

@@ -7,7 +7,7 @@ and writes a plain-language verdict from the numbers.
 Examples
 --------
 >>> from gutlink.datasets import toy
->>> res = link(toy(), group="group", case=["case"], control="control", permutations=99, rng=1,
+>>> res = link(toy(), group="group", case=["case"], control="control", n_permutations=99, rng=1,
 ...            metrics=("braycurtis",))
 >>> res.n_per_group
 {'case': 11, 'control': 8}
@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .cohort import Cohort
+from .compat import renamed
 from .community import (
     BETA_METRICS, AlphaResult, DysbiosisResult, OrdinationResult, PermanovaResult, PermdispResult,
     alpha_test, beta_diversity, dysbiosis_score, pcoa, permanova, permdisp,
@@ -218,9 +219,10 @@ def _check_empty(cohort: Cohort, drop_empty: bool) -> Cohort:
     )
 
 
+@renamed(permutations="n_permutations")
 def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str | Sequence[str],
          covariates: Sequence[str] = (), strata: str | None = None, subject: str | None = None,
-         rank: str | None = None, metrics: Sequence[str] = BETA_METRICS, permutations: int = 999,
+         rank: str | None = None, metrics: Sequence[str] = BETA_METRICS, n_permutations: int = 999,
          rng: int | None = 0, drop_empty: bool = False, inputs: dict[str, Any] | None = None,
          callback: Callback | None = None, differential: bool = True, predict: bool = False,
          by: Literal["margin", "terms"] = "margin", rarefy: int | None = None, block: str | None = None,
@@ -264,8 +266,8 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
         Aggregate to this rank first (``None``: use the features as they are).
     metrics
         Beta-diversity metrics: ``braycurtis``, ``jaccard``, ``aitchison``.
-    permutations, rng
-        Number of permutations and the seed of every random step.
+    n_permutations, rng
+        Number of permutations (``permutations=``: deprecated spelling) and the seed of every random step.
     drop_empty
         Drop all-zero samples (recorded) instead of raising.
     inputs
@@ -309,11 +311,11 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
         step(f"{METRIC_NAMES.get(metric, metric)} distances and PCoA")
         dms[metric] = beta_diversity(c, metric)  # type: ignore[arg-type]
         ords[metric] = pcoa(dms[metric], metric=metric)
-        step(f"PERMANOVA ({METRIC_NAMES.get(metric, metric)}, {permutations} permutations)")
+        step(f"PERMANOVA ({METRIC_NAMES.get(metric, metric)}, {n_permutations} permutations)")
         perms[metric] = permanova(c, metric=metric, covariates=covariates, strata=strata, block=block, subject=unit,
-                                  by=by, permutations=permutations, rng=gen, distances=dms[metric])
+                                  by=by, n_permutations=n_permutations, rng=gen, distances=dms[metric])
         step(f"PERMDISP ({METRIC_NAMES.get(metric, metric)})")
-        disps[metric] = permdisp(c, metric=metric, permutations=permutations, strata=strata, block=block,
+        disps[metric] = permdisp(c, metric=metric, n_permutations=n_permutations, strata=strata, block=block,
                                  subject=unit, rng=gen, distances=dms[metric])
     step("dysbiosis score")
     ref_metric = "braycurtis" if "braycurtis" in dms else metrics[0]

@@ -286,7 +286,7 @@ def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> 
                                     batch=getattr(args, "batch", None), strata=args.strata)
     result = link(cohort, group=args.group, case=_split(args.case), control=_split(args.control),
                   covariates=_split(args.covariates), strata=args.strata, subject=args.subject, rank=args.rank,
-                  metrics=_split(args.metrics), permutations=args.permutations, rng=args.seed,
+                  metrics=_split(args.metrics), n_permutations=args.permutations, rng=args.seed,
                   drop_empty=args.drop_empty, inputs=inputs, callback=Progress(args.quiet), by=args.by,
                   predict=args.predict, rarefy=args.rarefy, block=getattr(args, "block", None),
                   one_per_subject=getattr(args, "one_per_subject", None))

@@ -133,7 +133,7 @@ def _burden(args: argparse.Namespace, cohort: Any, result: Any, manifest: Any) -
     from ..mimicry import burden_test, taxon_burden
 
     return burden_test(cohort, taxon_burden(result.hits), manifest=manifest, group=args.group,
-                       case=_split(args.case), control=args.control, permutations=args.permutations,
+                       case=_split(args.case), control=args.control, n_permutations=args.permutations,
                        strata=args.strata, rng=args.seed)
 
 

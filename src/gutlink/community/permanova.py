@@ -23,7 +23,7 @@ Examples
 >>> x = np.r_[np.arange(6.0), np.arange(6.0) + 20]
 >>> d = np.abs(x[:, None] - x[None, :])
 >>> meta = pd.DataFrame({"group": ["a"] * 6 + ["b"] * 6})
->>> table = permanova_table(d, meta, "~ group", permutations=99, rng=1)
+>>> table = permanova_table(d, meta, "~ group", n_permutations=99, rng=1)
 >>> table["term"].tolist(), table["r2"].round(3).tolist(), float(table["p_value"].iloc[0])
 (['group', 'Residual', 'Total'], [0.972, 0.028, 1.0], 0.01)
 """
@@ -43,6 +43,7 @@ from skbio import DistanceMatrix
 
 from ..cohort import Cohort
 from ..design import LABEL
+from ..compat import renamed
 from ..errors import DesignError, InputFormatError, SampleMismatchError
 from ..formula import Formula, aliases, environment, quote, restore_names, safe_frame
 from ..formula import parse as parse_formula
@@ -466,6 +467,7 @@ def _check_permutations(perms: np.ndarray, n: int, scheme: _Scheme, plots: Array
 # --------------------------------------------------------------------- public
 
 
+@renamed(permutations="n_permutations")
 def permanova_table(
     distances: ArrayLike,
     metadata: pd.DataFrame,
@@ -474,7 +476,7 @@ def permanova_table(
     by: By | None = "terms",
     strata: ArrayLike | None = None,
     plots: ArrayLike | None = None,
-    permutations: int | ArrayLike = 999,
+    n_permutations: int | ArrayLike = 999,
     rng: int | np.random.Generator | None = None,
 ) -> pd.DataFrame:
     """PERMANOVA table equal to R vegan ``adonis2(d ~ formula, by=by, strata=strata)``.
@@ -498,7 +500,7 @@ def permanova_table(
     plots
         Subject label of every sample: whole subjects are permuted (see :func:`permutation_matrix`), as
         ``adonis2(..., permutations=how(plots=Plots(strata=subject), within=Within("none")))``.
-    permutations
+    n_permutations
         Number of permutations, or an explicit (P, n) array of 0-based permutations.
     rng
         Seed or ``numpy.random.Generator``.
@@ -523,7 +525,7 @@ def permanova_table(
     >>> x = np.array([0.0, 1.0, 2.0, 10.0, 11.0, 12.0])
     >>> d = np.abs(x[:, None] - x[None, :])
     >>> meta = pd.DataFrame({"group": list("aaabbb"), "age": [30.0, 41, 52, 33, 47, 60]})
-    >>> t = permanova_table(d, meta, "~ group + age", permutations=0)
+    >>> t = permanova_table(d, meta, "~ group + age", n_permutations=0)
     >>> t[["term", "df", "sum_of_squares"]].round(2).values.tolist()
     [['group', 1, 150.0], ['age', 1, 3.96], ['Residual', 3, 0.04], ['Total', 5, 154.0]]
     """
@@ -534,7 +536,7 @@ def permanova_table(
     _check_rows(metadata, d.shape[0])
     _check_ids(distances, metadata)
     plan = _plan(_build_design(metadata, formula), by)
-    stream = _permutation_stream(d.shape[0], permutations, strata, rng, plots)
+    stream = _permutation_stream(d.shape[0], n_permutations, strata, rng, plots)
     g = gower_centre(d)
     del d  # keep one n x n matrix alive, not two
     total = float(np.trace(g))
@@ -595,9 +597,10 @@ class PermanovaResult(Result):
         return self.table.set_index("term").loc[name]
 
 
+@renamed(permutations="n_permutations")
 def permanova(cohort: Cohort, formula: str | None = None, *, metric: str = "braycurtis",
               covariates: Sequence[str] = (), by: str = "margin", strata: str | None = None,
-              block: str | None = None, subject: str | None = None, permutations: int = 999,
+              block: str | None = None, subject: str | None = None, n_permutations: int = 999,
               rng: int | np.random.Generator | None = None,
               distances: DistanceMatrix | None = None) -> PermanovaResult:
     """PERMANOVA of the case/control term (adjusted for *covariates*), like ``adonis2``.
@@ -621,8 +624,8 @@ def permanova(cohort: Cohort, formula: str | None = None, *, metric: str = "bray
     blocks = restriction(meta, strata, block)
     plots = None if subject is None else meta[subject].astype(str).to_numpy()
     table = permanova_table(dm.data[np.ix_(order, order)], meta, formula, by=by, strata=blocks, plots=plots,
-                            permutations=permutations, rng=rng)
-    return PermanovaResult(metric=metric, formula=formula, by=by, permutations=permutations, strata=strata,
+                            n_permutations=n_permutations, rng=rng)
+    return PermanovaResult(metric=metric, formula=formula, by=by, permutations=n_permutations, strata=strata,
                            table=table, block=block, subject=subject, scheme=permutation_scheme(strata, block, subject))
 
 

@@ -15,6 +15,7 @@ from skbio import DistanceMatrix
 
 from ..cohort import Cohort
 from ..design import labels as _labels
+from ..compat import renamed
 from ..errors import DesignError
 from ..results import Result
 from .diversity import distances_for as _distances
@@ -23,11 +24,12 @@ from .permanova import _as_distance_array, _check_labels, _permutation_p, _permu
 __all__ = ["PermdispResult", "permdisp", "permdisp_table"]
 
 
+@renamed(permutations="n_permutations")
 def permdisp_table(
     distances: ArrayLike,
     groups: ArrayLike,
     *,
-    permutations: int | ArrayLike = 999,
+    n_permutations: int | ArrayLike = 999,
     strata: ArrayLike | None = None,
     plots: ArrayLike | None = None,
     rng: int | np.random.Generator | None = None,
@@ -49,7 +51,7 @@ def permdisp_table(
         Square symmetric (n, n) array or skbio ``DistanceMatrix``.
     groups
         Group label of every sample (at least two groups).
-    permutations
+    n_permutations
         Number of permutations, or an explicit (P, n) array of 0-based permutations.
     strata, plots
         Restrict the permutations of the residuals as :func:`gutlink.community.permutation_matrix` does (within
@@ -71,14 +73,14 @@ def permdisp_table(
     >>> import numpy as np
     >>> x = np.array([0.0, 1.0, 2.0, 10.0, 14.0, 18.0])
     >>> d = np.abs(x[:, None] - x[None, :])
-    >>> f, p, per_group = permdisp_table(d, list("aaabbb"), permutations=0)
+    >>> f, p, per_group = permdisp_table(d, list("aaabbb"), n_permutations=0)
     >>> round(f, 3), per_group["mean_distance_to_centroid"].round(3).tolist()
     (2.118, [0.667, 2.667])
     """
     d = _as_distance_array(distances)
     codes, levels = _group_codes(groups, d.shape[0])
     k = len(levels)
-    stream = _permutation_stream(d.shape[0], permutations, strata, rng, plots)
+    stream = _permutation_stream(d.shape[0], n_permutations, strata, rng, plots)
     z = _centroid_distances(gower_centre(d), codes, k)
     means = np.bincount(codes, z) / np.bincount(codes)
     f_obs = _anova_f(z[None, :], codes, k)
@@ -145,7 +147,8 @@ class PermdispResult(Result):
         return self.groups
 
 
-def permdisp(cohort: Cohort, *, metric: str = "braycurtis", permutations: int = 999, strata: str | None = None,
+@renamed(permutations="n_permutations")
+def permdisp(cohort: Cohort, *, metric: str = "braycurtis", n_permutations: int = 999, strata: str | None = None,
              block: str | None = None, subject: str | None = None, rng: int | np.random.Generator | None = None,
              distances: DistanceMatrix | None = None) -> PermdispResult:
     """Test whether cases and controls differ in spread (distance to their group centroid).
@@ -159,7 +162,7 @@ def permdisp(cohort: Cohort, *, metric: str = "braycurtis", permutations: int = 
     meta = cohort.metadata.iloc[order]
     plots = None if subject is None else meta[subject].astype(str).to_numpy()
     stat, p, groups = permdisp_table(dm.data[np.ix_(order, order)], _labels(cohort).to_numpy()[order],
-                                     permutations=permutations, strata=restriction(meta, strata, block), plots=plots,
-                                     rng=rng)
-    return PermdispResult(metric=metric, statistic=float(stat), p_value=float(p), permutations=permutations,
+                                     n_permutations=n_permutations, strata=restriction(meta, strata, block),
+                                     plots=plots, rng=rng)
+    return PermdispResult(metric=metric, statistic=float(stat), p_value=float(p), permutations=n_permutations,
                           groups=groups)

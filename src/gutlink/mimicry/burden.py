@@ -33,6 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from ..community import hodges_lehmann
+from ..compat import renamed
 from ..community._stats import _blocks, _centred_u, _stratified_u, _weights, stratified_hodges_lehmann, van_elteren
 from ..design import case_control
 from ..cohort import Cohort
@@ -261,9 +262,10 @@ def _strata(cc: Cohort, column: str, labels: pd.Series) -> tuple[np.ndarray, lis
     return codes, [str(n) for n in names]
 
 
+@renamed(permutations="n_permutations")
 def burden_test(cohort: Cohort, burden: pd.DataFrame, *, manifest: pd.DataFrame, group: str,
                 case: Sequence[str], control: str | Sequence[str], metric: str = "weighted_hits",
-                permutations: int = 999, strata: str | None = None,
+                n_permutations: int = 999, strata: str | None = None,
                 rng: int | np.random.Generator | None = None) -> BurdenResult:
     """Is the abundance-weighted mimicry burden different between cases and controls?
 
@@ -279,7 +281,7 @@ def burden_test(cohort: Cohort, burden: pd.DataFrame, *, manifest: pd.DataFrame,
         Metadata column and its case / control values.
     metric
         Burden column to weigh (see :func:`sample_burden`).
-    permutations
+    n_permutations
         Shuffles of the taxon → proteome assignment among mapped taxa.
     strata
         Metadata column of strata (e.g. HLA risk genotype): compare cases with controls only within each
@@ -304,7 +306,7 @@ def burden_test(cohort: Cohort, burden: pd.DataFrame, *, manifest: pd.DataFrame,
     is_case = (labels == "case").to_numpy()
     rows, stratum_rows = [], []
     for disease in [c for c in per_sample.columns if c != "unmapped_fraction"]:
-        p, per_block = _shuffle_p(rel, matrix[disease].fillna(0.0).to_numpy(), is_case, permutations, rng, blocks)
+        p, per_block = _shuffle_p(rel, matrix[disease].fillna(0.0).to_numpy(), is_case, n_permutations, rng, blocks)
         rows.append(_disease_row(disease, per_sample[disease], labels, p, codes))
         if blocks is not None:
             stratum_rows += _stratum_rows(disease, per_sample[disease], labels, names, blocks, per_block)
@@ -313,4 +315,4 @@ def burden_test(cohort: Cohort, burden: pd.DataFrame, *, manifest: pd.DataFrame,
     samples = per_sample.assign(group_label=labels)
     if strata is not None:
         samples[strata] = cc.metadata[strata].astype(str).to_numpy()
-    return BurdenResult(tests, samples, permutations, strata, pd.DataFrame(stratum_rows, columns=STRATUM_COLUMNS))
+    return BurdenResult(tests, samples, n_permutations, strata, pd.DataFrame(stratum_rows, columns=STRATUM_COLUMNS))

@@ -108,7 +108,7 @@ def _python_call(result: LinkResult) -> str:
         args.append(f"strata={result.strata!r}")
     if result.rank:
         args.append(f"rank={result.rank!r}")
-    args += [f"metrics={tuple(result.ordinations)!r}", f"permutations={perms}", f"rng={result.seed!r}"]
+    args += [f"metrics={tuple(result.ordinations)!r}", f"n_permutations={perms}", f"rng={result.seed!r}"]
     return "from gutlink.link import link\nresult = link(cohort, " + ", ".join(args) + ")"
 
 

@@ -392,7 +392,7 @@ def burden_section(result: BurdenResult, ctx: Context, *, design: Mapping[str, A
     ...                 taxonomy=pd.DataFrame(index=["s__t0", "s__other"]), units="counts")
     >>> manifest = pd.DataFrame({"taxon": ["s__t0"], "path": [""], "proteome": ["t0"]})
     >>> res = burden_test(cohort, taxon_burden(hits), manifest=manifest, group="g", case=["a"], control="b",
-    ...                   permutations=9, rng=0)
+    ...                   n_permutations=9, rng=0)
     >>> burden_section(res, context_for(res)).figures
     ('fig-mimicry-burden-ms',)
     """
