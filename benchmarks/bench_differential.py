@@ -48,8 +48,8 @@ from __future__ import annotations
 import argparse
 import atexit
 import os
-import sys
 import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -60,13 +60,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _results import write_results
 from scipy import stats
 
 from gutlink import Cohort, differential
 from gutlink.differential._linmod import mode_weights, precision_weights, t_test
 from gutlink.multitest import bh
-
-from _results import write_results
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data" / "ibd" / "metaml" / "abundance.txt.bz2"

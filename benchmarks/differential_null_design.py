@@ -23,14 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _results import write_results
 
 from gutlink import differential, io
 from gutlink.cohort import Cohort
 from gutlink.differential._prevalence import prevalence_tests
 from gutlink.differential._table import joint_p
 from gutlink.multitest import bh
-
-from _results import write_results
 
 OUT = Path(__file__).resolve().parent / "results" / "differential_null_design.md"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "t1d" / "kostic2015_16s_metabolome"

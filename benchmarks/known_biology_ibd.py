@@ -28,12 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _results import write_results
 
 from gutlink import Cohort, differential, meta
 from gutlink.datasets import franzosa2019
 from gutlink.io import read
-
-from _results import write_results
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ibd" / "metaml" / "abundance.txt.bz2"
 OUT = Path(__file__).resolve().parent / "results" / "known_biology_ibd.md"

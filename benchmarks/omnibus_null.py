@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _results import write_results
 
 from gutlink import differential
 from gutlink.datasets import franzosa2019
-
-from _results import write_results
 
 OUT = Path(__file__).resolve().parent / "results" / "omnibus_null.md"
 FORMULA = "~ Diagnosis + Age"

@@ -9,10 +9,9 @@ from skbio.diversity import alpha_diversity as sk_alpha
 from skbio.diversity import beta_diversity as sk_beta
 
 from gutlink import Cohort, DesignError, lineage_table
-from gutlink.community import alpha_test, dysbiosis_score, hodges_lehmann
-from gutlink.design import case_control
+from gutlink.community import alpha_diversity, alpha_test, beta_diversity, dysbiosis_score, hodges_lehmann
 from gutlink.datasets import franzosa2019, toy
-from gutlink.community import alpha_diversity, beta_diversity
+from gutlink.design import case_control
 
 # R 4.x: wilcox.test(a, b, conf.int=TRUE, exact=FALSE, correct=FALSE) -> estimate 1.79994, CI 1.00002 2.50001;
 #        wilcox.test(a, b, exact=FALSE, correct=TRUE)$p.value = 3.44463471185e-05, W = 336.5

@@ -194,7 +194,7 @@ def test_result_table_and_dict(prism):
     res = differential.test(prism, "~ Diagnosis", reference={"Diagnosis": "Control"}, contrasts="pairwise")
     assert set(res.table["term"]) == {"Diagnosis[T.CD]", "Diagnosis[T.UC]", "Diagnosis[UC vs CD]"}
     assert list(res.table.columns[:len(differential.COLUMNS)]) == differential.COLUMNS
-    for term, g in res.table.groupby("term"):
+    for _term, g in res.table.groupby("term"):
         assert g["feature_id"].is_unique
     out = res.to_dict()
     assert out["type"] == "DifferentialResult" and "table" not in out

@@ -11,8 +11,7 @@ import pytest
 
 from gutlink.cohort import Cohort
 from gutlink.datasets import franzosa2019, toy
-from gutlink.io import read, write_biom, write_tsv
-from gutlink.io import writers
+from gutlink.io import read, write_biom, write_tsv, writers
 from gutlink.taxonomy import RANKS
 
 DATA = Path(__file__).parent / "data"

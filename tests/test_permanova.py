@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gutlink.errors import DesignError, InputFormatError, SampleMismatchError
 from gutlink.community.permanova import gower_centre, permanova_table, permutation_matrix
 from gutlink.community.permdisp import _centroid_distances, permdisp_table
+from gutlink.errors import DesignError, InputFormatError, SampleMismatchError
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 DISTANCES = ("bray", "aitchison")

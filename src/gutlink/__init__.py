@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from .cohort import Alignment, Cohort
 from .errors import (
-    ConvergenceError, DesignError, GutlinkError, InputFormatError, OutputError, OutputExistsError, SampleMismatchError,
+    ConvergenceError,
+    DesignError,
+    GutlinkError,
+    InputFormatError,
+    OutputError,
+    OutputExistsError,
+    SampleMismatchError,
 )
 from .io import read, read_metadata, write_biom, write_tsv
 from .taxonomy import RANKS, lineage_table, parse_lineage

@@ -152,7 +152,7 @@ class Cohort:
     def dense(self) -> np.ndarray:
         """The abundance matrix as a dense float array (a copy when sparse)."""
         x = self.abundance
-        return x.toarray() if sparse.issparse(x) else x
+        return x.toarray() if sparse.issparse(x) else x  # type: ignore[union-attr]
 
     def to_frame(self) -> pd.DataFrame:
         """Abundances as a samples × features DataFrame."""
@@ -258,7 +258,7 @@ class Cohort:
         )
         x = self.abundance @ indicator
         x = x.toarray() if sparse.issparse(x) and not sparse.issparse(self.abundance) else x
-        first_label = {}
+        first_label: dict[object, object] = {}
         for lab, code in zip(labels, codes):
             first_label.setdefault(code, lab)
         ids = [first_label[i] for i in range(len(uniques))]

@@ -299,7 +299,9 @@ def restore_names(labels: Iterable[str], alias: Mapping[str, str]) -> list[str]:
 
 def _split_interaction(label: str) -> list[str]:
     """Split ``a[T.x]:b`` on the colons outside brackets (levels may hold colons)."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in label:
         depth += ch == "["
         depth -= ch == "]"

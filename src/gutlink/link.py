@@ -27,11 +27,21 @@ import numpy as np
 import pandas as pd
 
 from .cohort import Cohort
-from .compat import renamed
 from .community import (
-    BETA_METRICS, AlphaResult, DysbiosisResult, OrdinationResult, PermanovaResult, PermdispResult,
-    alpha_test, beta_diversity, dysbiosis_score, pcoa, permanova, permdisp,
+    BETA_METRICS,
+    AlphaResult,
+    DysbiosisResult,
+    OrdinationResult,
+    PermanovaResult,
+    PermdispResult,
+    alpha_test,
+    beta_diversity,
+    dysbiosis_score,
+    pcoa,
+    permanova,
+    permdisp,
 )
+from .compat import renamed
 from .design import LABEL, Design, DesignChecks, as_values, case_control, check
 from .differential import DifferentialResult
 from .differential import test as differential_test
@@ -42,7 +52,13 @@ from .predict import cross_validate
 from .results import TEST_COLUMNS, Result
 from .run import software_versions
 from .verdict import (
-    ALPHA_LEVEL, METRIC_NAMES, PREDICT_FOLDS, PREDICT_REPEATS, RANK_TESTS, community_verdict, prediction_sentences,
+    ALPHA_LEVEL,
+    METRIC_NAMES,
+    PREDICT_FOLDS,
+    PREDICT_REPEATS,
+    RANK_TESTS,
+    community_verdict,
+    prediction_sentences,
     qualify,
 )
 
@@ -428,11 +444,11 @@ def _all_tests(alpha: AlphaResult, perms: dict[str, PermanovaResult], disps: dic
         rows.append({**dict.fromkeys(TEST_COLUMNS, np.nan), "analysis": "permanova", "metric": metric,
                      "test": f"permanova ({res.by})", "comparison": res.formula, "statistic": t["statistic"],
                      "p_value": t["p_value"], "effect": t["r2"], "effect_name": "r_squared"})
-    for metric, res in disps.items():
-        g = res.groups.set_index("group")["mean_distance_to_centroid"]
+    for metric, disp in disps.items():
+        g = disp.groups.set_index("group")["mean_distance_to_centroid"]
         rows.append({**dict.fromkeys(TEST_COLUMNS, np.nan), "analysis": "permdisp", "metric": metric,
-                     "test": "permdisp", "comparison": "case vs control", "statistic": res.statistic,
-                     "p_value": res.p_value, "effect": float(g.get("case", np.nan) - g.get("control", np.nan)),
+                     "test": "permdisp", "comparison": "case vs control", "statistic": disp.statistic,
+                     "p_value": disp.p_value, "effect": float(g.get("case", np.nan) - g.get("control", np.nan)),
                      "effect_name": "difference_in_mean_distance_to_centroid"})
     rows += dys.tests.to_dict("records")
     frame = pd.DataFrame(rows, columns=TEST_COLUMNS)

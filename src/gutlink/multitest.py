@@ -9,8 +9,8 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 from numpy.typing import ArrayLike
+from scipy import stats
 
 __all__ = ["bh"]
 

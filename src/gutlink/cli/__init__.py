@@ -7,8 +7,8 @@ anything else keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import importlib
+import os
 import shlex
 import sys
 import time

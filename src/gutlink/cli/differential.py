@@ -15,7 +15,15 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import DesignError
-from . import _split, add_design_arguments, add_run_arguments, add_input_arguments, checked_design, command_line, load_cohort
+from . import (
+    _split,
+    add_design_arguments,
+    add_input_arguments,
+    add_run_arguments,
+    checked_design,
+    command_line,
+    load_cohort,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -129,16 +137,17 @@ def run(args: argparse.Namespace) -> int:
         meta_result = meta.by_study(cohort, args.formula, study=args.study, method=args.meta_method,
                                     test=args.meta_test, **{**kwargs, "omnibus": False})
         result = replace(result, meta=meta_result)
-    doc = {"differential": result.to_dict(), "meta_analysis": None if meta_result is None else meta_result.to_dict()}
+    summary: dict[str, Any] = result.to_dict()
+    doc = {"differential": summary, "meta_analysis": None if meta_result is None else meta_result.to_dict()}
     bundle = Run(subcommand="differential", results=(result,), document=doc, inputs=tuple(files),
                  command=command_line(), seed=args.seed, design=design, checks=checks)
     out = write(bundle, args.out, overwrite=args.overwrite)
-    found = doc["differential"]["discoveries"]
+    found = summary["discoveries"]
     print(f"{result.n_features} features × {len(result.terms)} term(s) tested on {result.n_samples} samples "
           f"({result.model}); q < {result.alpha}: " + ", ".join(f"{t} {n}" for t, n in found.items()))
     if result.omnibus is not None:
-        omni = doc["differential"].get("omnibus_joint_discoveries") or doc["differential"]["omnibus_discoveries"]
-        what = "joint q" if "omnibus_joint_discoveries" in doc["differential"] else "q"
+        omni = summary.get("omnibus_joint_discoveries") or summary["omnibus_discoveries"]
+        what = "joint q" if "omnibus_joint_discoveries" in summary else "q"
         print(f"Omnibus (any difference among levels), {what} < {result.alpha}: "
               + ", ".join(f"{t} {n}" for t, n in omni.items()))
     print(describe_control(result.negative_control))

@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DesignError
-from . import Progress, _split, add_design_arguments, add_run_arguments, add_input_arguments, checked_design, command_line, load_cohort
+from . import (
+    Progress,
+    _split,
+    add_design_arguments,
+    add_input_arguments,
+    add_run_arguments,
+    checked_design,
+    command_line,
+    load_cohort,
+)
 
 __all__ = ["add_parser", "run"]
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..cohort import Cohort
-from ..design import LABEL, labels as _labels, require_column
+from ..design import LABEL, require_column
+from ..design import labels as _labels
 from ..results import Result
 from ._stats import _kruskal, _mixed, _ols, _tests_frame, subject_means, two_group_row
 from .diversity import alpha_diversity

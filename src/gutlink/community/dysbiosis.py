@@ -12,7 +12,8 @@ from scipy import stats
 from skbio import DistanceMatrix
 
 from ..cohort import Cohort
-from ..design import LABEL, labels as _labels, require_column
+from ..design import LABEL, require_column
+from ..design import labels as _labels
 from ..results import Result
 from ._stats import _test_row, _tests_frame, two_group_row
 from .diversity import distances_for as _distances

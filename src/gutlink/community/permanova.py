@@ -38,12 +38,11 @@ import numpy as np
 import pandas as pd
 import patsy
 from numpy.typing import ArrayLike
-
 from skbio import DistanceMatrix
 
 from ..cohort import Cohort
-from ..design import LABEL
 from ..compat import renamed
+from ..design import LABEL
 from ..errors import DesignError, InputFormatError, SampleMismatchError
 from ..formula import Formula, aliases, environment, quote, restore_names, safe_frame
 from ..formula import parse as parse_formula
@@ -599,7 +598,7 @@ class PermanovaResult(Result):
 
 @renamed(permutations="n_permutations")
 def permanova(cohort: Cohort, formula: str | None = None, *, metric: str = "braycurtis",
-              covariates: Sequence[str] = (), by: str = "margin", strata: str | None = None,
+              covariates: Sequence[str] = (), by: By = "margin", strata: str | None = None,
               block: str | None = None, subject: str | None = None, n_permutations: int = 999,
               rng: int | np.random.Generator | None = None,
               distances: DistanceMatrix | None = None) -> PermanovaResult:

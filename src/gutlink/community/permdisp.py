@@ -5,17 +5,16 @@ Shares the distance checks, Gower centring and permutation machinery of :mod:`gu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-
-from dataclasses import dataclass
-
 from skbio import DistanceMatrix
 
 from ..cohort import Cohort
-from ..design import labels as _labels
 from ..compat import renamed
+from ..design import labels as _labels
 from ..errors import DesignError
 from ..results import Result
 from .diversity import distances_for as _distances

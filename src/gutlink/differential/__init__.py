@@ -39,6 +39,7 @@ import pandas as pd
 from ..cohort import Cohort
 from ..errors import DesignError
 from ..results import Result, jsonable
+from ._cluster import clustered_tests, presence_design
 from ._design import (
     Design,
     Omnibus,
@@ -49,7 +50,6 @@ from ._design import (
     rebuild,
 )
 from ._linmod import OmnibusFit, TermFit, bias_corrected, ols_terms, omnibus_f
-from ._cluster import clustered_tests, presence_design
 from ._mixed import check_blocks, lmm_terms
 from ._prevalence import LRTest, prevalence_tests, single_threaded_blas
 from ._shuffle import P_CUT, describe_control, negative_control
@@ -234,10 +234,10 @@ def _shuffle_count(design: Design, y: np.ndarray, w: np.ndarray | None, presence
         prev = None if presence is None else presence.fit(x, [design.terms[i].contrast for i in idx])[0]
         out = {}
         for k, i in enumerate(idx):
-            p_abund = t_test(fits[i].effect, fits[i].se, fits[i].df)[1]
-            row = {"abundance": int((bh(p_abund) < alpha).sum())}
-            if prev is not None:
-                p_prev = prev[k].p_value
+            p_abund = np.asarray(t_test(fits[i].effect, fits[i].se, fits[i].df)[1])
+            row: dict[str, float] = {"abundance": int((bh(p_abund) < alpha).sum())}
+            if prev is not None and prev[k].p_value is not None:
+                p_prev = np.asarray(prev[k].p_value)
                 row["presence"] = int((bh(p_prev) < alpha).sum())
                 row["joint"] = int((bh(joint_p(p_abund, p_prev)) < alpha).sum())
                 row["presence_p05"] = float(np.mean(p_prev[np.isfinite(p_prev)] < P_CUT)) \

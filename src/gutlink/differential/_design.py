@@ -119,7 +119,7 @@ def formula_names(rhs: str, columns: pd.Index) -> tuple[list[str], list[str]]:
         tokens = list(tokenize.generate_tokens(io.StringIO(rest).readline))
     except (tokenize.TokenError, SyntaxError) as err:
         raise DesignError(f"cannot parse formula '~ {rhs}': {err}.") from None
-    unknown = []
+    unknown: list[str] = []
     for i, tok in enumerate(tokens):
         if tok.type != tokenize.NAME or tok.string in _FUNCTIONS or tok.string in {"True", "False", "None"}:
             continue
@@ -355,7 +355,8 @@ def build_design(metadata: pd.DataFrame, formula: str, *, group: str | None = No
     if contrasts == "pairwise":
         cats = [v for v in used if isinstance(data[v].dtype, pd.CategoricalDtype)]
         contrasts = pairwise_contrasts(data, group if group else cats[0]) if cats else []
-    terms = _terms(columns, data) + _contrast_terms(list(contrasts or []), columns, data)
+    chosen: Sequence[tuple[str, str, str]] = [] if not contrasts or isinstance(contrasts, str) else contrasts
+    terms = _terms(columns, data) + _contrast_terms(list(chosen), columns, data)
     keep = metadata.index.isin(meta.index)
     return Design(x.to_numpy(), columns, terms, keep, data, used, dropped, group, rhs)
 

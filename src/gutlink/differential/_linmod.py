@@ -318,7 +318,7 @@ def omnibus_f(terms: Sequence[CorrectedTerm], contrasts: Sequence[np.ndarray]) -
     cov = np.empty((m, q, q))
     for r in range(q):
         for s in range(r, q):
-            cov[:, r, s] = cov[:, s, r] = fits[r].cross(np.asarray(contrasts[s], dtype=float))  # type: ignore[union-attr]
+            cov[:, r, s] = cov[:, s, r] = fits[r].cross(np.asarray(contrasts[s], dtype=float))  # type: ignore[union-attr,misc]
     weights = [t.weights for t in terms]
     if all(a is not None for a in weights):
         scale = np.broadcast_to(np.asarray(fits[0].scale, dtype=float), (m,))  # type: ignore[union-attr]

@@ -273,6 +273,7 @@ def _lr(x: np.ndarray, present: np.ndarray, fit: LogisticFit, matrix: np.ndarray
     basis = linalg.null_space(np.atleast_2d(matrix))
     reduced = firth_logistic(x, present, basis=basis, start=restricted_start(fit.coef, fit.cov, matrix),
                              n_jobs=n_jobs)
+    assert fit.loglik is not None and reduced.loglik is not None  # firth_logistic always sets it
     return np.maximum(2 * (fit.loglik - reduced.loglik), 0), fit.converged & reduced.converged
 
 

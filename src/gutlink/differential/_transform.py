@@ -164,8 +164,8 @@ def log_ratios(x: np.ndarray, units: str, *, depth: np.ndarray | None = None,
         raise DesignError(f"{int((depth <= 0).sum())} sample(s) have all-zero abundances; drop them first "
                           "(Cohort.drop_empty_samples).")
     if zeros == "exclude" and pseudocount is None:
-        y, info = _nonzero(x / depth[:, None], winsor, load)
-        return y, {**info, "winsor": winsor, "log_base": 2, "depth_correlation": None}
+        y, kept = _nonzero(x / depth[:, None], winsor, load)
+        return y, {**kept, "winsor": winsor, "log_base": 2, "depth_correlation": None}
     corr = _depth_correlated(depth, depth_design) if units == "counts" else 0.0
     p = winsorize(x / depth[:, None], winsor) * depth[:, None]
     normalised = units != "counts" and pseudocount is None

@@ -200,11 +200,11 @@ def suspect_columns(x: np.ndarray, names: Sequence[str], *, samples: Sequence[st
     names = [str(n) for n in names]
     reasons: dict[int, str] = {}
     finite = np.isfinite(x)
-    for j in np.flatnonzero(~finite.all(axis=0)):
-        reasons[int(j)] = "missing or infinite values"
+    for j in map(int, np.flatnonzero(~finite.all(axis=0))):
+        reasons[j] = "missing or infinite values"
     x = np.where(finite, x, 0.0)
-    for j in np.flatnonzero((x < 0).any(axis=0)):
-        reasons.setdefault(int(j), "negative values")
+    for j in map(int, np.flatnonzero((x < 0).any(axis=0))):
+        reasons.setdefault(j, "negative values")
     for j, name in enumerate(names):
         if _variable_name(name):
             reasons.setdefault(j, "the name of a sample variable")

@@ -257,6 +257,7 @@ def finish(source: Source, x: Any, *, fmt: str, samples: Sequence[str], taxonomy
     ``.qza`` type, a gutlink TSV header); otherwise units are detected. *extra* goes into the ``read``
     history entry (e.g. ``rank=``, ``layout=``).
     """
+    unit: str | None
     if units is None and file_units is not None:
         unit, how = file_units, "file"
     else:

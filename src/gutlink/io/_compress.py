@@ -28,7 +28,7 @@ import io
 import lzma
 import zipfile
 import zlib
-from typing import IO
+from typing import IO, Any
 
 from ..errors import InputFormatError, printable
 
@@ -47,7 +47,7 @@ _MAGIC = (
     (b"PK\x05\x06", "zip"),  # an empty zip archive
 )
 _TOOL = {"gzip": "gzip -t", "bz2": "bzip2 -t", "xz": "xz -t", "zip": "unzip -t"}
-_OPENERS = {"gzip": lambda f: gzip.GzipFile(fileobj=f), "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}
+_OPENERS: dict[str, Any] = {"gzip": lambda f: gzip.GzipFile(fileobj=f), "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}
 _STREAM_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
 clean = printable  # the io layer's name for it
 
@@ -89,7 +89,8 @@ def too_large(path: str, what: str, max_input: int) -> InputFormatError:
 
 def read_limited(handle: IO[bytes], max_input: int, path: str, what: str) -> bytes:
     """Read *handle* to its end in chunks, refusing to hold more than *max_input* bytes."""
-    parts, total = [], 0
+    parts: list[bytes] = []
+    total = 0
     while True:
         chunk = handle.read(min(_CHUNK, max_input + 1 - total))
         if not chunk:

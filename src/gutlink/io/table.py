@@ -48,12 +48,12 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from ..cohort import Cohort
 from ..errors import InputFormatError
 from ..taxonomy import RANKS, lineage_table, normalise_rank
+from ._columns import refuse_suspects
 from ._common import check_unique, finish, numeric_block
 from ._detect import unknown_format
-from ._shape import check_header_quotes, check_widths, field_widths
 from ._lineage_files import LINEAGE_COLUMN, read_lineage_table, sibling_lineage, taxid_taxonomy
+from ._shape import check_header_quotes, check_widths, field_widths
 from ._source import Source
-from ._columns import refuse_suspects
 from .metadata import ID_HEADERS, infer_dtypes, is_row_numbers, norm_name
 from .metaphlan import select_level
 from .writers import FORMULA_START

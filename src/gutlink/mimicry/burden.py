@@ -32,11 +32,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..community import hodges_lehmann
-from ..compat import renamed
-from ..community._stats import _blocks, _centred_u, _stratified_u, _weights, stratified_hodges_lehmann, van_elteren
-from ..design import case_control
 from ..cohort import Cohort
+from ..community import hodges_lehmann
+from ..community._stats import _blocks, _centred_u, _stratified_u, _weights, stratified_hodges_lehmann, van_elteren
+from ..compat import renamed
+from ..design import case_control
 from ..errors import DesignError, InputFormatError
 from ..multitest import bh
 from ..results import TEST_COLUMNS, Result

@@ -155,7 +155,8 @@ def _classifier_importance(clf: Any) -> np.ndarray | None:
         parts = [_classifier_importance(e) for e in clf.estimators_]
         if any(p is None for p in parts):
             return None
-        shares = [p / np.abs(p).sum() if np.abs(p).sum() > 0 else p for p in parts]  # type: ignore[union-attr]
+        arrays = [np.asarray(p) for p in parts]
+        shares = [p / np.abs(p).sum() if np.abs(p).sum() > 0 else p for p in arrays]
         return np.mean(shares, axis=0)
     return None
 

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from ..design import LABEL, case_control
 from ..cohort import Cohort
+from ..design import LABEL, case_control
 from ..errors import DesignError
 
 __all__ = ["Design", "prepare", "max_folds", "check_folds", "outer_splits", "inner_splitter"]

@@ -136,10 +136,10 @@ def build_pipeline(model: str, *, normalisation: str = "log-std", min_prevalence
     params = dict(params or {})
     if model == "ensemble":
         clf = make_classifier("ensemble", random_state=random_state, **params)
-        search = dict(_GRIDS[model]) if grid is None else dict(grid)
+        search: Any = dict(_GRIDS[model]) if grid is None else dict(grid)
     elif model == "auto":
         clf = make_classifier("lasso", random_state=random_state)
-        search: Any = _auto_grid(random_state, params) if grid is None else dict(grid)
+        search = _auto_grid(random_state, params) if grid is None else dict(grid)
     else:
         clf = make_classifier(model, random_state=random_state, **params)
         search = dict(_GRIDS[model]) if grid is None else dict(grid)

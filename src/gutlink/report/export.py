@@ -39,7 +39,7 @@ def tables(result: Result) -> dict[str, pd.DataFrame]:
     -------
     dict of str to DataFrame
     """
-    return {f"{slug(type(result).__name__)}.tsv": result.table}
+    return {f"{slug(type(result).__name__)}.tsv": result.table}  # type: ignore[attr-defined]
 
 
 @tables.register

@@ -7,6 +7,7 @@ autoescaped templates, figures as inline SVG). A new analysis adds one ``@render
 from __future__ import annotations
 
 from functools import singledispatch
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,7 @@ def _alpha_figure(result: AlphaResult, metric: str, ctx: Context) -> tuple[str, 
 
 @render.register
 def _(result: AlphaResult, ctx: Context) -> list[Section]:
-    figures = []
+    figures: list[dict[str, Any]] = []
     for metric in _alpha_metrics(result):
         fig_id, svg = _alpha_figure(result, metric, ctx)
         rows = result.tests[(result.tests["metric"] == metric) & (result.tests["test"] == "mann_whitney")]
@@ -99,7 +100,7 @@ def permdisp_section(results: list[PermdispResult], ctx: Context) -> Section:
     items = [{"metric": r.metric, "statistic": r.statistic, "p_value": r.p_value, "permutations": r.permutations,
               "groups": {str(g["group"]): g for g in _records(r.groups)}, "test": ctx.test("permdisp", r.metric)}
              for r in results]
-    differ = [i["metric"] for i in items if i["p_value"] == i["p_value"] and i["p_value"] < DISPERSION_P]
+    differ = [r.metric for r in results if r.p_value == r.p_value and r.p_value < DISPERSION_P]
     body = ctx.render("permdisp.html.j2", items=items, differ=differ, threshold=DISPERSION_P)
     return Section("permdisp", "PERMDISP: does spread differ?", body)
 
@@ -245,9 +246,10 @@ def _comparison(result: DifferentialResult, term: str) -> str:
 def omnibus_section(result: DifferentialResult, ctx: Context) -> Section:
     """Omnibus (multi-level) tests: discoveries per variable and the top taxa."""
     tab = result.omnibus
+    assert tab is not None  # the section is rendered only for results with omnibus tests
     q = "q_joint" if "q_joint" in tab.columns else "q_value"
     terms = []
-    for term, g in tab.groupby("term", sort=False):
+    for _term, g in tab.groupby("term", sort=False):
         terms.append({"comparison": str(g["comparison"].iloc[0]), "n": int(g["p_value"].notna().sum()),
                       "n_abundance": int((g["q_value"] < result.alpha).sum()),
                       "n_prevalence": int((g["q_value_prevalence"] < result.alpha).sum())

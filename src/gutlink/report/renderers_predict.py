@@ -135,7 +135,7 @@ def _draw_scores(fig: Figure, table: pd.DataFrame) -> None:
         _no_data(ax, "no samples")
         return
     p = table["probability"].to_numpy(dtype=float)
-    bins = np.linspace(0, 1, 21)
+    bins = np.linspace(0, 1, 21).tolist()
     if "group" in table.columns:
         names = sorted(pd.unique(table["group"].astype(str)))
         for i, name in enumerate(names[:8]):

@@ -51,7 +51,7 @@ _ID_REF = re.compile(r'(\bid="|url\(#|href="#)')
 @contextmanager
 def style() -> Iterator[None]:
     """Report figure style, restored on exit."""
-    with matplotlib.rc_context(RC):
+    with matplotlib.rc_context(RC):  # type: ignore[arg-type]
         yield
 
 
