@@ -16,9 +16,8 @@ from .renderers import render
 __all__ = ["Context", "OutputExistsError", "Section", "context_for", "render", "render_html", "summary",
            "tables", "write"]
 
-from . import (
-           renderers_indices,  # noqa: E402,F401  (registers the health-index renderers)
-           renderers_mimicry,  # noqa: E402,F401  (registers the mimicry renderers)
-           renderers_predict,  # noqa: E402,F401  (registers the prediction renderers)
-           renderers_run,  # noqa: E402,F401  (registers the run and design-check renderers)
-)
+# importing these modules registers their renderers with :func:`render`
+from . import renderers_indices  # noqa: E402,F401,I001
+from . import renderers_mimicry  # noqa: E402,F401
+from . import renderers_predict  # noqa: E402,F401
+from . import renderers_run  # noqa: E402,F401
