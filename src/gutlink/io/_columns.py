@@ -110,7 +110,8 @@ def _no_twos(x: np.ndarray, binary: np.ndarray) -> np.ndarray:
     smallest for a single Poisson with λ e^{-λ} = f (λ = −W₀(−f)); a column is flagged when seeing no 2 in
     *n* samples has probability below 1e-6 even then.
     """
-    f1 = np.minimum(x.mean(axis=0), 1 / np.e - 1e-12)  # W₀ is real on [-1/e, 0]
+    # W₀ is real on [-1/e, 0]; a column with negative values (flagged already) has no Poisson reading: 0
+    f1 = np.clip(x.mean(axis=0), 0.0, 1 / np.e - 1e-12)
     lam = -special.lambertw(-f1).real
     p2 = 1 - np.exp(-lam) * (1 + lam)
     with np.errstate(divide="ignore"):

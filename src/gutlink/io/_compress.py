@@ -32,8 +32,8 @@ from typing import IO, Any
 
 from ..errors import InputFormatError, printable
 
-__all__ = ["HDF5_MAGIC", "MAX_INPUT", "sniff", "decompress", "is_zip", "is_qza", "read_limited", "too_large",
-           "clean"]
+__all__ = ["HDF5_MAGIC", "MAX_INPUT", "ZIP_ERRORS", "sniff", "decompress", "is_zip", "is_qza", "read_limited",
+           "too_large", "clean", "zip_members", "open_member"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: Default cap on an input's size once decompressed (bytes): 20 GiB.
@@ -50,6 +50,10 @@ _TOOL = {"gzip": "gzip -t", "bz2": "bzip2 -t", "xz": "xz -t", "zip": "unzip -t"}
 _OPENERS: dict[str, Any] = {"gzip": lambda f: gzip.GzipFile(fileobj=f), "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}
 _STREAM_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
 clean = printable  # the io layer's name for it
+#: What :mod:`zipfile` raises on a corrupt archive: besides BadZipFile, a bad offset is a ValueError ("negative seek
+#: value"), a bad stream a zlib.error, an unknown method or version a NotImplementedError.
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, ValueError, RuntimeError,
+              lzma.LZMAError)
 
 
 def sniff(data: bytes) -> str | None:
@@ -72,7 +76,7 @@ def is_qza(data: bytes) -> bool:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
+    except ZIP_ERRORS:
         return False
     return any(n.count("/") == 1 and n.endswith("/metadata.yaml") for n in names)
 
@@ -109,10 +113,26 @@ def _corrupt(kind: str, path: str, exc: BaseException) -> InputFormatError:
     )
 
 
+def zip_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The archive's files (not folders, not macOS resource forks); a member with an empty name is skipped
+    (``ZipInfo.is_dir`` fails on it)."""
+    return [m for m in archive.infolist()
+            if m.filename and not m.filename.endswith("/") and not m.filename.startswith("__MACOSX/")]
+
+
+def open_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo | str, path: str) -> IO[bytes]:
+    """Open one member for reading; an encrypted member is an error (gutlink takes no passwords)."""
+    info = archive.getinfo(member) if isinstance(member, str) else member
+    if info.flag_bits & 0x1:
+        raise InputFormatError(f"the zip member {clean(info.filename)!r} is encrypted (password-protected).",
+                               path=clean(path), hint="Unzip it with its password and pass the table itself.")
+    return archive.open(info)
+
+
 def _unzip_single(data: bytes, path: str, max_input: int) -> bytes:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")]
+            members = zip_members(archive)
             if len(members) != 1:
                 names = [clean(m.filename) for m in members[:5]]
                 raise InputFormatError(
@@ -120,9 +140,11 @@ def _unzip_single(data: bytes, path: str, max_input: int) -> bytes:
                     path=clean(path),
                     hint="Unzip it and read the table you mean, or pass a QIIME 2 .qza artifact.",
                 )
-            with archive.open(members[0]) as handle:
+            with open_member(archive, members[0], path) as handle:
                 return read_limited(handle, max_input, path, "the zip member decompresses to")
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
+    except InputFormatError:
+        raise
+    except ZIP_ERRORS as exc:
         raise _corrupt("zip", path, exc) from None
 
 

@@ -16,9 +16,10 @@ import io
 
 import numpy as np
 
+from ..errors import InputFormatError
 from ._source import Source
 
-__all__ = ["field_widths", "check_widths", "check_header_quotes"]
+__all__ = ["field_widths", "check_widths", "check_header_quotes", "split_error"]
 
 _WHITESPACE = np.array([9, 10, 13, 32], dtype=np.uint8)
 
@@ -38,21 +39,42 @@ def _fast_widths(text: str, delimiter: str) -> tuple[np.ndarray, np.ndarray]:
     return widths[keep], np.flatnonzero(keep) + 1
 
 
-def _csv_widths(text: str, delimiter: str) -> tuple[np.ndarray, np.ndarray]:
+def _csv_widths(text: str, delimiter: str, source: Source | None, offset: int) -> tuple[np.ndarray, np.ndarray]:
     """Fields per record with csv's quoting rules (a quoted field may hold a delimiter or a newline)."""
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     widths, lines, start = [], [], 1
-    for row in reader:
-        if len(row) > 1 or (row and row[0].strip()):
-            widths.append(len(row))
-            lines.append(start)
-        start = reader.line_num + 1
+    try:
+        for row in reader:
+            if len(row) > 1 or (row and row[0].strip()):
+                widths.append(len(row))
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        if source is None:
+            raise
+        raise split_error(source, exc, reader.line_num + offset) from None
     return np.asarray(widths, dtype=np.int64), np.asarray(lines, dtype=np.int64)
 
 
-def field_widths(text: str, delimiter: str) -> tuple[np.ndarray, np.ndarray]:
-    """Number of fields of every non-blank record of *text* and the 1-based line each starts on."""
-    return (_csv_widths if '"' in text else _fast_widths)(text, delimiter)
+def field_widths(text: str, delimiter: str, *, source: Source | None = None,
+                 offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Number of fields of every non-blank record of *text* and the 1-based line each starts on.
+
+    With *source*, a line that cannot be split (a lone carriage return in an unquoted field) is an
+    :class:`~gutlink.errors.InputFormatError` at its line (*offset* lines before *text* in the file).
+    """
+    if '"' in text:
+        return _csv_widths(text, delimiter, source, offset)
+    return _fast_widths(text, delimiter)
+
+
+def split_error(source: Source, exc: Exception, line: int | None) -> InputFormatError:
+    """The error for a line that csv cannot split into fields (a lone carriage return in an unquoted field)."""
+    return source.error(
+        f"the line cannot be split into fields ({exc}).", line=line,
+        hint="It holds a carriage return (\\r) in the middle of a line (old Mac line endings mixed with others, "
+             "or a stray CR in a cell): convert the file to Unix line endings (e.g. `tr '\\r' '\\n'` or "
+             "`dos2unix -c mac FILE`), or quote the cell.")
 
 
 def check_header_quotes(source: Source, header: str, line: int) -> None:

@@ -33,6 +33,7 @@ import biom
 import h5py
 import numpy as np
 import pandas as pd
+from biom.exception import BiomException
 
 from ..cohort import Cohort
 from ..errors import InputFormatError
@@ -46,7 +47,9 @@ __all__ = ["read_biom", "load_biom_table", "table_to_cohort", "TAXONOMY_KEYS"]
 
 #: Observation-metadata keys read as lineage, in order of preference.
 TAXONOMY_KEYS = ("taxonomy", "Taxonomy", "lineage", "Lineage", "taxon", "Taxon", "Consensus Lineage")
-_BIOM_ERRORS = (OSError, KeyError, ValueError, TypeError, IndexError, AttributeError)
+#: What h5py and biom-format raise on a corrupt file (h5py: RuntimeError "Object visitation failed", biom:
+#: TableException "Duplicate observation IDs"); numpy's reshape/broadcast errors are ValueErrors.
+_BIOM_ERRORS = (OSError, KeyError, ValueError, TypeError, IndexError, AttributeError, RuntimeError, BiomException)
 _GUTLINK_UNITS = re.compile(r"^gutlink.*\bunits=(counts|fraction|percent)\b")
 
 

@@ -76,11 +76,20 @@ def _read(source: Source, skip: int, header: int | None) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         raise source.error(f"rows have different numbers of columns ({exc}).",
                            hint="Pass an unmodified Kraken/Bracken report.") from None
+    except pd.errors.EmptyDataError:
+        raise source.error("no rows after the comment lines.", line=skip + 1,
+                           hint="Pass an unmodified Kraken/Bracken report.") from None
 
 
 def _combined_frame(source: Source, skip: int) -> tuple[pd.DataFrame, list[str], int]:
     raw = _read(source, skip, header=0)
     samples = [c[:-4] for c in raw.columns if c.endswith("_all") and c != "tot_all"]
+    missing = [c for c in ("lvl_type", "taxid", "name") if c not in raw.columns]
+    if missing or not samples:
+        what = f"no column(s) {missing}" if missing else "no <sample>_all columns"
+        raise source.error(f"a combine_kreports table, but its header has {what}.", line=skip + 1,
+                           hint="Expected: perc, tot_all, tot_lvl, <sample>_all, <sample>_lvl, …, lvl_type, taxid, "
+                                "name (as combine_kreports.py writes them).")
     frame = pd.DataFrame({"code": raw["lvl_type"], "taxid": raw["taxid"], "name": raw["name"]})
     for s in samples:
         frame[s] = raw[f"{s}_all"]

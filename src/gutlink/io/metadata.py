@@ -97,7 +97,10 @@ def infer_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         The same frame with numeric, boolean and text columns.
     """
-    return pd.DataFrame({col: _infer_column(frame[col]) for col in frame.columns}, index=frame.index)
+    # by position: a frame may hold two columns of one name (a metadata row given twice)
+    out = pd.DataFrame({i: _infer_column(frame.iloc[:, i]) for i in range(frame.shape[1])}, index=frame.index)
+    out.columns = frame.columns
+    return out
 
 
 def norm_name(name: str) -> str:

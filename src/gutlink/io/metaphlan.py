@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -141,8 +141,21 @@ def _data_block(source: Source, layout: _Layout) -> pd.DataFrame:
         what = f"{m.group(3)} fields where the header has {m.group(1)}" if m else "more fields than the header"
         raise source.error(f"a row has {what}.", line=line,
                            hint="Every row needs one value per sample column.") from None
+    if frame.index.nlevels > 1 or frame.shape[1] != ncols - 1:  # pandas took the extra leading fields as the index
+        line, found = _first_wide_row(source, layout, ncols)
+        raise source.error(f"a row has {found} fields where the header has {ncols}.", line=line,
+                           hint="Every row needs one value per sample column (check for a trailing tab or a "
+                                "header with a column name missing).")
     frame.index = pd.Index(frame.index.astype(str), dtype=object)
     return frame
+
+
+def _first_wide_row(source: Source, layout: _Layout, ncols: int) -> tuple[int | None, int]:
+    """The first data line with more tab-separated fields than *ncols*, and its field count (error path only)."""
+    for number, _, line in _lines(source.text[layout.data_offset:]):
+        if line.count("\t") + 1 > ncols:
+            return layout.data_line + number - 1, line.count("\t") + 1
+    return None, ncols + 1
 
 
 def _columns(source: Source, layout: _Layout, frame: pd.DataFrame) -> tuple[list[str], dict[int, str]]:
@@ -172,17 +185,20 @@ def _profile_name(layout: _Layout, source: Source) -> str:
     return source.stem
 
 
-def _metadata(source: Source, layout: _Layout, n_samples: int) -> pd.DataFrame | None:
+def _metadata(source: Source, layout: _Layout, n_columns: int, extras: Collection[int] = ()) -> pd.DataFrame | None:
+    """The metadata rows above the clades, one value per column; the *extras* positions (a taxid column) are
+    not samples and are dropped."""
     if not layout.meta_lines:
         return None
     rows = [line.split("\t") for _, line in layout.meta_lines]
     for (number, _), row in zip(layout.meta_lines, rows):
-        if len(row) != n_samples + 1:
-            raise source.error(f"metadata row {row[0]!r} has {len(row) - 1} values for {n_samples} samples.",
+        if len(row) != n_columns + 1:
+            raise source.error(f"metadata row {row[0]!r} has {len(row) - 1} values for {n_columns} columns.",
                                line=number, hint="Every metadata row needs one value per sample.")
     names = [r[0] for r in rows]
     check_unique(names, "metadata row", source, in_header=False)
-    table = pd.DataFrame({name: row[1:] for name, row in zip(names, rows)})
+    table = pd.DataFrame({name: [v for i, v in enumerate(row) if i > 0 and i not in extras]
+                          for name, row in zip(names, rows)})
     return infer_dtypes(table)
 
 
@@ -229,7 +245,7 @@ def read_metaphlan(source: Source, *, rank: str | None = None, units: str | None
     taxids = frame[taxid_col] if taxid_col is not None else None
     frame = frame.drop(columns=list(extras))
     frame.columns = [n for i, n in enumerate(names, start=1) if i not in extras]
-    meta = _metadata(source, layout, len(names))
+    meta = _metadata(source, layout, len(names), set(extras))
     n_renamed = 0
     if meta is not None and any(k in meta.columns for k in _SAMPLE_ROW):
         samples, n_renamed = _sample_ids(meta, source)

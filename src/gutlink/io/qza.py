@@ -20,7 +20,8 @@ import re
 import zipfile
 
 from ..cohort import Cohort
-from ._compress import is_qza, read_limited
+from ..errors import InputFormatError
+from ._compress import ZIP_ERRORS, is_qza, open_member, read_limited
 from ._source import Source
 from .biom import load_biom_table, table_to_cohort
 
@@ -51,14 +52,16 @@ def _members(source: Source) -> tuple[str | None, str | None, bytes | None, list
             kind = artifact_type(_member(archive, meta, source).decode("utf-8", "replace")) if meta else None
             biom_name = next((n for n in names if _BIOM_MEMBER.match(n)), None)
             return kind, biom_name, (_member(archive, biom_name, source) if biom_name else None), names
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
-        raise source.error(f"the .qza archive is corrupt ({exc}).",
+    except InputFormatError:
+        raise
+    except ZIP_ERRORS as exc:
+        raise source.error(f"the .qza archive is corrupt ({type(exc).__name__}: {exc}).",
                            hint="Re-export the artifact; `unzip -t FILE` checks it.") from None
 
 
 def _member(archive: zipfile.ZipFile, name: str, source: Source) -> bytes:
     """One member's bytes, at most ``source.max_input`` of them (the archive may be a zip bomb)."""
-    with archive.open(name) as handle:
+    with open_member(archive, name, source.path) as handle:
         return read_limited(handle, source.max_input, f"{source.path}!{name}", "the archive member decompresses to")
 
 

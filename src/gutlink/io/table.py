@@ -52,7 +52,7 @@ from ._columns import refuse_suspects
 from ._common import check_unique, finish, numeric_block
 from ._detect import unknown_format
 from ._lineage_files import LINEAGE_COLUMN, read_lineage_table, sibling_lineage, taxid_taxonomy
-from ._shape import check_header_quotes, check_widths, field_widths
+from ._shape import check_header_quotes, check_widths, field_widths, split_error
 from ._source import Source
 from .metadata import ID_HEADERS, infer_dtypes, is_row_numbers, norm_name
 from .metaphlan import select_level
@@ -123,8 +123,11 @@ def _head_lines(text: str, n: int = 200) -> list[str]:
     return text[: 1 << 20].split("\n", n)[:n]
 
 
-def _split(line: str, delimiter: str) -> list[str]:
-    return next(csv.reader([line.rstrip("\r")], delimiter=delimiter))
+def _split(line: str, delimiter: str, source: Source, number: int) -> list[str]:
+    try:
+        return next(csv.reader([line.rstrip("\r")], delimiter=delimiter))
+    except csv.Error as exc:  # a lone carriage return inside the line
+        raise split_error(source, exc, number) from None
 
 
 def _parse(source: Source) -> _Parsed:
@@ -137,10 +140,10 @@ def _parse(source: Source) -> _Parsed:
     if delimiter is None:
         raise unknown_format(source, "the header line has no tab or comma")
     check_header_quotes(source, header, pos + 1)
-    names = _split(header, delimiter)
+    names = _split(header, delimiter, source, pos + 1)
     names[0] = names[0].lstrip("#").strip() if names[0].startswith("#") else names[0]
     body = source.text[sum(len(line) + 1 for line in lines[: pos + 1]):]
-    widths, numbers = field_widths(body, delimiter)
+    widths, numbers = field_widths(body, delimiter, source=source, offset=pos + 1)
     if check_widths(source, widths, numbers, header_width=len(names), header_line=pos + 1, offset=pos + 1):
         names = ["", *names]  # R's write.table: the header lacks the row-name column
     frame = _read_body(source, pos + 1, names, delimiter)
@@ -219,7 +222,19 @@ def _features_are_rows(parsed: _Parsed, lineages: pd.DataFrame | None, choice: _
     first = norm_name(parsed.first_name)
     if first in _ROWS_ARE_SAMPLES or first in _ROWS_ARE_FEATURES:
         return first in _ROWS_ARE_FEATURES
-    return not any(_is_text(parsed.frame[c]) for c in parsed.frame.columns)
+    return not any(_is_text(parsed.frame.iloc[:, i]) for i in range(parsed.frame.shape[1]))
+
+
+def _check_header_unique(source: Source, parsed: _Parsed, rows: bool) -> None:
+    """Refuse a header that names one column twice (sample IDs when samples are columns)."""
+    names = pd.Index([str(c) for c in parsed.frame.columns], dtype=object)
+    if not names.has_duplicates:
+        return
+    dup = str(names[names.duplicated()][0])
+    what = "sample ID" if rows and not LINEAGE_COLUMN.match(dup) else "column name"
+    raise source.error(f"{int(names.duplicated().sum())} duplicate {what}(s) in the header, e.g. {dup!r}.",
+                       line=parsed.header_line, column=dup,
+                       hint="Every column name must be unique; rename or merge the duplicated columns.")
 
 
 def _check_named(source: Source, choice: _Choice, labels: list[str], what: str) -> None:
@@ -334,6 +349,7 @@ def read_table(source: Source, *, rank: str | None = None, units: str | None = N
     parsed = _parse(source)
     lineages, lineage_path = _lineage_ids(parsed, source, lineage)
     rows = _features_are_rows(parsed, lineages, choice)
+    _check_header_unique(source, parsed, rows)
     layout = _rows_layout(parsed, choice, source) if rows else _columns_layout(parsed, choice, source)
     if not layout.features or not layout.samples:
         raise unknown_format(source, "no numeric abundance columns")
