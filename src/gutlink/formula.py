@@ -40,7 +40,7 @@ import pandas as pd
 
 from .errors import DesignError
 
-__all__ = ["FUNCTIONS", "Formula", "aliases", "parse", "quote", "restore_names"]
+__all__ = ["FUNCTIONS", "MAX_DEPTH", "MAX_TERMS", "Formula", "aliases", "parse", "quote", "restore_names"]
 
 #: Transforms a formula may apply to one numeric column (written as numpy functions for the builders).
 FUNCTIONS = {"log": "np.log", "log2": "np.log2", "log10": "np.log10", "log1p": "np.log1p", "sqrt": "np.sqrt",
@@ -52,6 +52,12 @@ _TOKEN = re.compile(r"""\s*(?:
     (?P<num>\d+) |
     (?P<op>[~+\-:*()])
 )""", re.X)
+#: The most terms a formula may expand to (``a*b*c*…`` doubles them with every factor) and the deepest nesting of
+#: parentheses and transforms: beyond these a formula is refused, not expanded (no exponential time or memory, no
+#: RecursionError from the parser).
+MAX_TERMS = 1024
+_BLANK = re.compile(r"\s*")
+MAX_DEPTH = 32
 _QUOTED = re.compile(r"""\s*(?:'(?P<s>[^'\\]*)'|"(?P<d>[^"\\]*)")\s*\)""")
 
 
@@ -110,14 +116,26 @@ class Formula:
 
 class _Parser:
     def __init__(self, text: str) -> None:
-        self.text, self.pos = text, 0
+        self.text, self.pos, self.depth = text, 0, 0
+
+    def bounded(self, terms: list[tuple[_Factor, ...]], at: int) -> list[tuple[_Factor, ...]]:
+        if len(terms) > MAX_TERMS:
+            raise self.error(f"the formula expands to more than {MAX_TERMS} terms (a '*' of n factors makes 2^n − 1); "
+                             "write the interactions you mean with ':' instead.", at)
+        return terms
+
+    def enter(self, at: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"parentheses and transforms are nested more than {MAX_DEPTH} deep.", at)
 
     def error(self, what: str, at: int | None = None) -> DesignError:
         where = self.pos if at is None else at
-        return DesignError(f"formula {self.text!r}, character {where + 1}: {what}")
+        shown = self.text if len(self.text) <= 200 else self.text[:200] + "…"
+        return DesignError(f"formula {shown!r}, character {where + 1}: {what}")
 
     def peek(self) -> re.Match[str] | None:
-        if self.pos >= len(self.text) or not self.text[self.pos:].strip():
+        if self.pos >= len(self.text) or _BLANK.fullmatch(self.text, self.pos):  # only spaces left (O(1) test)
             return None
         m = _TOKEN.match(self.text, self.pos)
         if m is None:
@@ -149,11 +167,13 @@ class _Parser:
             if flag is not None:
                 intercept = flag if sign == "+" else not flag
             else:
+                at = self.pos
                 for term in self.term():
                     if sign == "+" and term not in terms:
                         terms.append(term)
                     elif sign == "-" and term in terms:
                         terms.remove(term)
+                self.bounded(terms, at)
             if self.take_op("+"):
                 sign = "+"
             elif self.take_op("-"):
@@ -180,12 +200,16 @@ class _Parser:
     def term(self) -> list[tuple[_Factor, ...]]:
         out = self.factor()
         while True:
+            at = self.pos
             if self.take_op(":"):
                 right = self.factor()
-                out = [_join(a, b) for a in out for b in right]
+                self.bounded([*out, *right], at)
+                out = self.bounded(list(dict.fromkeys(_join(a, b) for a in out for b in right)), at)
             elif self.take_op("*"):
                 right = self.factor()
-                out = [*out, *right, *[_join(a, b) for a in out for b in right]]
+                self.bounded([*out, *right], at)
+                out = self.bounded(list(dict.fromkeys([*out, *right, *(_join(a, b) for a in out for b in right)])),
+                                   at)
             else:
                 return list(dict.fromkeys(out))
 
@@ -194,12 +218,14 @@ class _Parser:
         if m is None:
             raise self.error("a term is missing at the end.")
         if m.group("op") == "(":
+            self.enter(m.start("op"))
             self.pos = m.end()
             terms, intercept = self.expr()
             if not self.take_op(")"):
                 raise self.error("a ')' is missing.")
             if not intercept:
                 raise self.error("'- 1' / '+ 0' belongs at the top level of the formula.")
+            self.depth -= 1
             return terms
         if m.group("bq") is not None:
             self.pos = m.end()
@@ -222,7 +248,9 @@ class _Parser:
             return _Factor(q.group("s") if q.group("s") is not None else q.group("d"))
         if func not in FUNCTIONS and func != "C":
             raise self.error(f"{name + '('!r} is not an allowed function; " + _ALLOWED, at)
+        self.enter(at)
         inner = self.factor()
+        self.depth -= 1
         if not self.take_op(")"):
             raise self.error(f"{name}(…) takes one column and a ')'.")
         if len(inner) != 1 or len(inner[0]) != 1 or inner[0][0].func:
