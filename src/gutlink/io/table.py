@@ -88,6 +88,9 @@ class _Parsed:
     header_line: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
     first_name: str = ""
+    #: written by write_tsv: its first column is the lineage, every other column a sample (even one called
+    #: 'taxonomy' or 'lineage')
+    gutlink_lineage: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,20 +152,23 @@ def _parse(source: Source) -> _Parsed:
     frame = _read_body(source, pos + 1, names, delimiter)
     if units is not None:  # written by write_tsv: undo its formula neutralisation of IDs
         frame = frame.set_axis(_unquote(frame.index), axis=0).set_axis(_unquote(frame.columns), axis=1)
-    return _Parsed(frame, delimiter, units, pos + 1, first_name=names[1] if names[0] == "" else names[0])
+    return _Parsed(frame, delimiter, units, pos + 1, first_name=names[1] if names[0] == "" else names[0],
+                   gutlink_lineage=units is not None and names[0] == "feature_id" and names[1:2] == ["lineage"])
 
 
 def _unquote(labels: pd.Index) -> pd.Index:
     """Labels without the ``'`` that :func:`gutlink.io.writers.neutralise` put before a formula character."""
-    return pd.Index([str(v)[1:] if str(v)[:1] == "'" and str(v)[1:2] in FORMULA_START else v for v in labels],
-                    dtype=object)
+    quoted = [str(v).lstrip("'")[:1] for v in labels]
+    return pd.Index([str(v)[1:] if str(v)[:1] == "'" and q != "" and q in FORMULA_START else v
+                     for v, q in zip(labels, quoted)], dtype=object)
 
 
 def _read_body(source: Source, skip: int, names: list[str], delimiter: str) -> pd.DataFrame:
     text_columns = {0: str, 1: str} if names[0] == "" else {0: str}
+    options: dict[str, Any] = {"sep": delimiter, "header": None, "skiprows": skip, "names": list(range(len(names))),
+                               "low_memory": False, "engine": "c"}
     try:
-        frame = pd.read_csv(io.StringIO(source.text), sep=delimiter, header=None, skiprows=skip,
-                            names=list(range(len(names))), dtype=text_columns, low_memory=False, engine="c")
+        frame = pd.read_csv(io.StringIO(source.text), dtype=text_columns, **options)
     except pd.errors.ParserError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise source.error(f"a row has more fields than the header ({len(names)}).",
@@ -172,6 +178,11 @@ def _read_body(source: Source, skip: int, names: list[str], delimiter: str) -> p
         raise source.error("the table has a header but no rows.", line=skip) from None
     if frame.empty:
         raise source.error("the table has a header but no rows.", line=skip)
+    missing_labels = [i for i in text_columns if frame[i].isna().any()]
+    if missing_labels:  # row labels are IDs, not missing values: a feature called 'NA', 'None' or 'null' keeps it
+        labels = pd.read_csv(io.StringIO(source.text), dtype=str, na_filter=False, **options)
+        for i in missing_labels:
+            frame[i] = labels[i].to_numpy()
     if names[0] == "" and len(names) > 2 and is_row_numbers(frame[0], names[1]):
         frame, names = frame.iloc[:, 1:], names[1:]
     elif names[0] == "" and len(names) > 1:
@@ -210,7 +221,7 @@ def _features_are_rows(parsed: _Parsed, lineages: pd.DataFrame | None, choice: _
     named_columns, named_rows = choice.names & set(columns), choice.names & set(parsed.frame.index)
     if named_columns or named_rows:
         return len(named_rows) > len(named_columns)
-    if any(LINEAGE_COLUMN.match(c) for c in columns):
+    if parsed.gutlink_lineage or any(LINEAGE_COLUMN.match(c) for c in columns):
         return True
     taxa_in_columns = sum(map(looks_like_taxon, columns))
     taxa_in_rows = sum(map(looks_like_taxon, parsed.frame.index))
@@ -227,7 +238,7 @@ def _features_are_rows(parsed: _Parsed, lineages: pd.DataFrame | None, choice: _
 
 def _check_header_unique(source: Source, parsed: _Parsed, rows: bool) -> None:
     """Refuse a header that names one column twice (sample IDs when samples are columns)."""
-    names = pd.Index([str(c) for c in parsed.frame.columns], dtype=object)
+    names = pd.Index([str(c) for c in parsed.frame.columns[1 if parsed.gutlink_lineage else 0:]], dtype=object)
     if not names.has_duplicates:
         return
     dup = str(names[names.duplicated()][0])
@@ -265,7 +276,10 @@ def _rows_layout(parsed: _Parsed, choice: _Choice, source: Source) -> _Oriented:
     frame = parsed.frame
     lineage_cols = [c for c in frame.columns if LINEAGE_COLUMN.match(str(c))]
     strings = None
-    if lineage_cols:
+    if parsed.gutlink_lineage:
+        strings = frame.iloc[:, 0].fillna("").astype(str).tolist()
+        frame = frame.iloc[:, 1:]
+    elif lineage_cols:
         strings = frame[lineage_cols[0]].fillna("").astype(str).tolist()
         frame = frame.drop(columns=lineage_cols)
     _check_named(source, choice, frame.index.tolist(), "row labels")

@@ -38,7 +38,7 @@ __all__ = ["write_tsv", "write_biom", "lineage_string", "neutralise", "FORMULA_S
 _PREFIX = dict(zip(RANKS, "kpcofgst"))
 #: First characters that make a spreadsheet evaluate a cell (OWASP CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_RISKY = re.compile(r"^[=+\-@\t\r]")
+_RISKY = re.compile(r"^'*[=+\-@\t\r]")  # also "'=x", so that reading back (one "'" off) gives it unchanged
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$|^[+-]?(?:inf|infinity|nan)$", re.IGNORECASE)
 
 
@@ -148,7 +148,7 @@ def write_tsv(cohort: Cohort, path: str | Path) -> None:
         Destination file (plain text; overwritten only once the whole file is written).
     """
     table = _frame(cohort)
-    table.insert(0, "lineage", [lineage_string(row) for _, row in cohort.taxonomy.iterrows()])
+    table.insert(0, "lineage", [lineage_string(row) for _, row in cohort.taxonomy.iterrows()], allow_duplicates=True)
     table.index.name = "feature_id"
     table = neutralise(table)
 
