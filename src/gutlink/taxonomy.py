@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-__all__ = ["RANKS", "SYNONYMS", "TaxonMatch", "lineage_table", "match_taxa", "normalise_rank", "parse_lineage",
-           "rank_of", "taxon_key"]
+__all__ = ["RANKS", "SYNONYMS", "TaxonMatch", "gtdb_base", "lineage_table", "match_taxa", "normalise_rank",
+           "parse_lineage", "rank_of", "taxon_key"]
 
 #: The ranks every lineage is parsed onto, from the top down.
 RANKS: tuple[str, ...] = ("kingdom", "phylum", "class", "order", "family", "genus", "species", "strain")
@@ -165,7 +165,28 @@ SYNONYMS: dict[str, str] = {
     "Lactobacillus_paracasei": "Lacticaseibacillus_paracasei",
     "Lactobacillus_plantarum": "Lactiplantibacillus_plantarum",
     "Eubacterium_hallii": "Anaerobutyricum_hallii",
+    "Clostridium_difficile": "Clostridioides_difficile",
+    "Eubacterium_eligens": "Lachnospira_eligens",
+    "Eubacterium_biforme": "Holdemanella_biformis",
+    "Ruminococcus_obeum": "Blautia_obeum",
+    "Bacteroides_massiliensis": "Phocaeicola_massiliensis",
+    "Bacteroides_coprophilus": "Phocaeicola_coprophilus",
+    "Propionibacterium_acnes": "Cutibacterium_acnes",
+    "Enterobacter_aerogenes": "Klebsiella_aerogenes",
+    # phyla and orders renamed by the 2021 ICNP rank rules (old NCBI → current NCBI names)
+    "Bacteroidetes": "Bacteroidota",
+    "Proteobacteria": "Pseudomonadota",
+    "Firmicutes": "Bacillota",
+    "Actinobacteria": "Actinomycetota",
+    "Fusobacteria": "Fusobacteriota",
+    "Verrucomicrobia": "Verrucomicrobiota",
+    "Tenericutes": "Mycoplasmatota",
+    "Spirochaetes": "Spirochaetota",
+    "Synergistetes": "Synergistota",
+    "Enterobacteriales": "Enterobacterales",
 }
+#: GTDB splits polyphyletic taxa with an alphabetic suffix (``Ruminococcus_B``, ``Firmicutes_A``).
+_GTDB_SUFFIX = re.compile(r"_[a-z]$")
 _BRACKETS = re.compile(r"[\[\]'\"]")
 _SEP = re.compile(r"[\s_\-]+")
 
@@ -191,6 +212,19 @@ def taxon_key(name: object) -> str:
     return _SEP.sub("_", text).strip("_").lower()
 
 
+def gtdb_base(key: str) -> str:
+    """*key* (from :func:`taxon_key`) without GTDB's alphabetic suffixes on its genus or higher name.
+
+    Examples
+    --------
+    >>> gtdb_base(taxon_key("Ruminococcus_B gnavus")), gtdb_base(taxon_key("p__Firmicutes_A"))
+    ('ruminococcus_gnavus', 'firmicutes')
+    """
+    parts = key.split("_")
+    out = [p for i, p in enumerate(parts) if not (i > 0 and len(p) == 1 and p.isalpha())]
+    return "_".join(out)
+
+
 def _synonym_keys(synonyms: Mapping[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for old, new in synonyms.items():
@@ -206,7 +240,8 @@ class TaxonMatch:
     """How a list of taxon names (a signature, an index's species) met a table's features.
 
     ``table`` has one row per query and matched feature: ``query``, ``feature_id`` (empty when unmatched) and
-    ``how`` — ``exact``, ``normalised`` (prefix, case, separators), ``synonym`` (:data:`SYNONYMS`), ``genus``
+    ``how`` — ``exact``, ``normalised`` (prefix, case, separators), ``synonym`` (:data:`SYNONYMS`), ``gtdb``
+    (GTDB suffix such as ``Ruminococcus_B`` removed, :func:`gtdb_base`), ``genus``
     (the query's genus, with *genus_fallback*) or ``missing``.
     """
 
@@ -248,13 +283,17 @@ def match_taxa(queries: Sequence[str], names: pd.Series, *, synonyms: Mapping[st
     known = names.dropna()
     ids = known.index.astype(str).to_numpy()
     by_name = pd.Series(ids).groupby(known.astype(str).to_numpy()).agg(list).to_dict()
-    by_key = pd.Series(ids).groupby([taxon_key(v) for v in known]).agg(list).to_dict()
+    keys = [taxon_key(v) for v in known]
+    by_key = pd.Series(ids).groupby(keys).agg(list).to_dict() if keys else {}
+    by_base = pd.Series(ids).groupby([gtdb_base(k) for k in keys]).agg(list).to_dict() if keys else {}
     syn = _synonym_keys(SYNONYMS if synonyms is None else synonyms)
     rows = []
     for q in queries:
         key = taxon_key(q)
+        base = gtdb_base(key)
         found = [("exact", by_name.get(q)), ("normalised", by_key.get(key)),
                  ("synonym", by_key.get(syn.get(key, ""))),
+                 ("gtdb", by_base.get(base) or by_base.get(syn.get(base, ""))),
                  ("genus", by_key.get(key.split("_")[0]) if genus_fallback else None)]
         how, hits = next(((h, f) for h, f in found if f), ("missing", [""]))
         rows += [{"query": q, "feature_id": f, "how": how} for f in hits]
