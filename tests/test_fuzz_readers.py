@@ -384,3 +384,74 @@ def test_feature_called_na_in_a_hand_written_table(tmp_path):
 def test_empty_labels_with_short_rows(tmp_path, data):
     # the labels' second read (for IDs that look like NA) failed: 'Too many columns specified'
     _refused(_write(tmp_path, "t.csv", data), format="table")
+
+
+# ------------------------------------------------------------------------------------------ side files
+FRANZOSA = Path(__file__).resolve().parent / "data" / "franzosa"
+GMREPO = Path(__file__).resolve().parent / "data" / "gmrepo"
+SIDE_FILES = {
+    "lineage=": (FRANZOSA / "ibd_taxa.csv", FRANZOSA / "ibd_lineages.csv"),
+    "sibling lineage": (FRANZOSA / "ibd_taxa.csv", FRANZOSA / "ibd_lineages.csv"),
+    "species_id_names.csv": (GMREPO / "rawdata" / "RA_Metagenomics_species.csv", GMREPO / "species_id_names.csv"),
+    "genus_id_names.csv": (GMREPO / "rawdata" / "RA_Metagenomics_species.csv", GMREPO / "genus_id_names.csv"),
+    "genus_lineage.csv": (GMREPO / "rawdata" / "RA_Metagenomics_species.csv", GMREPO / "genus_lineage.csv"),
+}
+
+
+@pytest.mark.parametrize("kind", SIDE_FILES)
+@budget(2)
+@given(mutations=st.lists(_MUTATION, min_size=1, max_size=6), random=st.booleans(), noise=st.binary(max_size=200))
+def test_hostile_lineage_and_name_files_beside_a_table(kind, mutations, random, noise):
+    """A lineage table (lineage= or a sibling *lineage* file) or GMrepo name file that is corrupt."""
+    table, side = SIDE_FILES[kind]
+    data = noise if random else _mutate(side.read_bytes(), mutations)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "rawdata"
+        folder.mkdir()
+        path = folder / table.name
+        path.write_bytes(table.read_bytes())
+        if kind == "lineage=":
+            (Path(tmp) / "given.csv").write_bytes(data)
+            read_or_refuse(read, path, lineage=Path(tmp) / "given.csv")
+            return
+        if kind == "sibling lineage":
+            (folder / side.name).write_bytes(data)
+        else:
+            for f in ("species_id_names.csv", "genus_id_names.csv", "genus_lineage.csv"):
+                (Path(tmp) / f).write_bytes(data if f == kind else (GMREPO / f).read_bytes())
+        read_or_refuse(read, path)
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("species_id_names.csv", b"", "is empty"),  # was pandas EmptyDataError
+    ("species_id_names.csv", b"\n\n", "holds no data"),
+    ("species_id_names.csv", b'"', "cannot parse the table"),  # was ParserError
+    ("genus_id_names.csv", b"taxid\n1\n", "taxid and taxname"),  # was KeyError: 'taxname'
+    ("genus_id_names.csv", b"\x80", "taxid and taxname"),  # was UnicodeDecodeError (pandas read the file itself)
+    ("genus_lineage.csv", b"\x00\x01", "expected taxid"),  # was EmptyDataError
+])
+def test_corrupt_gmrepo_name_files_are_named(tmp_path, name, data, message):
+    folder = tmp_path / "rawdata"
+    folder.mkdir()
+    table = folder / "RA_Metagenomics_species.csv"
+    table.write_bytes((GMREPO / "rawdata" / table.name).read_bytes())
+    for f in ("species_id_names.csv", "genus_id_names.csv", "genus_lineage.csv"):
+        (tmp_path / f).write_bytes(data if f == name else (GMREPO / f).read_bytes())
+    err = _refused(table)
+    assert message in err.message and name in str(err.path)
+
+
+def test_lineage_table_with_an_unclosed_quote_or_duplicate_ids(tmp_path):
+    table = _write(tmp_path, "t.csv", (FRANZOSA / "ibd_taxa.csv").read_bytes())
+    err = _refused(table, lineage=_write(tmp_path, "l.csv", '"'))  # was ParserError
+    assert "cannot parse" in err.message
+    err = _refused(table, lineage=_write(tmp_path, "m.csv", "id,Genus\na,X\na,Y\n"))  # reindex crashed later
+    assert "duplicate feature" in err.message and err.line == 3
+
+
+def test_infinite_count_in_the_unclassified_row_of_a_kraken_report(tmp_path):
+    # was OverflowError: cannot convert float infinity to integer (the unclassified total)
+    text = (" 10.00\tinf\t10\tU\t0\tunclassified\n 90.00\t90\t0\tR\t1\troot\n"
+            " 90.00\t90\t5\tD\t2\t  Bacteria\n 40.00\t40\t40\tS\t817\t    Bacteroides fragilis\n")
+    err = _refused(_write(tmp_path, "S1.kreport", text), format="kraken")
+    assert err.line == 1 and "invalid read count" in err.message

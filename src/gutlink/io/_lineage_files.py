@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..taxonomy import RANKS, lineage_table, normalise_rank
+from ._common import check_unique
 from ._source import Source
 
 __all__ = ["read_lineage_table", "sibling_lineage", "taxid_taxonomy", "genus_of", "LINEAGE_COLUMN"]
@@ -55,8 +56,9 @@ def read_lineage_table(path: str | Path) -> pd.DataFrame:
     source = Source.load(path)
     header = source.text.split("\n", 1)[0]
     sep = "\t" if "\t" in header else ","
-    frame = pd.read_csv(io.StringIO(source.text), sep=sep, dtype=str, keep_default_na=False)
+    frame = _csv(source, sep=sep)
     ids = frame.iloc[:, 0].astype(str).str.strip()
+    check_unique(ids.tolist(), "feature", source, in_header=False)
     strings = [c for c in frame.columns[1:] if LINEAGE_COLUMN.match(str(c))]
     if strings:
         return lineage_table(frame[strings[0]].tolist(), index=ids.tolist())
@@ -67,6 +69,18 @@ def read_lineage_table(path: str | Path) -> pd.DataFrame:
                          index=pd.Index(ids.tolist(), dtype=object)).reindex(columns=list(RANKS))
     table = table.astype(object)
     return table.where(table.notna() & (table != ""), None)
+
+
+def _csv(source: Source, **options: object) -> pd.DataFrame:
+    """*source* parsed as text cells (no missing-value spellings), or an error naming the file and line."""
+    try:
+        return pd.read_csv(io.StringIO(source.text), dtype=str, keep_default_na=False, **options)  # type: ignore[call-overload]
+    except pd.errors.EmptyDataError:
+        raise source.error("the file holds no table.", hint="Check that it was written completely.") from None
+    except pd.errors.ParserError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise source.error(f"cannot parse the table ({exc}).", line=int(m.group(1)) if m else None,
+                           hint="Every row needs as many fields as the header; check for an unclosed quote.") from None
 
 
 def sibling_lineage(path: str, labels: list[str]) -> tuple[pd.DataFrame | None, str | None]:
@@ -86,12 +100,19 @@ def sibling_lineage(path: str, labels: list[str]) -> tuple[pd.DataFrame | None, 
     return best[1], best[2]
 
 
-def _name_file(folders: list[Path], name: str) -> pd.DataFrame | None:
+def _name_file(folders: list[Path], name: str) -> dict[str, str]:
+    """taxid → name from a GMrepo ``*_id_names.csv`` (``taxid,taxname``) in one of *folders*."""
     for folder in folders:
         f = folder / name
         if f.is_file():
-            return pd.read_csv(f, dtype=str, keep_default_na=False)
-    return None
+            source = Source.load(f)
+            frame = _csv(source)
+            if not {"taxid", "taxname"} <= set(frame.columns):
+                raise source.error(f"a GMrepo name file needs the columns taxid and taxname, not "
+                                   f"{[str(c) for c in frame.columns][:5]}.", line=1,
+                                   hint=f"Restore {name} from GMrepo, or move it out of the table's folder.")
+            return dict(zip(frame["taxid"], frame["taxname"]))
+    return {}
 
 
 def _domains(folders: list[Path]) -> dict[str, str]:
@@ -99,8 +120,15 @@ def _domains(folders: list[Path]) -> dict[str, str]:
     for folder in folders:
         f = folder / "genus_lineage.csv"
         if f.is_file():
-            rows = pd.read_csv(f, header=None, skiprows=1, dtype=str, keep_default_na=False)
-            path = rows.iloc[:, 4:].agg(" ".join, axis=1).str.split()
+            source = Source.load(f)
+            text = source.text.split("\n", 1)[1] if "\n" in source.text else ""
+            rows = _csv(Source.from_bytes(text.encode("utf-8"), source.path) if text.strip() else source,
+                        header=None)
+            if rows.shape[1] < 5:
+                raise source.error(f"genus_lineage.csv rows have {rows.shape[1]} fields, expected "
+                                   "taxid,|,taxname,|,lineage taxids….", line=2,
+                                   hint="Restore it from GMrepo, or move it out of the table's folder.")
+            path = rows.iloc[:, 4:].astype(str).agg(" ".join, axis=1).str.split()
             return {t: next((_DOMAINS[x] for x in p if x in _DOMAINS), "") for t, p in zip(rows[0], path)}
     return {}
 
@@ -109,11 +137,9 @@ def taxid_taxonomy(path: str, ids: list[str]) -> tuple[pd.DataFrame, dict[str, o
     """Lineage of ``ncbi_<taxid>`` features from the GMrepo name files in the table's folder or its parent."""
     folder = Path(path).resolve().parent
     folders = [folder, folder.parent]
-    species = _name_file(folders, "species_id_names.csv")
-    genus = _name_file(folders, "genus_id_names.csv")
+    sp = _name_file(folders, "species_id_names.csv")
+    ge = _name_file(folders, "genus_id_names.csv")
     domains = _domains(folders)
-    sp = dict(zip(species["taxid"], species["taxname"])) if species is not None else {}
-    ge = dict(zip(genus["taxid"], genus["taxname"])) if genus is not None else {}
     genus_taxid = {name: t for t, name in reversed(list(ge.items()))}
     rows = [_taxid_row(i.split("_", 1)[-1], sp, ge, genus_taxid, domains) for i in ids]
     table = pd.DataFrame(rows, index=pd.Index(ids, dtype=object)).reindex(columns=[*RANKS, "taxid"])

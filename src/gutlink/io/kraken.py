@@ -99,7 +99,7 @@ def _combined_frame(source: Source, skip: int) -> tuple[pd.DataFrame, list[str],
 def _check_rows(frame: pd.DataFrame, samples: list[str], source: Source, first_line: int) -> np.ndarray:
     bad_code = ~frame["code"].str.strip().str.match(_RANK_CODE)
     counts = frame[samples].apply(pd.to_numeric, errors="coerce")
-    bad_count = counts.isna().any(axis=1) | (counts < 0).any(axis=1)
+    bad_count = counts.isna().any(axis=1) | (counts < 0).any(axis=1) | ~np.isfinite(counts).all(axis=1)
     bad = (bad_code | bad_count).to_numpy()
     if bad.any():
         row = int(np.argmax(bad))
