@@ -10,7 +10,8 @@ crashing input under ``--crashes`` (default ``benchmarks/work/fuzz_crashes/``, g
 ``<reader>-<n>.bin``: the first byte picks the reader (:data:`TARGETS`), the rest is the file.
 
 One fuzz input is one file handed to one reader: ``gutlink.io.read`` with the format detected or forced (table,
-MetaPhlAn, Kraken, Bracken, BIOM, .qza; ``rank='genus'``), or ``gutlink.io.read_metadata``. The seed corpus in
+MetaPhlAn, Kraken, Bracken, BIOM, .qza; ``rank='genus'``), ``gutlink.io.read_metadata``, or a side file of a fixed
+table (a ``lineage=`` table; a GMrepo ``species_id_names.csv`` in the folder above). The seed corpus in
 ``benchmarks/fuzz_corpus/`` (a few small files of each format, plain and gzip/bz2/xz/zip/UTF-16; regenerate
 with ``--make-corpus``) is given to every reader. A ``GutlinkError`` with a non-empty message is the expected way to
 refuse input; any other exception, an empty message or a warning (tests turn warnings into errors) is a crash,
@@ -51,6 +52,9 @@ class Target:
     filename: str  # the fuzzed file's name (names matter: sample IDs come from them)
     kwargs: tuple[tuple[str, Any], ...] = ()
     metadata: bool = False
+    #: a fixed table (from tests/data) read with the fuzzed file beside it: as lineage= or a GMrepo name file
+    beside: str | None = None
+    as_lineage: bool = False
 
 
 #: The readers, selected by the first byte of a fuzz input (modulo their number).
@@ -64,7 +68,10 @@ TARGETS = (
     Target("qza", "input.qza", (("format", "qza"),)),
     Target("metadata", "metadata.tsv", metadata=True),
     Target("read-genus", "input.txt.gz", (("rank", "genus"),)),
+    Target("lineage-file", "lineages.csv", beside="franzosa/ibd_taxa.csv", as_lineage=True),
+    Target("gmrepo-names", "species_id_names.csv", beside="gmrepo/rawdata/RA_Metagenomics_species.csv"),
 )
+TEST_DATA = HERE.parent / "tests" / "data"
 
 TOKENS = [b"\t", b",", b"\n", b"\r\n", b"\r", b'"', b"'", b"#", b"\xef\xbb\xbf", b"\xff\xfe", b"\x00", b"NaN",
           b"inf", b"-inf", b"-1", b"1e308", b"9223372036854775808", b"18446744073709551616", b"0.5", b"100",
@@ -103,6 +110,14 @@ class Harness:
         folder.mkdir(exist_ok=True)
         path = folder / target.filename
         path.write_bytes(data[1:])
+        kwargs = dict(target.kwargs)
+        if target.beside is not None:  # the fuzzed file is a side file of a fixed table
+            table = folder / "rawdata" / Path(target.beside).name
+            if not table.exists():
+                table.parent.mkdir(exist_ok=True)
+                table.write_bytes((TEST_DATA / target.beside).read_bytes())
+            kwargs = {"lineage": path} if target.as_lineage else {}
+            path = table
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
@@ -111,7 +126,7 @@ class Harness:
                 if target.metadata:
                     self.read_metadata(path)
                 else:
-                    self.read(path, **dict(target.kwargs))
+                    self.read(path, **kwargs)
             self.accepted += 1
         except self.GutlinkError as exc:
             self.refused += 1
@@ -323,7 +338,8 @@ def make_corpus() -> None:
                       "S2.k2report"), ("bracken/S1.bracken", "S1.bracken"), ("bracken_combined.tsv",
                       "bracken_combined.tsv"), ("kraken_combined.txt", "kraken_combined.txt"),
                       ("tiny_v1.biom", "tiny_v1.biom"), ("q2_metadata.tsv", "metadata_q2.tsv"),
-                      ("metadata_r.csv", "metadata_r.csv")]:
+                      ("metadata_r.csv", "metadata_r.csv"), ("franzosa/ibd_lineages.csv", "lineages.csv"),
+                      ("gmrepo/species_id_names.csv", "species_id_names.csv")]:
         shutil.copy(t / src, d / name)
     write_tsv(read(d / "table_rows.tsv"), d / "gutlink_written.tsv")
     raw = (d / "table_rows.tsv").read_bytes()
