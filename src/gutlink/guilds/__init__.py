@@ -1,0 +1,21 @@
+"""Barrier and immune guilds: which taxa erode or feed the gut barrier and skew immunity, per sample.
+
+A trait and guild knowledge base built from public trait tables and reviewed literature claims
+(``scripts/build_guilds.py``), matched to any table's names, scored per sample and tested between groups.
+"""
+
+from __future__ import annotations
+
+from .assign import FeatureGuilds, assign_features, feature_names
+from .knowledge import (
+    BARRIER_ERODING,
+    BARRIER_PROTECTIVE,
+    GUILDS,
+    guild_table,
+    knowledge_provenance,
+    knowledge_version,
+    seed_review,
+)
+
+__all__ = ["BARRIER_ERODING", "BARRIER_PROTECTIVE", "GUILDS", "FeatureGuilds", "assign_features", "feature_names",
+           "guild_table", "knowledge_provenance", "knowledge_version", "seed_review"]
