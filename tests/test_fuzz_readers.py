@@ -455,3 +455,23 @@ def test_infinite_count_in_the_unclassified_row_of_a_kraken_report(tmp_path):
             " 90.00\t90\t5\tD\t2\t  Bacteria\n 40.00\t40\t40\tS\t817\t    Bacteroides fragilis\n")
     err = _refused(_write(tmp_path, "S1.kreport", text), format="kraken")
     assert err.line == 1 and "invalid read count" in err.message
+
+
+# ------------------------------------------------------------------------------------------ folders of reports
+_REPORTS = [p for p in SEEDS if p.suffix in (".kreport", ".k2report", ".bracken") or p.name.startswith("metaphlan_p")]
+
+
+@budget(2)
+@given(picks=st.lists(st.tuples(st.sampled_from(_REPORTS), st.lists(_MUTATION, max_size=3)), min_size=1, max_size=3),
+       names=st.lists(st.sampled_from(["S1.kreport", "S2.kreport", "S1_bracken_species.kreport", "A_profile.txt",
+                                       "S1.bracken", ".hidden", "S1.KREPORT"]), min_size=3, max_size=3))
+def test_folders_of_hostile_reports_are_read_or_refused(picks, names):
+    """read(folder) and read([files]): single-sample reports combined; names may clash (same sample twice)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for (seed, mutations), name in zip(picks, names):
+            path = Path(tmp) / name
+            path.write_bytes(_mutate(seed.read_bytes(), mutations))
+            files.append(path)
+        read_or_refuse(read, tmp)
+        read_or_refuse(read, files)
