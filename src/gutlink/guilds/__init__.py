@@ -7,6 +7,7 @@ A trait and guild knowledge base built from public trait tables and reviewed lit
 from __future__ import annotations
 
 from .assign import FeatureGuilds, assign_features, feature_names
+from .compare import GuildTestResult, guild_test
 from .knowledge import (
     BARRIER_ERODING,
     BARRIER_PROTECTIVE,
@@ -16,6 +17,8 @@ from .knowledge import (
     knowledge_version,
     seed_review,
 )
+from .scores import GuildScoresResult, guild_scores
 
-__all__ = ["BARRIER_ERODING", "BARRIER_PROTECTIVE", "GUILDS", "FeatureGuilds", "assign_features", "feature_names",
-           "guild_table", "knowledge_provenance", "knowledge_version", "seed_review"]
+__all__ = ["BARRIER_ERODING", "BARRIER_PROTECTIVE", "GUILDS", "FeatureGuilds", "GuildScoresResult", "GuildTestResult",
+           "assign_features", "feature_names", "guild_scores", "guild_table", "guild_test", "knowledge_provenance",
+           "knowledge_version", "seed_review"]
