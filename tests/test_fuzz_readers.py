@@ -475,3 +475,9 @@ def test_folders_of_hostile_reports_are_read_or_refused(picks, names):
             files.append(path)
         read_or_refuse(read, tmp)
         read_or_refuse(read, files)
+
+
+def test_large_negative_value_beside_a_count_column(tmp_path):
+    # was RuntimeWarning: overflow encountered in exp (the zero-count rule ran on the negative column)
+    err = _refused(_write(tmp_path, "t.tsv", "Sample\t\t0\n\t1\t-710.0"), format="table")
+    assert "negative values" in err.message

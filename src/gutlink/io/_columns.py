@@ -219,12 +219,13 @@ def suspect_columns(x: np.ndarray, names: Sequence[str], *, samples: Sequence[st
 
 def _statistical(x: np.ndarray, open_: np.ndarray) -> dict[int, str]:
     """The scale and count-model rules, over the columns not flagged already (*open_*)."""
+    x = np.where(open_, x, 0.0)  # flagged columns (negative values…) take no part: no overflow in exp(-mean)
     integer = (x == np.round(x)).all(axis=0)
     nonzero = (x != 0).any(axis=0) & open_
     relative = nonzero & ~integer
     found: dict[int, str] = {}
     if relative.sum() >= 0.5 * nonzero.sum():
-        flags, scale = _off_scale(np.where(open_, x, 0.0), relative, nonzero)
+        flags, scale = _off_scale(x, relative, nonzero)
         found.update({int(j): _SCALE.format(scale=scale) for j in np.flatnonzero(_cap(flags, nonzero))})
         whole = nonzero & integer & ((x != 0).sum(axis=0) >= 5)
         found.update({int(j): "whole numbers only, in a table of relative abundances"
