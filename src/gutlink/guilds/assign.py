@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DesignError
-from ..taxonomy import match_taxa, taxon_key
+from ..taxonomy import SYNONYMS, gtdb_base, match_taxa, taxon_key
 from .knowledge import GUILDS, LIST_GUILDS, _lineages, guild_table
 
 __all__ = ["FeatureGuilds", "assign_features", "feature_names"]
@@ -74,18 +74,31 @@ def feature_names(taxonomy: pd.DataFrame) -> pd.DataFrame:
         out = _rdp_names(out, bare)
     from_species = out["species"].dropna().astype(str).str.replace(" ", "_").str.split("_").str[0]
     out["genus"] = out["genus"].fillna(from_species.reindex(out.index))
+    out["renamed_genus"] = _renamed_genus(out["species"]).reindex(out.index)
     lin = _lineages()
     genus = out["genus"].dropna().astype(str)
     if len(genus):
         m = match_taxa(lin["genus"].tolist(), genus).table
         first = genus.str.replace(" ", "_").str.split("_").str[0]  # RDP 'Clostridium XlVa' → Clostridium
         m2 = match_taxa(lin["genus"].tolist(), first).table
-        hits = pd.concat([m[m["how"] != "missing"], m2[m2["how"] != "missing"]]).drop_duplicates("feature_id")
+        m3 = match_taxa(lin["genus"].tolist(), out["renamed_genus"].dropna()).table  # Phocaeicola → Bacteroides
+        hits = pd.concat([t[t["how"] != "missing"] for t in (m, m2, m3)]).drop_duplicates("feature_id")
         lin_by = lin.set_index("genus")
         for rank in ("family", "order", "class", "phylum", "kingdom"):
             vals = hits.set_index("feature_id")["query"].map(lin_by[rank]).replace("", None)
             out[rank] = out[rank].fillna(vals.reindex(out.index))
     return out
+
+
+def _renamed_genus(species: pd.Series) -> pd.Series:
+    """The genus of each species' other name in :data:`gutlink.taxonomy.SYNONYMS` (either direction)."""
+    pairs: dict[str, str] = {}
+    for a, b in SYNONYMS.items():
+        ka, kb = taxon_key(a), taxon_key(b)
+        pairs.setdefault(ka, kb)
+        pairs.setdefault(kb, ka)
+    keys = species.dropna().astype(str).map(lambda n: pairs.get(gtdb_base(taxon_key(n))))
+    return keys.dropna().str.split("_").str[0]
 
 
 def _rdp_names(out: pd.DataFrame, bare: pd.Series) -> pd.DataFrame:
@@ -150,6 +163,13 @@ def _assign_guild(guild: str, kb: pd.DataFrame, names: pd.DataFrame, resolved: p
             s = flag.where(flag.notna(), 0.5)  # in the lineage: a member when flagellated
         state.loc[s.index] = s.to_numpy()
         found.append(m.assign(guild=guild, rank=rank))
+        if rank == "genus":  # a renamed species' other genus (Agathobacter rectalis → Eubacterium)
+            open_ = state.isna()
+            m = _match_rank(kb[kb["rank"] == rank], names.loc[open_, "renamed_genus"])
+            if not m.empty:
+                state.loc[m["feature_id"].to_numpy()] = _state(m.set_index("feature_id")["consensus"],
+                                                               threshold).to_numpy()
+                found.append(m.assign(guild=guild, rank=rank, how="renamed_genus"))
     if guild in LIST_GUILDS:
         state = _list_rest(guild, kb, names, resolved, state)
     return state, found
