@@ -50,6 +50,7 @@ class GuildTestResult(Result):
     n_shuffles: int
     structure: str = "independent samples"
     notes: tuple[str, ...] = field(default=())
+    values: pd.DataFrame = field(default_factory=pd.DataFrame, metadata={"json": False})
 
     @property
     def table(self) -> pd.DataFrame:
@@ -134,6 +135,8 @@ def guild_test(cohort: Cohort, *, covariates: Sequence[str] = (), subject: str |
         if col is not None:
             require_column(cohort.metadata, col, role)
     _labels(cohort)
+    if n_shuffles < 0:
+        raise DesignError("n_shuffles must be 0 or more.")
     gen = np.random.default_rng(rng)
     scores = guild_scores(cohort, threshold=threshold)
     values, assigned = _score_frame(scores)
@@ -149,7 +152,5 @@ def guild_test(cohort: Cohort, *, covariates: Sequence[str] = (), subject: str |
                  if subject else "independent samples")
     notes = tuple(f"{g}: not assessable (median {assigned[g]:.0%} of abundance assigned)"
                   for g in assigned.index if not assessable[g])
-    if n_shuffles < 0:
-        raise DesignError("n_shuffles must be 0 or more.")
     return GuildTestResult(tests=tests, shuffle=shuffle, scores=scores, n_shuffles=n_shuffles, structure=structure,
-                           notes=notes)
+                           notes=notes, values=values.assign(**{LABEL: meta[LABEL].astype(str)}))

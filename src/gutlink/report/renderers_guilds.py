@@ -1,0 +1,73 @@
+"""Report section of the barrier and immune guilds (the report only renders the result's numbers)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..guilds import GuildScoresResult, GuildTestResult
+from ..guilds.scores import BALANCE
+from .context import Context, Section
+from .export import tables
+from .figures import box_strip_figure
+from .renderers import render
+
+__all__: list[str] = []
+_RANK_TESTS = ("mann_whitney", "wilcoxon_signed_rank", "van_elteren")
+
+
+def _findings(tests: pd.DataFrame, q: float) -> list[str]:
+    """One plain sentence per score, from its design-aware rank test."""
+    out = []
+    for r in tests[tests["test"].isin([*_RANK_TESTS, "not_assessable"])].itertuples():
+        if r.test == "not_assessable":
+            out.append(f"{r.metric}: not assessable — the knowledge base places under half of the abundance.")
+        elif pd.notna(r.q_value) and r.q_value < q:
+            way = "higher" if r.effect > 0 else "lower"
+            out.append(f"{r.metric}: {way} in cases (shift {r.effect:.3g}, q = {r.q_value:.2g}).")
+    if not out:
+        out.append(f"No guild score differs between cases and controls at q < {q:g}: no evidence of a difference.")
+    return out
+
+
+def _section(ctx: Context, scores: GuildScoresResult, test: GuildTestResult | None) -> list[Section]:
+    bal = scores.table[scores.table["guild"] == BALANCE].set_index("sample_id")["load"]
+    svg = ""
+    if ctx.labels is not None:
+        svg = box_strip_figure(bal, ctx.labels.reindex(bal.index).fillna("samples"), ctx.groups,
+                               fig_id="fig-barrier", title="Barrier balance per sample",
+                               ylabel="butyrate producers vs eroding guilds (ilr)")
+    shuffle = test.shuffle if test is not None else pd.DataFrame()
+    body = ctx.render("guilds.html.j2", scores=scores, n_guilds=int(scores.coverage.shape[0]), svg=svg,
+                      structure=(f"Tests on {test.structure}" if test is not None else "Scores only, no groups"),
+                      findings=_findings(test.tests, ctx.q_threshold) if test is not None else [],
+                      tests=test.tests.to_dict(orient="records") if test is not None else None,
+                      shuffle=len(shuffle) > 0, n_shuffles=test.n_shuffles if test is not None else 0,
+                      shuffle_median=float(shuffle["fraction_p_below_0.05"].median()) if len(shuffle) else None,
+                      coverage=scores.coverage.to_dict(orient="records"),
+                      notes=test.notes if test is not None else ())
+    return [Section("barrier", "Barrier and immune guilds", body, ("fig-barrier",) if svg else ())]
+
+
+@render.register
+def _(result: GuildTestResult, ctx: Context) -> list[Section]:
+    return _section(ctx, result.scores, result)
+
+
+@render.register
+def _(result: GuildScoresResult, ctx: Context) -> list[Section]:
+    return _section(ctx, result, None)
+
+
+def _score_tables(result: GuildScoresResult) -> dict[str, pd.DataFrame]:
+    return {"guild_scores.tsv": result.table, "guild_coverage.tsv": result.coverage,
+            "guild_features.tsv": result.features}
+
+
+@tables.register
+def _(result: GuildScoresResult) -> dict[str, pd.DataFrame]:
+    return _score_tables(result)
+
+
+@tables.register
+def _(result: GuildTestResult) -> dict[str, pd.DataFrame]:
+    return {**_score_tables(result.scores), "guild_tests.tsv": result.tests, "guild_shuffle.tsv": result.shuffle}
