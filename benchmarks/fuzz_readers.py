@@ -230,8 +230,9 @@ def child_atheris(seconds: int, seed: int, stats_file: Path, crashes: Path, corp
             last[0] = time.monotonic()
             stats_file.write_text(json.dumps(harness.stats()))
 
+    crashes.mkdir(parents=True, exist_ok=True)  # libFuzzer writes a native crash (a signal) there as crash-<sha1>
     args = [sys.argv[0], f"-max_total_time={seconds}", f"-seed={seed}", "-max_len=16384", "-timeout=20",
-            "-rss_limit_mb=4096", "-print_final_stats=1", str(corpus_dir)]
+            "-rss_limit_mb=4096", "-print_final_stats=1", f"-artifact_prefix={crashes}{os.sep}", str(corpus_dir)]
     import atexit
 
     atexit.register(lambda: stats_file.write_text(json.dumps(harness.stats())))
@@ -301,7 +302,8 @@ def report(stats: dict[str, Any], engine: str, seconds: float, wall: float, seed
     else:
         lines += ["No crash: every input was either read or refused with a GutlinkError naming the file.", ""]
     if stats.get("returncode") not in (None, 0):
-        lines += [f"The fuzzer exited with code {stats['returncode']} (a timeout or memory limit is a finding too):",
+        lines += [f"The fuzzer stopped with exit code {stats['returncode']}: a native crash (signal), a timeout or the "
+                  "memory limit, each a finding; libFuzzer saved the input under the crashes folder. Its log ends:",
                   "", "```", stats.get("tail", "")[-1500:], "```", ""]
     return "\n".join(lines)
 

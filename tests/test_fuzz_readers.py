@@ -481,3 +481,28 @@ def test_large_negative_value_beside_a_count_column(tmp_path):
     # was RuntimeWarning: overflow encountered in exp (the zero-count rule ran on the negative column)
     err = _refused(_write(tmp_path, "t.tsv", "Sample\t\t0\n\t1\t-710.0"), format="table")
     assert "negative values" in err.message
+
+
+@pytest.mark.parametrize("field, values", [
+    ("indptr", [0, 5, 3]),  # falling indptr: scipy's CSC → CSR conversion read out of bounds (segmentation fault)
+    ("indices", [0, 7, 1]),  # an observation index beyond the observations
+    ("indptr", [0, 1]),  # too short for the samples
+])
+def test_inconsistent_hdf5_sparse_matrix_is_refused_not_a_segfault(tmp_path, field, values):
+    import h5py
+
+    c = _cohort(["S1", "S2"], ["g__A", "g__B"])
+    path = tmp_path / "t.biom"
+    write_biom(c, path)
+    with h5py.File(path, "r+") as handle:
+        group = handle["sample/matrix"]
+        dtype = group[field].dtype
+        del group[field]
+        group.create_dataset(field, data=np.array(values, dtype=dtype))
+        if field == "indices":
+            del group["data"]
+            group.create_dataset("data", data=np.ones(len(values)))
+            del group["indptr"]
+            group.create_dataset("indptr", data=np.array([0, 2, 3], dtype=dtype))
+    err = _refused(path)
+    assert "sparse matrix (sample/matrix) is inconsistent" in err.message

@@ -62,12 +62,38 @@ def _check_stored_size(handle: h5py.File, source: Source) -> None:
         raise too_large(source.path, "the BIOM datasets expand to", source.max_input)
 
 
+def _check_matrix(handle: h5py.File, source: Source) -> None:
+    """Refuse a ``sample/matrix`` (CSC) whose indptr/indices do not fit the ID lists: biom-format hands them to
+    scipy unchecked, and scipy's conversion to CSR reads out of bounds (a segmentation fault, found by fuzzing)."""
+    try:
+        n_obs, n_samples = len(handle["observation/ids"]), len(handle["sample/ids"])
+        group = handle["sample/matrix"]
+        indices, indptr, n_data = np.asarray(group["indices"]), np.asarray(group["indptr"]), len(group["data"])
+    except _BIOM_ERRORS:
+        return  # a missing or odd group: biom-format raises on it, and load_biom_table turns that into an error
+    why = None
+    if indices.dtype.kind not in "iu" or indptr.dtype.kind not in "iu" or indices.ndim != 1 or indptr.ndim != 1:
+        why = f"indices ({indices.dtype}) and indptr ({indptr.dtype}) must be 1-D integer arrays"
+    elif indptr.size != n_samples + 1:
+        why = f"indptr has {indptr.size} entries for {n_samples} samples (expected {n_samples + 1})"
+    elif indptr[0] != 0 or (np.diff(indptr) < 0).any() or indptr[-1] != indices.size:
+        why = f"indptr must rise from 0 to the number of stored values ({indices.size})"
+    elif indices.size != n_data:
+        why = f"{indices.size} indices but {n_data} values"
+    elif indices.size and (int(indices.min()) < 0 or int(indices.max()) >= n_obs):
+        why = f"observation indices run from {int(indices.min())} to {int(indices.max())}, but there are {n_obs}"
+    if why is not None:
+        raise source.error(f"the BIOM table's sparse matrix (sample/matrix) is inconsistent: {why}.",
+                           hint="The file is corrupt; re-export it (`biom validate-table -i FILE` checks it).")
+
+
 def load_biom_table(source: Source) -> biom.Table:
     """Parse a BIOM 2.x HDF5 or 1.0 JSON file from memory into a :class:`biom.Table`."""
     if source.data.startswith(HDF5_MAGIC):
         try:
             with h5py.File(io.BytesIO(source.data), "r") as handle:
                 _check_stored_size(handle, source)
+                _check_matrix(handle, source)
                 return biom.Table.from_hdf5(handle)
         except InputFormatError:
             raise
