@@ -127,11 +127,15 @@ def test_rdp_genus_table_without_lineage(shared_data):
     assert s.loc["unclassified_Lachnospiraceae", "lps_producer"] == 0.0
 
 
+@pytest.fixture(scope="module")
+def metaml(shared_data):
+    return read(shared_data / "ibd" / "metaml" / "abundance.txt.bz2")
+
+
 @pytest.mark.realdata
-def test_lps_coverage_on_metaphlan_tables(shared_data):
-    metaml = read(shared_data / "ibd" / "metaml" / "abundance.txt.bz2")
-    metaml = metaml.subset(samples=metaml.metadata["dataset_name"].isin(["metahit"]).to_numpy())
-    for c in (franzosa2019(), metaml):
+def test_lps_coverage_on_metaphlan_tables(metaml):
+    metahit = metaml.subset(samples=metaml.metadata["dataset_name"].isin(["metahit"]).to_numpy())
+    for c in (franzosa2019(), metahit):
         cov = guild_scores(c).coverage.set_index("guild")
         assert cov.loc["lps_producer", "median_assigned"] >= 0.9
         assert cov.loc["lps_producer", "min_assigned"] >= 0.9
@@ -215,3 +219,14 @@ def test_unmatched_taxonomy_is_not_assessable_not_no_evidence():
     lps = res.tests.set_index("metric").loc["lps_producer"]
     assert lps["test"] == "not_assessable" and np.isnan(lps["p_value"]) and not lps["assessable"]
     assert any("lps_producer" in n for n in res.notes)
+
+
+@pytest.mark.realdata
+def test_nielsen_crohn_same_direction_as_prism_with_subjects(metaml):
+    nielsen = metaml.subset(samples=(metaml.metadata["dataset_name"] == "Neilsen_genome_assembly").to_numpy())
+    cc = case_control(nielsen, group="disease", case="ibd_crohn_disease", control="n")
+    res = guild_test(cc, subject="subjectID", n_shuffles=0)
+    t = res.tests.set_index("metric")
+    assert res.structure.startswith("repeated measures") and t.loc["barrier_balance", "n_case"] == 13
+    for metric, sign in (("barrier_balance", -1), ("butyrate_producer", -1), ("lps_hexa_acylated", 1)):
+        assert np.sign(t.loc[metric, "effect"]) == sign and t.loc[metric, "q_value"] < 0.05, metric
