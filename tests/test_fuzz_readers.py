@@ -506,3 +506,28 @@ def test_inconsistent_hdf5_sparse_matrix_is_refused_not_a_segfault(tmp_path, fie
             group.create_dataset("indptr", data=np.array([0, 2, 3], dtype=dtype))
     err = _refused(path)
     assert "sparse matrix (sample/matrix) is inconsistent" in err.message
+
+
+# ------------------------------------------------------------------------------------------ options
+_OPTION_TEXT = st.one_of(st.text(max_size=10), st.sampled_from(["kingdomz", "", "genus", "Species", "g", "S1", "counts",
+                                                              "percent", "fraction", "table", "biom", "qza"]))
+
+
+@budget(3)
+@given(seed=st.sampled_from(SEEDS), rank=st.one_of(st.none(), _OPTION_TEXT),
+       units=st.one_of(st.none(), _OPTION_TEXT), fmt=st.one_of(st.none(), _OPTION_TEXT),
+       max_input=st.one_of(st.none(), st.integers(0, 5000)))
+def test_any_options_are_used_or_refused(seed, rank, units, fmt, max_input):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / seed.name
+        path.write_bytes(seed.read_bytes())
+        options = {"rank": rank, "units": units, "format": fmt}
+        if max_input is not None:
+            options["max_input"] = max_input
+        read_or_refuse(read, path, **options)
+
+
+def test_unknown_rank_is_an_input_error(tmp_path):
+    # was a plain ValueError from normalise_rank for Kraken, Bracken, MetaPhlAn and table files
+    err = _refused(_write(tmp_path, "S1.kreport", (CORPUS / "S1.kreport").read_bytes()), rank="kingdomz")
+    assert "unknown rank 'kingdomz'" in err.message

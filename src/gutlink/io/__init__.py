@@ -27,6 +27,7 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import InputFormatError
+from ..taxonomy import normalise_rank
 from ._combine import combine
 from ._compress import MAX_INPUT
 from ._detect import FORMATS, detect
@@ -62,6 +63,18 @@ def _expand(path: PathLike | Sequence[PathLike]) -> tuple[list[Path], bool]:
     if not files:
         raise InputFormatError("an empty list of files was given.")
     return files, True
+
+
+def _checked_rank(rank: object) -> str | None:
+    """*rank* as given, once known to be a rank (an unknown one is an InputFormatError before any file is read)."""
+    if rank is None:
+        return None
+    try:
+        normalise_rank(str(rank))
+    except ValueError as exc:
+        message = exc.message if isinstance(exc, InputFormatError) else str(exc)
+        raise InputFormatError(message, hint="Pass rank= one of those (CLI --rank), or leave it out.") from None
+    return str(rank)
 
 
 def _read_one(path: Path, fmt: str | None, rank: str | None, units: str | None, lineage: PathLike | None,
@@ -144,6 +157,7 @@ def read(path: PathLike | Sequence[PathLike], *, format: Format | None = None, r
     are); the original stays in the ``sampleID`` metadata column. A directory is read file by file (every non-hidden
     file), samples named after the files.
     """
+    rank = _checked_rank(rank)
     files, several = _expand(path)
     options = {"metadata_columns": metadata_columns, "feature_columns": feature_columns, "metadata": metadata}
     cohorts = [_read_one(f, format, rank, units, lineage, options, max_input) for f in files]
