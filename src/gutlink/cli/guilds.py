@@ -42,6 +42,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--threshold", type=float, default=0.9,
                    help="genus consensus that places an unlisted species of the genus in a guild")
     p.add_argument("--shuffles", type=int, default=200, metavar="N", help="label shuffles of the negative control")
+    p.add_argument("--markers", default=None, metavar="COL,COL|FILE",
+                   help="host markers: metadata columns, or a table keyed by sample ID (cytokines, calprotectin, CRP)")
+    p.add_argument("--no-taxa", action="store_true", help="with --markers: test guilds only, not every taxon")
     p.add_argument("--out", default="gutlink-guilds", help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     add_run_arguments(p)
@@ -74,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
         scores = res.scores
     else:
         res = scores = guild_scores(cohort, threshold=args.threshold)
-    bundle = Run(subcommand="guilds", results=(res,), inputs=tuple(files), command=command_line(), seed=args.seed,
+    results: tuple[Any, ...] = (res,)
+    if args.markers:
+        results += (_markers(args, cohort, files),)
+    bundle = Run(subcommand="guilds", results=results, inputs=tuple(files), command=command_line(), seed=args.seed,
                  design=design, checks=checks)
     out = write(bundle, args.out, overwrite=args.overwrite)
     cov = scores.coverage.set_index("guild")
@@ -90,5 +96,23 @@ def run(args: argparse.Namespace) -> int:
             print("No guild score differs between cases and controls at q < 0.05: no evidence of a difference.")
         if checks is not None and checks.status == "red":
             print(checks.headline() + " These results do not count as evidence until the red checks are resolved.")
+    if args.markers:
+        m = results[-1].table
+        print(f"Markers: {m['marker'].nunique()} tested against {m['predictor'].nunique()} guilds/taxa "
+              f"({results[-1].model}); {int((m['q_value'] < 0.1).sum())} pair(s) at q < 0.1.")
     print(f"Results: {Path(out) / 'guild_scores.tsv'}; report: {Path(out) / 'report.html'}")
     return 0
+
+
+def _markers(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]]) -> Any:
+    from ..guilds import marker_association
+    from ..io import read_metadata
+    from ..run import file_record
+
+    if Path(args.markers).is_file():
+        markers: Any = read_metadata(args.markers)
+        files.append(file_record(args.markers, "markers"))
+    else:
+        markers = _split(args.markers)
+    return marker_association(cohort, markers=markers, covariates=_split(args.covariates), subject=args.subject,
+                              taxa=not args.no_taxa)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..guilds import GuildScoresResult, GuildTestResult
+from ..guilds import GuildScoresResult, GuildTestResult, MarkerResult
 from ..guilds.scores import BALANCE
 from .context import Context, Section
 from .export import tables
@@ -71,3 +71,18 @@ def _(result: GuildScoresResult) -> dict[str, pd.DataFrame]:
 @tables.register
 def _(result: GuildTestResult) -> dict[str, pd.DataFrame]:
     return {**_score_tables(result.scores), "guild_tests.tsv": result.tests, "guild_shuffle.tsv": result.shuffle}
+
+
+@render.register
+def _(result: MarkerResult, ctx: Context) -> list[Section]:
+    t = result.table.sort_values("p_value", kind="mergesort")
+    top = t[t["q_value"] < 0.1].head(40)
+    body = ctx.render("guild_markers.html.j2", r=result, rows=top.to_dict(orient="records"), n=len(t),
+                      n_markers=int(t["marker"].nunique()), n_pred=int(t["predictor"].nunique()),
+                      n_hits=int((t["q_value"] < 0.1).sum()))
+    return [Section("immune-markers", "Immune markers", body)]
+
+
+@tables.register
+def _(result: MarkerResult) -> dict[str, pd.DataFrame]:
+    return {"markers.tsv": result.table}
