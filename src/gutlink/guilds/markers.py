@@ -87,6 +87,8 @@ def parse_marker(values: pd.Series, *, name: str) -> tuple[pd.Series, int]:
 def _transform(y: pd.Series) -> tuple[pd.Series, str]:
     """log when a marker is positive and right-skewed (skewness > 1), else as it is (z-scores stay linear)."""
     v = y.dropna()
+    if v.nunique() < 3:  # constant or binary: nothing to transform (and no skewness to measure)
+        return y, "identity"
     if len(v) > 2 and (v > 0).all() and float(stats.skew(v)) > 1:
         return np.log(y), "log"
     if len(v) > 2 and (v >= 0).all() and float(stats.skew(v)) > 1:

@@ -1,0 +1,99 @@
+"""Host-marker association: real PRISM calprotectin and iHMP cytokines, planted signals, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gutlink import read
+from gutlink.datasets import franzosa2019
+from gutlink.errors import DesignError, InputFormatError
+from gutlink.guilds import marker_association, parse_marker
+
+
+def test_prism_calprotectin_tracks_the_barrier_guilds():
+    res = marker_association(franzosa2019(), markers=["Fecal.Calprotectin"], covariates=["Age"])
+    t = res.table.set_index("predictor")
+    assert t.loc["Escherichia_coli", "effect"] > 0 and t.loc["Escherichia_coli", "q_value"] < 0.1
+    assert t.loc["Faecalibacterium_prausnitzii", "effect"] < 0 and t.loc["Faecalibacterium_prausnitzii", "q_value"] < 0.1
+    assert t.loc["barrier_balance", "effect"] < 0 and t.loc["barrier_balance", "q_value"] < 0.1
+    assert t.loc["butyrate_producer", "effect"] < 0  # sign only: q ≈ 0.2 on these 93 samples
+    assert (t["n"] == 93).all()
+
+
+def test_fwl_equals_statsmodels_ols():
+    import statsmodels.api as sm
+
+    c = franzosa2019()
+    res = marker_association(c, markers=["Fecal.Calprotectin"], covariates=["Age"], taxa=False)
+    row = res.table.set_index("predictor").loc["lps_producer"]
+    from gutlink.guilds import guild_scores
+
+    load = guild_scores(c).wide("load").reindex(c.sample_ids)["lps_producer"]
+    x = np.log((load + 1e-6) / (1 - load + 1e-6))
+    frame = pd.DataFrame({"y": c.metadata["Fecal.Calprotectin"], "x": x, "age": c.metadata["Age"]}).dropna()
+    fit = sm.OLS(frame["y"], sm.add_constant(frame[["x", "age"]])).fit()
+    assert np.isclose(row["effect"], fit.params["x"]) and np.isclose(row["p_value"], fit.pvalues["x"])
+    assert np.isclose(row["ci_low"], fit.conf_int().loc["x", 0])
+
+
+@pytest.fixture(scope="module")
+def ihmp(shared_data):
+    d = shared_data / "host" / "ihmp_t2d_cytokines"
+    c = read(d / "stool_16s_data.tsv")
+    meta = pd.read_csv(d / "stool_meta_data.tsv", sep="\t", index_col=0)
+    cyt = pd.read_csv(d / "stool_cytokine_data.tsv", sep="\t", index_col=0)
+    return c.align(meta.reindex(c.sample_ids)), cyt
+
+
+def test_within_subject_model_finds_a_planted_signal_and_not_a_between_subject_one(ihmp):
+    c, _ = ihmp
+    rng = np.random.default_rng(0)
+    clr = c.clr()
+    subj = c.metadata["SubjectID"].astype(str)
+    within = clr["Bacteroides"] - clr["Bacteroides"].groupby(subj).transform("mean")
+    between = pd.Series(rng.normal(size=subj.nunique()), index=subj.unique()).reindex(subj).to_numpy()
+    markers = pd.DataFrame({"planted": 0.5 * within.to_numpy() + rng.normal(size=len(subj)),
+                            "person_level": between + 0.1 * rng.normal(size=len(subj)),
+                            "noise": rng.normal(size=len(subj))}, index=c.sample_ids)
+    res = marker_association(c, markers=markers, subject="SubjectID", taxa=True)
+    t = res.table
+    hit = t[(t["marker"] == "planted") & (t["predictor"] == "Bacteroides")]
+    assert hit["q_value"].iloc[0] < 0.05 and hit["effect"].iloc[0] > 0
+    assert (t.loc[t["marker"] == "noise", "q_value"] > 0.05).all()
+    assert (t.loc[t["marker"] == "person_level", "q_value"] > 0.05).mean() > 0.95
+    assert "within-subject" in res.model
+
+
+def test_cytokine_panel_runs_on_the_whole_grid(ihmp):
+    c, cyt = ihmp
+    res = marker_association(c, markers=cyt.iloc[:, :5], subject="SubjectID")
+    assert res.table["marker"].nunique() == 5 and res.table["n"].min() > 500
+    assert res.table["q_value"].between(0, 1).all()
+
+
+def test_bad_markers_are_clear_errors():
+    with pytest.raises(InputFormatError) as err:
+        parse_marker(pd.Series(["1.0", "2.0", "high"], index=["a", "b", "c"]), name="CRP")
+    assert err.value.column == "CRP" and "'high'" in str(err.value) and "'c'" in str(err.value)
+    c = franzosa2019()
+    with pytest.raises(DesignError, match="marker column"):
+        marker_association(c, markers=["Fecal.Calprotectin.typo"])
+    meta = c.metadata.assign(flat=1.0, empty=np.nan)
+    with pytest.raises(DesignError, match="no marker could be tested"):
+        marker_association(c.with_metadata(meta), markers=["flat", "empty"], taxa=False)
+    table = pd.DataFrame({"crp": ["<0.5", "3", "LOD"]}, index=["nope1", "nope2", "nope3"])
+    with pytest.raises(DesignError, match="no marker row matches"):
+        marker_association(c, markers=table)
+
+
+def test_censored_values_and_absent_samples_are_said():
+    c = franzosa2019()
+    ids = list(c.sample_ids[:40])
+    vals = [str(v) for v in np.random.default_rng(1).lognormal(size=40)]
+    vals[:3] = ["<0.5", "LOD", "<0.5"]
+    table = pd.DataFrame({"crp": vals + ["1.0"]}, index=ids + ["not_a_sample"])
+    res = marker_association(c, markers=table, taxa=False)
+    assert any("1 marker row" in n for n in res.notes) and any("3 value(s) below detection" in n for n in res.notes)
+    assert res.transforms["crp"] == "log"
