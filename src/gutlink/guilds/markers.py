@@ -126,15 +126,20 @@ def _adjustment(meta: pd.DataFrame, covariates: Sequence[str], subject: str | No
     return pd.concat(parts, axis=1)
 
 
-def _fit(y: np.ndarray, x: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
-    """Coefficient of each column of *x* in ``y ~ x_j + z`` for every j at once (residualised on *z*)."""
-    q, _ = np.linalg.qr(z)
+def _basis(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Orthonormal basis of the adjustment design's column space and its rank."""
+    u, sv, _ = np.linalg.svd(z, full_matrices=False)
+    rank = int((sv > sv.max() * max(z.shape) * np.finfo(float).eps).sum())
+    return u[:, :rank], sv, rank
+
+
+def _fit(y: np.ndarray, ex: np.ndarray, q: np.ndarray, rank: int) -> dict[str, np.ndarray]:
+    """Coefficient of each column of *ex* (already residualised on the basis *q*) in ``y ~ x_j + z``."""
     ey = y - q @ (q.T @ y)
-    ex = x - q @ (q.T @ x)
     sxx = (ex**2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         beta = (ex * ey[:, None]).sum(axis=0) / sxx
-        df = len(y) - np.linalg.matrix_rank(z) - 1
+        df = len(y) - rank - 1
         resid = ((ey[:, None] - ex * beta) ** 2).sum(axis=0)
         se = np.sqrt(resid / df / sxx)
         r = (ex * ey[:, None]).sum(axis=0) / np.sqrt(sxx * (ey**2).sum())
@@ -193,6 +198,8 @@ def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame,
     x, kinds = _predictors(cohort, taxa, min_prevalence)
     z_all = _adjustment(cohort.metadata, covariates, subject)
     rows, transforms = [], {}
+    cache: dict[bytes, tuple[np.ndarray, np.ndarray, int]] = {}  # one basis per missing-value pattern
+    xv, zv = x.to_numpy(dtype=float), z_all.to_numpy(dtype=float)
     for name in frame.columns:
         values, censored = parse_marker(frame[name], name=str(name))
         if censored:
@@ -204,7 +211,12 @@ def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame,
             notes.append(f"{name}: skipped ({int(ok.sum())} complete samples"
                          + (", constant" if y[ok].nunique() < 2 else "") + ").")
             continue
-        fit = _fit(y.to_numpy(dtype=float)[ok], x.to_numpy(dtype=float)[ok], z_all.to_numpy(dtype=float)[ok])
+        key = np.packbits(ok).tobytes()
+        if key not in cache:
+            q, _, rank = _basis(zv[ok])
+            cache[key] = (q, xv[ok] - q @ (q.T @ xv[ok]), rank)
+        q, ex, rank = cache[key]
+        fit = _fit(y.to_numpy(dtype=float)[ok], ex, q, rank)
         rows.append(pd.DataFrame({"marker": str(name), "predictor": x.columns.str.removeprefix("taxon:"),
                                   "kind": kinds, "n": int(ok.sum()), **fit}))
     if not rows:
