@@ -135,8 +135,9 @@ def guild_scores(cohort: Cohort, *, threshold: float = 0.9, protective: Sequence
     states = fg.states.reindex(cohort.feature_ids.astype(str))
     rel = cohort.relative()
     f = _fractions(rel, states)
-    n, g = rel.shape[0], len(GUILDS)
-    long = pd.DataFrame({"sample_id": np.repeat(cohort.sample_ids.to_numpy(), g), "guild": np.tile(list(GUILDS), n),
+    n, n_guilds = rel.shape[0], len(GUILDS)
+    long = pd.DataFrame({"sample_id": np.repeat(cohort.sample_ids.to_numpy(), n_guilds),
+                         "guild": np.tile(list(GUILDS), n),
                          "load": f["load"].ravel(), "low": f["load"].ravel(),
                          "high": (f["load"] + f["ambiguous"] + f["unassigned"]).ravel(),
                          "assigned": (f["load"] + f["non"]).ravel(), "ambiguous": f["ambiguous"].ravel(),
