@@ -47,3 +47,20 @@ def test_guilds_half_a_design_is_a_clear_error(shared_data, tmp_path, capsys):
     code = main(["guilds", *_prism(shared_data), "--group", "Diagnosis", "--case", "CD", "--control", "Nope",
                  "--out", str(out)])
     assert code == 2 and not out.exists()
+
+
+def test_guilds_markers_column_and_bad_marker_file(shared_data, tmp_path, capsys):
+    out = tmp_path / "m"
+    code = main(["guilds", *_prism(shared_data), "--markers", "Fecal.Calprotectin", "--covariates", "Age",
+                 "--no-taxa", "--out", str(out), "--quiet"])
+    assert code == 0 and (out / "markers.tsv").is_file()
+    assert "Immune markers" in (out / "report.html").read_text()
+    assert "Markers: 1 tested" in capsys.readouterr().out
+    meta = pd.read_csv(shared_data / "ibd" / "franzosa2019_prism" / "ibd_metadata.csv", index_col=0)
+    bad = pd.DataFrame({"crp": ["1.0"] * len(meta)}, index=meta.index)
+    bad.iloc[3, 0] = "high"
+    path = tmp_path / "markers.tsv"
+    bad.rename_axis("sample_id").to_csv(path, sep="\t")
+    code = main(["guilds", *_prism(shared_data), "--markers", str(path), "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and "'high'" in err and "crp" in err and not (tmp_path / "x").exists()
