@@ -230,3 +230,12 @@ def test_nielsen_crohn_same_direction_as_prism_with_subjects(metaml):
     assert res.structure.startswith("repeated measures") and t.loc["barrier_balance", "n_case"] == 13
     for metric, sign in (("barrier_balance", -1), ("butyrate_producer", -1), ("lps_hexa_acylated", 1)):
         assert np.sign(t.loc[metric, "effect"]) == sign and t.loc[metric, "q_value"] < 0.05, metric
+
+
+def test_match_taxa_gtdb_rule_is_reported():
+    from gutlink.taxonomy import match_taxa
+
+    names = pd.Series(["Ruminococcus_B_gnavus", "Faecalibacterium_prausnitzii"], index=["a", "b"])
+    m = match_taxa(["Mediterraneibacter_gnavus", "Ruminococcus_gnavus", "Faecalibacterium_prausnitzii"], names)
+    assert m.table["how"].tolist() == ["gtdb", "gtdb", "exact"]
+    assert m.table["feature_id"].tolist() == ["a", "a", "b"]
