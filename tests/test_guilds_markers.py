@@ -97,3 +97,16 @@ def test_censored_values_and_absent_samples_are_said():
     res = marker_association(c, markers=table, taxa=False)
     assert any("1 marker row" in n for n in res.notes) and any("3 value(s) below detection" in n for n in res.notes)
     assert res.transforms["crp"] == "log"
+
+
+def test_report_escapes_marker_names(tmp_path):
+    from gutlink.report import write
+    from gutlink.run import Run
+
+    c = franzosa2019()
+    hostile = "<script>alert(1)</script>"
+    table = pd.DataFrame({hostile: c.metadata["Fecal.Calprotectin"]}, index=c.sample_ids)
+    res = marker_association(c, markers=table, taxa=True)
+    out = write(Run(subcommand="guilds", results=(res,)), tmp_path / "r")
+    html = (out / "report.html").read_text()
+    assert hostile not in html and "&lt;script&gt;" in html
