@@ -239,3 +239,18 @@ def test_match_taxa_gtdb_rule_is_reported():
     m = match_taxa(["Mediterraneibacter_gnavus", "Ruminococcus_gnavus", "Faecalibacterium_prausnitzii"], names)
     assert m.table["how"].tolist() == ["gtdb", "gtdb", "exact"]
     assert m.table["feature_id"].tolist() == ["a", "a", "b"]
+
+
+def test_matched_pairs_use_the_signed_rank_test_and_shuffle_within_pairs(prism_cd):
+    meta = prism_cd.metadata.copy()
+    cases = meta.index[meta["group_label"] == "case"][:30]
+    controls = meta.index[meta["group_label"] == "control"][:30]
+    keep = list(cases) + list(controls)
+    sub = prism_cd.subset(samples=prism_cd.sample_ids.isin(keep))
+    m = sub.metadata.copy()
+    m.loc[cases, "pair"] = [f"p{i}" for i in range(30)]
+    m.loc[controls, "pair"] = [f"p{i}" for i in range(30)]
+    res = guild_test(sub.with_metadata(m), block="pair", n_shuffles=10, rng=0)
+    rank = res.tests[res.tests["metric"] == "barrier_balance"].iloc[0]
+    assert rank["test"] == "wilcoxon_signed_rank" and rank["n_case"] == 30
+    assert len(res.shuffle) > 0 and res.structure.startswith("matched blocks")
