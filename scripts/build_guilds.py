@@ -12,6 +12,8 @@ Writes three files (the same inputs always give the same bytes):
     claims; the genus majority for traits condensed from species records).
 ``lineages.tsv``
     Genus → family, order, class, phylum, kingdom (so that a genus-only 16S table gets its lineage rules).
+``taxids.tsv``
+    NCBI taxid → species name (tables keyed by taxid, such as GMrepo's ``ncbi_<taxid>`` columns).
 ``seed_review.tsv``
     Every row of the curated seed with what was done with it (kept, corrected, contested, dropped, unmappable)
     and why. Dropped and unmappable rows do not enter ``guilds.tsv``.
@@ -275,6 +277,19 @@ def _lineages(species: pd.DataFrame) -> pd.DataFrame:
     return lin[["family", "order", "class", "phylum", "kingdom"]].reset_index()
 
 
+def _taxids(species: pd.DataFrame) -> pd.DataFrame:
+    """NCBI taxid → species name, for tables keyed by taxid (GMrepo ``ncbi_<taxid>``); a taxid seen under two
+    species is left out."""
+    ids = species[["species", "ncbi_tax_ids_seen"]].dropna()
+    long = ids.assign(taxid=ids["ncbi_tax_ids_seen"].astype(str).str.split(";")).explode("taxid")
+    long["taxid"] = long["taxid"].str.strip()
+    long = long[long["taxid"].str.fullmatch(r"\d+")]
+    unique = long.groupby("taxid")["species"].nunique()
+    long = long[long["taxid"].isin(unique.index[unique == 1])].drop_duplicates("taxid")
+    long = long.assign(_n=long["taxid"].astype(int)).sort_values("_n")
+    return long[["taxid", "species"]].reset_index(drop=True)
+
+
 def build(traits: Path) -> dict[str, object]:
     """All output tables and the provenance document, from the trait folder."""
     species = _species_table(traits)
@@ -303,7 +318,8 @@ def build(traits: Path) -> dict[str, object]:
                             "consensus": "genus rows: fraction of assessed species carrying the guild; a feature "
                                          "matched only at genus level is a member at consensus >= threshold, a "
                                          "non-member at <= 1 - threshold, ambiguous between"}}
-    return {"guilds.tsv": table, "lineages.tsv": _lineages(species), "seed_review.tsv": review,
+    return {"guilds.tsv": table, "lineages.tsv": _lineages(species), "taxids.tsv": _taxids(species),
+            "seed_review.tsv": review,
             "provenance.json": prov}
 
 

@@ -25,11 +25,12 @@ import pandas as pd
 
 from ..errors import DesignError
 from ..taxonomy import SYNONYMS, gtdb_base, match_taxa, taxon_key
-from .knowledge import GUILDS, LIST_GUILDS, _lineages, guild_table
+from .knowledge import GUILDS, LIST_GUILDS, _lineages, _taxids, guild_table
 
 __all__ = ["FeatureGuilds", "assign_features", "feature_names"]
 
 _RANKS = ("species", "genus", "family", "order", "class", "phylum", "kingdom")
+_TAXID = r"^(?:ncbi[_:]?|taxid[_:]?)?(\d+)$"
 _UNRESOLVED = ("_sp_", "_sp", "_unclassified", "_bacterium", "_noname", "uncultured", "_group")
 
 
@@ -64,6 +65,10 @@ def feature_names(taxonomy: pd.DataFrame) -> pd.DataFrame:
             out[rank] = taxonomy[rank].to_numpy(dtype=object)
     out = out.where(out.notna() & (out.astype(str) != ""), None)
     bare = out.isna().all(axis=1)
+    if bare.any():  # NCBI taxids (GMrepo 'ncbi_562') → the species of the trait tables
+        taxid = pd.Series(out.index[bare], index=out.index[bare]).str.extract(_TAXID, expand=False).dropna()
+        out.loc[taxid.index, "species"] = taxid.map(_taxids()).to_numpy()
+        bare = out.isna().all(axis=1) & ~pd.Series(out.index.isin(taxid.index), index=out.index)
     if bare.any():  # no lineage at all (a generic table of genus or species names): the ID is the name
         ids = pd.Series(out.index[bare], index=out.index[bare]).map(taxon_key)
         binomial = ids.str.match(r"^[a-z]+_[a-z]+$") & ~ids.str.endswith(("_group", "_sp"))

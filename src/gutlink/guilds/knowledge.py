@@ -72,6 +72,13 @@ def _lineages() -> pd.DataFrame:
         return pd.read_csv(fh, sep="\t", keep_default_na=False)
 
 
+@lru_cache(maxsize=1)
+def _taxids() -> dict[str, str]:
+    with _read("taxids.tsv") as fh:
+        t = pd.read_csv(fh, sep="\t", dtype=str, keep_default_na=False)
+    return dict(zip(t["taxid"], t["species"]))
+
+
 def seed_review() -> pd.DataFrame:
     """What was done with each curated seed row (kept, corrected, contested, dropped, unmappable) and why."""
     with _read("seed_review.tsv") as fh:
