@@ -531,3 +531,15 @@ def test_unknown_rank_is_an_input_error(tmp_path):
     # was a plain ValueError from normalise_rank for Kraken, Bracken, MetaPhlAn and table files
     err = _refused(_write(tmp_path, "S1.kreport", (CORPUS / "S1.kreport").read_bytes()), rank="kingdomz")
     assert "unknown rank 'kingdomz'" in err.message
+
+
+@pytest.mark.skip(reason="known, not fixed: libhdf5 loops forever reading a string attribute of this corrupt file "
+                         "(found by atheris, seed 99); needs the HDF5 parse in a child process with a time limit")
+def test_corrupt_hdf5_global_heap_does_not_hang(tmp_path):
+    import subprocess
+    import sys
+
+    path = _write(tmp_path, "t.biom", (DATA / "hdf5_corrupt_global_heap_hangs.biom").read_bytes())
+    code = ("import sys\nfrom gutlink.io import read\nfrom gutlink.errors import GutlinkError\n"
+            f"try:\n    read({str(path)!r})\nexcept GutlinkError:\n    sys.exit(0)\n")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
