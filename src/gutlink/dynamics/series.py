@@ -125,7 +125,7 @@ def from_frames(relative: pd.DataFrame, *, subjects: Sequence[Any], times: Seque
     Examples
     --------
     >>> rel = pd.DataFrame([[1, 1], [2, 1], [3, 1]], columns=["a", "b"])
-    >>> from_frames(rel, subjects=["m", "m", "m"], times=[0, 1, 2]).relative.iloc[2, 0]
+    >>> float(from_frames(rel, subjects=["m", "m", "m"], times=[0, 1, 2]).relative.iloc[2, 0])
     0.75
     """
     x = relative.to_numpy(dtype=float)
