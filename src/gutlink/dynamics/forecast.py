@@ -118,7 +118,8 @@ def forecast(model: DynamicsModel, ts: TimeSeries, *, subject: str) -> ForecastR
 @dataclass(frozen=True)
 class HoldoutResult(Result):
     """Leave-one-subject-out forecasts: per-subject RMSE of relative abundance for the model, persistence
-    (first observation carried forward) and the training mean composition; ``summary`` has their medians."""
+    (first observation carried forward) and the training mean composition; ``summary`` has their medians over
+    the subjects whose forecast completed (``n_scored``) and the number that blew up or failed (``n_failed``)."""
 
     table: pd.DataFrame
     summary: pd.DataFrame
@@ -153,7 +154,10 @@ def holdout(ts: TimeSeries, *, model: Literal["glv", "clv"] = "glv", alphas: Seq
                      "status": res.status})
         results.append(res)
     table = pd.DataFrame(rows)
-    summary = pd.DataFrame({"median_rmse": [table[c].median() for c in
-                                            ("rmse_model", "rmse_persistence", "rmse_mean_composition")]},
+    cols = ("rmse_model", "rmse_persistence", "rmse_mean_composition")
+    # a forecast that blew up or failed has no RMSE: it is counted in n_failed, never silently dropped
+    summary = pd.DataFrame({"median_rmse": [table[c].median() for c in cols],
+                            "n_scored": [int(table[c].notna().sum()) for c in cols],
+                            "n_failed": [int(table[c].isna().sum()) for c in cols]},
                            index=["model", "persistence", "mean_composition"])
     return HoldoutResult(table, summary, model, tuple(results))
