@@ -132,3 +132,34 @@ def test_mdsine2_reader_drops_samples_without_qpcr_only_when_asked(shared_data):
     ts = read_mdsine(*args, qpcr=d / "qpcr.tsv", perturbations=d / "perturbations.tsv", missing_biomass="drop")
     assert set(ts.perturbations.columns) == {"High Fat Diet", "Vancomycin", "Gentamicin"}
     assert ts.biomass is not None and (ts.biomass > 0).all()
+
+
+def test_steady_state_stability_and_keystone():
+    from gutlink.dynamics.analysis import keystone, steady_state
+    m = fit(_series(), model="glv", alphas=[1e-6])
+    ss = steady_state(m)
+    x = np.linalg.solve(A, -R)
+    assert ss.stable and np.allclose(ss.table["abundance"], x, rtol=0.1)
+    ks = keystone(m)
+    assert set(ks.table["taxon"]) == set(m.taxa) and (ks.table["bray_curtis"] >= 0).all()
+    unstable = DynamicsModel("glv", ("a",), (), np.array([1.0]), np.array([[0.5]]), np.zeros((1, 0)), 0.0, 1.0,
+                             1e-5)
+    bad = steady_state(unstable)
+    assert not bad.stable and bad.table["abundance"].isna().all() and "not reported" in bad.message
+    with pytest.raises(DesignError, match="stable baseline"):
+        keystone(unstable)
+    with pytest.raises(DesignError, match="not in the model"):
+        steady_state(m, perturbation={"fibre": 1.0})
+
+
+@pytest.mark.realdata
+def test_stein_published_parameters_have_a_stable_state_with_cdiff(shared_data):
+    from gutlink.dynamics.analysis import steady_state
+    f = shared_data / "dynamics" / "published_glv_params" / "stein2013_glv_params.csv"
+    if not f.is_file():
+        pytest.skip(f"{f} not present")
+    p = pd.read_csv(f, index_col=0)
+    m = DynamicsModel("glv", tuple(p.index), ("clindamycin",), p["growth_rate_per_day"].to_numpy(),
+                      p.loc[:, p.index].to_numpy(), p[["clindamycin_susceptibility"]].to_numpy(), 0.0, 1.0, 1e-5)
+    ss = steady_state(m)
+    assert ss.stable and ss.table.set_index("taxon").loc["Clostridium_difficile", "present"]

@@ -1,0 +1,173 @@
+"""Steady states, local stability and keystone analysis of a fitted gLV model (research tool, never medical
+advice).
+
+The steady state is the saturated one found by repeated elimination: solve ``r + B u + A x = 0`` over the present
+taxa, drop those with a non-positive abundance, repeat. It is reported only when it is locally stable (every
+eigenvalue of the Jacobian ``diag(x*) A`` has a negative real part) and no absent taxon can invade
+(``r_i + (B u)_i + (A x*)_i < 0``); otherwise the result says why and gives no abundances.
+
+Examples
+--------
+>>> import numpy as np
+>>> from gutlink.dynamics.models import DynamicsModel
+>>> m = DynamicsModel("glv", ("a", "b"), (), np.array([1.0, 1.0]), np.array([[-1.0, -0.5], [-0.5, -1.0]]),
+...                   np.zeros((2, 0)), 0.0, 1.0, 1e-5)
+>>> res = steady_state(m)
+>>> res.stable, np.round(res.table["abundance"].to_numpy(), 3).tolist()
+(True, [0.667, 0.667])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DesignError
+from ..results import Result
+from .models import DynamicsModel
+
+__all__ = ["SteadyStateResult", "KeystoneResult", "steady_state", "keystone"]
+
+CAVEAT = "Research tool, never medical advice."
+
+
+@dataclass(frozen=True)
+class SteadyStateResult(Result):
+    """The steady state (``table``: taxon, abundance, present), its stability and why it may not exist."""
+
+    table: pd.DataFrame
+    stable: bool
+    uninvadable: bool
+    max_real_eigenvalue: float
+    message: str
+    caveat: str = CAVEAT
+
+
+def _glv(model: DynamicsModel) -> None:
+    if model.model != "glv":
+        raise DesignError("steady states and keystone analysis need an absolute-abundance gLV model; a cLV model "
+                          "describes relative abundance only (simulate it to long times instead).")
+
+
+def _drive(model: DynamicsModel, perturbation: Mapping[str, float] | None) -> np.ndarray:
+    u = np.zeros(len(model.perturbations))
+    for name, value in (perturbation or {}).items():
+        if name not in model.perturbations:
+            raise DesignError(f"perturbation {name!r} is not in the model (it has {list(model.perturbations)}).")
+        u[model.perturbations.index(name)] = value
+    return model.growth + model.effects @ u
+
+
+def _saturated(r: np.ndarray, A: np.ndarray, present: np.ndarray) -> np.ndarray:
+    present = present.copy()
+    x = np.zeros(len(r))
+    for _ in range(len(r)):                                        # at most one elimination per taxon
+        idx = np.flatnonzero(present)
+        x[:] = 0.0
+        if len(idx) == 0:
+            return x
+        try:
+            x[idx] = np.linalg.solve(A[np.ix_(idx, idx)], -r[idx])
+        except np.linalg.LinAlgError:
+            x[idx] = np.linalg.lstsq(A[np.ix_(idx, idx)], -r[idx], rcond=None)[0]
+        bad = idx[x[idx] <= 0]
+        if len(bad) == 0:
+            return x
+        present[bad[np.argmin(x[bad])]] = False                     # drop the most negative, then re-solve
+    return x
+
+
+def steady_state(model: DynamicsModel, *, perturbation: Mapping[str, float] | None = None,
+                 absent: tuple[str, ...] = ()) -> SteadyStateResult:
+    """Saturated steady state of a gLV model, with local stability and invadability.
+
+    Parameters
+    ----------
+    model
+        A fitted gLV model.
+    perturbation
+        Perturbations held on (name → level, usually 1).
+    absent
+        Taxa kept at zero (e.g. removed for a keystone analysis).
+
+    Returns
+    -------
+    SteadyStateResult
+        ``table`` abundances are NaN when the state is unstable or invadable.
+
+    Examples
+    --------
+    >>> m = DynamicsModel("glv", ("a",), (), np.array([1.0]), np.array([[0.5]]), np.zeros((1, 0)), 0.0, 1.0, 1e-5)
+    >>> steady_state(m).stable
+    False
+    """
+    _glv(model)
+    unknown = [t for t in absent if t not in model.taxa]
+    if unknown:
+        raise DesignError(f"taxa {unknown} are not in the model.")
+    r, A = _drive(model, perturbation), np.asarray(model.interactions)
+    present = ~np.isin(np.asarray(model.taxa), np.asarray(absent, dtype=str))
+    x = _saturated(r, A, present)
+    alive = x > 0
+    J = x[alive][:, None] * A[np.ix_(alive, alive)]
+    lam = float(np.max(np.linalg.eigvals(J).real)) if alive.any() else -np.inf
+    invasion = r + A @ x
+    can_invade = (~alive) & present & (invasion > 1e-9)
+    stable, closed = lam < 0, not can_invade.any()
+    if not alive.any():
+        msg = "no taxon persists: the model has no positive steady state"
+    elif not stable:
+        msg = f"the steady state is unstable (largest Jacobian eigenvalue real part {lam:.3g} ≥ 0): not reported"
+    elif not closed:
+        msg = (f"taxa {list(np.asarray(model.taxa)[can_invade])} could invade the candidate state: not a "
+               "saturated steady state, not reported")
+    else:
+        msg = f"locally stable (largest eigenvalue real part {lam:.3g}); {int(alive.sum())} taxa persist"
+    shown = x if (stable and closed and alive.any()) else np.full(len(x), np.nan)
+    table = pd.DataFrame({"taxon": model.taxa, "abundance": shown, "present": alive})
+    return SteadyStateResult(table, bool(stable and alive.any()), bool(closed), lam, msg)
+
+
+@dataclass(frozen=True)
+class KeystoneResult(Result):
+    """Effect of removing each taxon on the steady state: ``table`` (taxon, bray_curtis, n_lost, total_change,
+    stable_after)."""
+
+    table: pd.DataFrame
+    baseline_stable: bool
+    caveat: str = CAVEAT
+
+
+def keystone(model: DynamicsModel, *, perturbation: Mapping[str, float] | None = None) -> KeystoneResult:
+    """Remove each taxon in turn and compare the new steady state with the full one.
+
+    ``bray_curtis`` compares the remaining taxa (the removed one excluded from both), ``n_lost`` counts
+    other taxa that go extinct, ``total_change`` is the relative change of the total abundance.
+
+    Examples
+    --------
+    >>> m = DynamicsModel("glv", ("a", "b"), (), np.array([1.0, -0.1]), np.array([[-1.0, 0.0], [0.5, -1.0]]),
+    ...                   np.zeros((2, 0)), 0.0, 1.0, 1e-5)
+    >>> int(keystone(m).table.set_index("taxon").loc["a", "n_lost"])
+    1
+    """
+    base = steady_state(model, perturbation=perturbation)
+    if not base.stable or not base.uninvadable:
+        raise DesignError(f"keystone analysis needs a stable baseline steady state; {base.message}.")
+    x0 = base.table["abundance"].to_numpy()
+    rows = []
+    for k, taxon in enumerate(model.taxa):                         # one steady state per removed taxon
+        res = steady_state(model, perturbation=perturbation, absent=(taxon,))
+        x1 = res.table["abundance"].to_numpy()
+        keep = np.arange(len(x0)) != k
+        a, b = x0[keep], x1[keep]
+        bc = float(np.abs(a - b).sum() / (a.sum() + b.sum())) if np.all(np.isfinite(b)) else np.nan
+        lost = int(((a > 0) & (b <= 0)).sum()) if np.all(np.isfinite(b)) else -1
+        total = float(b.sum() / a.sum() - 1) if np.all(np.isfinite(b)) else np.nan
+        rows.append({"taxon": taxon, "bray_curtis": bc, "n_lost": lost, "total_change": total,
+                     "stable_after": res.stable and res.uninvadable})
+    table = pd.DataFrame(rows).sort_values("bray_curtis", ascending=False, na_position="last")
+    return KeystoneResult(table.reset_index(drop=True), True)
