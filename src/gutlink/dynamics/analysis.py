@@ -117,8 +117,11 @@ def steady_state(model: DynamicsModel, *, perturbation: Mapping[str, float] | No
     invasion = r + A @ x
     can_invade = (~alive) & present & (invasion > 1e-9)
     stable, closed = lam < 0, not can_invade.any()
-    if not alive.any():
-        msg = "no taxon persists: the model has no positive steady state"
+    if not alive.any() and not closed:
+        msg = ("no positive steady state, and taxa can grow from zero: the model may grow without bound "
+               "(check the self-interactions); not reported")
+    elif not alive.any():
+        msg = "no taxon persists: extinction of every present taxon is the steady state"
     elif not stable:
         msg = f"the steady state is unstable (largest Jacobian eigenvalue real part {lam:.3g} ≥ 0): not reported"
     elif not closed:
@@ -126,9 +129,9 @@ def steady_state(model: DynamicsModel, *, perturbation: Mapping[str, float] | No
                "saturated steady state, not reported")
     else:
         msg = f"locally stable (largest eigenvalue real part {lam:.3g}); {int(alive.sum())} taxa persist"
-    shown = x if (stable and closed and alive.any()) else np.full(len(x), np.nan)
+    shown = x if (stable and closed) else np.full(len(x), np.nan)
     table = pd.DataFrame({"taxon": model.taxa, "abundance": shown, "present": alive})
-    return SteadyStateResult(table, bool(stable and alive.any()), bool(closed), lam, msg)
+    return SteadyStateResult(table, bool(stable), bool(closed), lam, msg)
 
 
 @dataclass(frozen=True)
