@@ -64,7 +64,7 @@ def _drive(model: DynamicsModel, perturbation: Mapping[str, float] | None) -> np
 def _saturated(r: np.ndarray, A: np.ndarray, present: np.ndarray) -> np.ndarray:
     present = present.copy()
     x = np.zeros(len(r))
-    for _ in range(len(r)):                                        # at most one elimination per taxon
+    for _ in range(len(r) + 1):                                    # at most one elimination per taxon
         idx = np.flatnonzero(present)
         x[:] = 0.0
         if len(idx) == 0:
@@ -116,7 +116,8 @@ def steady_state(model: DynamicsModel, *, perturbation: Mapping[str, float] | No
     lam = float(np.max(np.linalg.eigvals(J).real)) if alive.any() else -np.inf
     invasion = r + A @ x
     can_invade = (~alive) & present & (invasion > 1e-9)
-    stable, closed = lam < 0, not can_invade.any()
+    closed = not can_invade.any()
+    stable = bool(lam < 0) if alive.any() else closed  # the empty state is stable when nothing can grow from 0
     if not alive.any() and not closed:
         msg = ("no positive steady state, and taxa can grow from zero: the model may grow without bound "
                "(check the self-interactions); not reported")
