@@ -163,3 +163,46 @@ def test_stein_published_parameters_have_a_stable_state_with_cdiff(shared_data):
                       p.loc[:, p.index].to_numpy(), p[["clindamycin_susceptibility"]].to_numpy(), 0.0, 1.0, 1e-5)
     ss = steady_state(m)
     assert ss.stable and ss.table.set_index("taxon").loc["Clostridium_difficile", "present"]
+
+
+def test_scenarios_compose_with_bootstrap_bands():
+    from gutlink.dynamics.scenarios import antibiotic, prebiotic, probiotic, simulate
+    m = fit(_series(noise=0.02), model="glv", n_boot=20, rng=0)
+    start = np.linalg.solve(A, -R)
+    start[2] = 1e-8  # taxon2 absent: a probiotic candidate
+    times = np.arange(0, 30, 0.5)
+    res = simulate(m, start, times=times,
+                   interventions=[antibiotic("perturbation0", start=2, end=4),
+                                  prebiotic(["taxon1"], factor=1.5, start=4, end=8),
+                                  probiotic("taxon2", dose=0.05, times=[5, 6, 7])])
+    assert res.n_models + res.failed == 20 and res.n_models >= 15
+    assert (res.table["low"] <= res.table["median"] + 1e-12).all()
+    assert (res.table["median"] <= res.table["high"] + 1e-12).all()
+    eng = res.readouts.set_index("readout").loc["engraftment"]
+    assert eng["taxon"] == "taxon2" and eng["engrafted_fraction"] > 0.8
+    assert res.caveat == "Research tool, never medical advice."
+    with pytest.raises(DesignError, match="not in the model"):
+        simulate(m, start, times=times, interventions=[probiotic("Lactobacillus", dose=1.0, times=[1])])
+    with pytest.raises(DesignError, match="was not fitted"):
+        simulate(m, start, times=times, interventions=[antibiotic("vancomycin", start=1, end=2)])
+
+
+@pytest.mark.realdata
+def test_stein_clindamycin_lets_cdiff_grow(shared_data):
+    from gutlink.dynamics.scenarios import antibiotic, probiotic, simulate
+    f = shared_data / "dynamics" / "published_glv_params" / "stein2013_glv_params.csv"
+    if not f.is_file():
+        pytest.skip(f"{f} not present")
+    p = pd.read_csv(f, index_col=0)
+    m = DynamicsModel("glv", tuple(p.index), ("clindamycin",), p["growth_rate_per_day"].to_numpy(),
+                      p.loc[:, p.index].to_numpy(), p[["clindamycin_susceptibility"]].to_numpy(), 0.0, 1.0, 1e-5)
+    from gutlink.dynamics.analysis import steady_state
+    healthy = steady_state(m, absent=("Clostridium_difficile",))
+    start = np.nan_to_num(healthy.table["abundance"].to_numpy(), nan=0.1) + 1e-6
+    times = np.arange(0, 40, 0.5)
+    cd = dict(taxon="Clostridium_difficile", dose=1e-4, times=[10.0])
+    plain = simulate(m, start, times=times, interventions=[probiotic(**cd)])
+    abx = simulate(m, start, times=times, interventions=[antibiotic("clindamycin", start=0, end=1),
+                                                         probiotic(**cd)])
+    final = lambda r: r.table.query("taxon == 'Clostridium_difficile'")["median"].iloc[-1]  # noqa: E731
+    assert final(abx) > final(plain)
