@@ -27,3 +27,27 @@ def test_report_escapes_taxon_names_and_states_the_caveat(tmp_path):
     assert "Research tool, never medical advice." in page
     assert json.loads((out / "model.json").read_text())["model"] == "glv"
     assert isinstance(pd.read_csv(out / "dynamicsmodel.tsv", sep="\t"), pd.DataFrame)
+
+
+def test_cli_fit_forecast_simulate(tmp_path):
+    from gutlink.cli import main
+    ts = simulate_glv(np.array([1.0, 0.7, 0.5]), -np.eye(3) - 0.05, n_subjects=4, times=np.arange(0, 8, 0.5),
+                      rng=0)
+    counts = (ts.relative * 1e4).round().T
+    counts.index.name = "#OTU ID"
+    counts.to_csv(tmp_path / "counts.tsv", sep="\t")
+    pd.DataFrame({"sampleID": ts.relative.index, "subject": ts.subjects, "time": ts.times}).to_csv(
+        tmp_path / "meta.tsv", sep="\t", index=False)
+    pd.DataFrame({"sampleID": ts.relative.index, "m1": ts.biomass * 1e9}).to_csv(tmp_path / "qpcr.tsv", sep="\t",
+                                                                                  index=False)
+    common = [str(tmp_path / "counts.tsv"), "--metadata", str(tmp_path / "meta.tsv"), "--subject", "subject",
+              "--time", "time", "--qpcr", str(tmp_path / "qpcr.tsv")]
+    assert main(["dynamics", "fit", *common, "--bootstrap", "5", "--out", str(tmp_path / "fit")]) == 0
+    assert main(["dynamics", "forecast", *common, "--out", str(tmp_path / "fc")]) == 0
+    model = tmp_path / "fit" / "model.json"
+    assert main(["dynamics", "simulate", str(model), "--probiotic", "taxon1:1e8:2,3", "--days", "10",
+                 "--out", str(tmp_path / "sim")]) == 0
+    assert "never medical advice" in (tmp_path / "sim" / "report.html").read_text()
+    assert main(["dynamics", "simulate", str(model), "--probiotic", "nope:1:2", "--out",
+                 str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()
