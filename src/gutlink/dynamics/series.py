@@ -178,9 +178,30 @@ def from_cohort(cohort: Cohort, *, subject: str, time: str, biomass: Sequence[fl
     an empty ``subject`` applies the window to every subject); a sample is perturbed when
     ``start <= time <= end``.
 
+    Parameters
+    ----------
+    cohort
+        Samples × taxa abundances with the subject and time columns in its metadata.
+    subject, time
+        Metadata columns of the subject IDs and the sampling times.
+    biomass
+        Per-sample total biomass, in the cohort's sample order (optional; gLV needs it).
+    perturbations
+        Windows table (optional).
+    min_points
+        Fewest time points a subject may have.
+
+    Returns
+    -------
+    TimeSeries
+
     Examples
     --------
-    >>> from gutlink.datasets import toy  # doctest: +SKIP
+    >>> meta = pd.DataFrame({"mouse": ["m"] * 3, "day": [2, 0, 1]}, index=["s1", "s2", "s3"])
+    >>> ts = from_cohort(Cohort(np.ones((3, 2)), meta), subject="mouse", time="day",
+    ...                  perturbations=pd.DataFrame({"name": ["abx"], "start": [1], "end": [2]}))
+    >>> ts.times.tolist(), ts.perturbations["abx"].tolist()
+    ([0.0, 1.0, 2.0], [0.0, 1.0, 1.0])
     """
     for col in (subject, time):
         if col not in cohort.metadata.columns:
