@@ -101,6 +101,12 @@ def community_verdict(tests: pd.DataFrame, perms: dict[str, PermanovaResult], di
     sig = (tests["q_value"] < ALPHA_LEVEL) & decisive
     sentences = [*_beta_sentences(tests, perms), *_alpha_sentences(tests), *_unadjusted_sentences(tests, decisive),
                  *_dysbiosis_sentences(tests, dys), *differential_sentences(diff)]
+    untested = decisive & ~np.isfinite(tests["q_value"].to_numpy(dtype=float))
+    if untested.any():
+        names = ", ".join(dict.fromkeys(_test_label(row) for row in tests[untested].itertuples()))
+        sentences.insert(0, f"{int(untested.sum())} deciding test(s) were not assessable (no p-value: not run, "
+                            f"or the statistic is undefined on this data): {names}.")
+    decisive = decisive & ~untested
     if sig.any():
         level = "evidence"
         found = ", ".join(dict.fromkeys(_test_label(row) for row in tests[sig].itertuples()))
@@ -109,6 +115,10 @@ def community_verdict(tests: pd.DataFrame, perms: dict[str, PermanovaResult], di
         level = "weak"
         head = ("Weak evidence at most: some tests have p < 0.05, but none survives correction for the "
                 f"{len(tests)} tests run (all {int(decisive.sum())} deciding tests q ≥ {ALPHA_LEVEL}).")
+    elif not decisive.any():
+        level = "none"
+        head = ("Not assessable: none of the deciding community tests produced a p-value "
+                "(permutation tests not run, or no variation between samples).")
     else:
         level = "none"
         head = ("No evidence of a difference between cases and controls in community composition, diversity or "
@@ -173,8 +183,14 @@ def _beta_sentences(tests: pd.DataFrame, perms: dict[str, PermanovaResult]) -> l
     out = []
     for row in tests[tests.analysis == "permanova"].itertuples():
         name = METRIC_NAMES.get(row.metric, row.metric)
-        verb = "differs" if row.q_value < ALPHA_LEVEL else "does not differ detectably"
         perm = perms[row.metric].permutations
+        if not np.isfinite(row.p_value):
+            why = ("no permutations were run (--permutations 0), so no p-value exists" if perm == 0 else
+                   "every distance is zero or the pseudo-F is undefined (no variation between samples under "
+                   "this metric, e.g. every taxon present in every sample under Jaccard, or a single taxon)")
+            out.append(f"Community composition ({name}): not assessable, {why}.")
+            continue
+        verb = "differs" if row.q_value < ALPHA_LEVEL else "does not differ detectably"
         floor = " (the smallest p possible with this many permutations)" if row.p_value <= 1 / (perm + 1) + 1e-12 else ""
         text = (f"Community composition ({name}) {verb} between groups: PERMANOVA R² = {row.effect:.3f}, "
                 f"pseudo-F = {row.statistic:.2f}, p {_fmt_p(row.p_value)}{floor} with {perm} permutations, "

@@ -278,12 +278,21 @@ def _f_statistics(traces: np.ndarray, plan: _Plan, total: float) -> np.ndarray:
 def _permutation_p(
     f_obs: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], stream: Iterable[np.ndarray]
 ) -> np.ndarray:
-    """(1 + #{F_perm >= F_obs - eps}) / (P + 1), streaming over blocks of permutations; NaN if P = 0."""
+    """(1 + #{F_perm >= F_obs - eps}) / (P + 1), streaming over blocks of permutations.
+
+    NaN if P = 0, and NaN for every term whose observed statistic is NaN (all distances 0, no
+    variance to partition): a NaN compares False with everything, so without this guard the count
+    would be 0 and p the smallest possible value, 1 / (P + 1), a false "significant" result.
+    """
+    f_obs = np.asarray(f_obs, dtype=float)
+    if np.isnan(f_obs).all():
+        return np.full(f_obs.shape, np.nan)
     exceed, count = np.zeros(f_obs.shape), 0
     for perms in stream:
         exceed += (statistic(perms) >= f_obs - _EPS).sum(axis=0)
         count += len(perms)
-    return (1 + exceed) / (count + 1) if count else np.full(f_obs.shape, np.nan)
+    p = (1 + exceed) / (count + 1) if count else np.full(f_obs.shape, np.nan)
+    return np.where(np.isnan(f_obs), np.nan, p)
 
 
 @dataclass(frozen=True)

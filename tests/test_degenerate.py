@@ -1,0 +1,62 @@
+"""Degenerate data must never yield a verdict (issue 12, defect 1 and defect 10's last point).
+
+All-zero distances (every taxon in every sample under Jaccard, a single-taxon table) leave nothing to
+partition: the pseudo-F is NaN, so the permutation p must be NaN too, never 1 / (P + 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gutlink.community.permanova import _permutation_p, permanova_table
+from gutlink.community.permdisp import permdisp_table
+from gutlink.verdict import _beta_sentences
+
+
+def _zeros(n: int) -> np.ndarray:
+    return np.zeros((n, n))
+
+
+def test_all_zero_distances_give_nan_p_not_the_floor():
+    meta = pd.DataFrame({"group": ["a"] * 6 + ["b"] * 6})
+    table = permanova_table(_zeros(12), meta, "~ group", n_permutations=99, rng=1)
+    assert np.isnan(table["statistic"].iloc[0])
+    assert np.isnan(table["p_value"].iloc[0])  # was 1/100 before the fix
+
+
+def test_permdisp_on_all_zero_distances_gives_nan_p():
+    f, p, _ = permdisp_table(_zeros(8), list("aaaabbbb"), n_permutations=99, rng=1)
+    assert np.isnan(f)
+    assert np.isnan(p)
+
+
+def test_permutation_p_keeps_finite_terms_and_blanks_nan_terms():
+    f_obs = np.array([5.0, np.nan])
+    stream = iter([np.zeros((9, 2))])
+    p = _permutation_p(f_obs, lambda perms: np.zeros((len(perms), 2)), stream)
+    assert p[0] == 1 / 10
+    assert np.isnan(p[1])
+
+
+class _Perm:
+    def __init__(self, permutations: int) -> None:
+        self.permutations = permutations
+
+
+def _tests(p: float) -> pd.DataFrame:
+    return pd.DataFrame({"analysis": ["permanova"], "metric": ["jaccard"], "test": ["permanova (terms)"],
+                         "statistic": [np.nan if p != p else 3.0], "p_value": [p], "q_value": [p],
+                         "effect": [np.nan]})
+
+
+def test_verdict_sentence_says_not_assessable_on_nan():
+    out = _beta_sentences(_tests(np.nan), {"jaccard": _Perm(999)})  # type: ignore[dict-item]
+    assert len(out) == 1
+    assert "not assessable" in out[0]
+    assert "differs" not in out[0]
+
+
+def test_verdict_sentence_says_permutations_not_run():
+    out = _beta_sentences(_tests(np.nan), {"jaccard": _Perm(0)})  # type: ignore[dict-item]
+    assert "not assessable" in out[0] and "--permutations 0" in out[0]
