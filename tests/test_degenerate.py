@@ -60,3 +60,23 @@ def test_verdict_sentence_says_not_assessable_on_nan():
 def test_verdict_sentence_says_permutations_not_run():
     out = _beta_sentences(_tests(np.nan), {"jaccard": _Perm(0)})  # type: ignore[dict-item]
     assert "not assessable" in out[0] and "--permutations 0" in out[0]
+
+
+def test_mann_whitney_on_constant_values_is_not_assessable():
+    from gutlink.community._stats import _mann_whitney
+
+    values = pd.Series(np.ones(10))
+    labels = pd.Series(["case"] * 5 + ["control"] * 5)
+    row = _mann_whitney(values, labels, analysis="alpha", metric="observed_features")
+    assert np.isnan(row["p_value"])  # scipy alone says p = 1.0 on fully tied data
+    assert row["effect"] == 0.0
+
+
+def test_shannon_sentence_on_nan_p_is_not_assessable():
+    from gutlink.verdict import _alpha_sentences
+
+    tests = pd.DataFrame({"analysis": ["alpha"], "metric": ["shannon"], "test": ["mann_whitney"],
+                          "p_value": [np.nan], "q_value": [np.nan], "effect": [0.0],
+                          "ci_low": [np.nan], "ci_high": [np.nan]})
+    out = _alpha_sentences(tests)
+    assert out and "not assessable" in out[0]

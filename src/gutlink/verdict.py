@@ -212,7 +212,10 @@ def _alpha_sentences(tests: pd.DataFrame) -> list[str]:
     rows = shannon[shannon.test.isin(RANK_TESTS)]
     out = []
     for row in rows.itertuples():
-        if row.q_value < ALPHA_LEVEL:
+        if not np.isfinite(row.p_value):
+            out.append("Shannon diversity: not assessable (no p-value; the values are constant across samples, "
+                       "e.g. a single-taxon table, or a group is empty).")
+        elif row.q_value < ALPHA_LEVEL:
             direction = "lower" if row.effect < 0 else "higher"
             out.append(f"Cases have {direction} Shannon diversity than controls (Hodges–Lehmann shift "
                        f"{row.effect:.3f}, 95 % CI {row.ci_low:.3f} to {row.ci_high:.3f}; q {_fmt_p(row.q_value)}).")

@@ -317,6 +317,9 @@ def _mann_whitney(values: pd.Series, labels: pd.Series, *, analysis: str, metric
     if a.size == 0 or b.size == 0:  # nothing to compare: a row of NaN, never a crash
         return _test_row(analysis=analysis, metric=metric, test="mann_whitney", comparison=comparison,
                          effect_name="hodges_lehmann_shift", n_case=a.size, n_control=b.size)
+    if np.ptp(np.r_[a, b]) == 0:  # constant (e.g. richness 1 on a single-taxon table): nothing to rank, not assessable
+        return _test_row(analysis=analysis, metric=metric, test="mann_whitney", comparison=comparison,
+                         effect=0.0, effect_name="hodges_lehmann_shift", n_case=a.size, n_control=b.size)
     res = stats.mannwhitneyu(a, b, alternative="two-sided")
     shift, lo, hi = hodges_lehmann(a, b)
     return _test_row(analysis=analysis, metric=metric, test="mann_whitney", comparison=comparison,
