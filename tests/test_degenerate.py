@@ -80,3 +80,23 @@ def test_shannon_sentence_on_nan_p_is_not_assessable():
                           "ci_low": [np.nan], "ci_high": [np.nan]})
     out = _alpha_sentences(tests)
     assert out and "not assessable" in out[0]
+
+
+def test_hodges_lehmann_selection_equals_the_sorted_differences(monkeypatch):
+    """The O(n log n)-memory selection returns exactly the values of sorting all n1 * n2 differences."""
+    import gutlink.community._stats as s
+
+    rng = np.random.default_rng(0)
+    cases = []
+    for t in range(120):
+        n1, n2 = rng.integers(1, 80, 2)
+        tied = t % 2 == 1  # integer values: many ties, as richness has
+        a = rng.integers(0, 6, n1).astype(float) if tied else rng.normal(size=n1)
+        b = rng.integers(0, 6, n2).astype(float) if tied else rng.lognormal(size=n2)
+        cases.append((a, b))
+    monkeypatch.setattr(s, "_HL_DENSE", 10**12)
+    exact = [s.hodges_lehmann(a, b) for a, b in cases]
+    monkeypatch.setattr(s, "_HL_DENSE", 0)
+    monkeypatch.setattr(s, "_HL_LIST", 0)  # force the bisection, listing only small brackets
+    selected = [s.hodges_lehmann(a, b) for a, b in cases]
+    np.testing.assert_array_equal(np.array(selected), np.array(exact))

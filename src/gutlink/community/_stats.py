@@ -51,13 +51,61 @@ def hodges_lehmann(case: np.ndarray, control: np.ndarray, *, level: float = 0.95
     n1, n2 = case.size, control.size
     if n1 == 0 or n2 == 0:
         return float("nan"), float("nan"), float("nan")
-    diffs = np.sort((case[:, None] - control[None, :]).ravel())
-    shift = float(np.median(diffs))
     z = stats.norm.ppf(0.5 + level / 2)
     k = int(np.floor(n1 * n2 / 2 - z * np.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)))
+    total = n1 * n2
+    if total <= _HL_DENSE:
+        diffs = np.sort((case[:, None] - control[None, :]).ravel())
+        shift = float(np.median(diffs))
+        if k < 0:
+            return shift, float("nan"), float("nan")
+        return shift, float(diffs[k]), float(diffs[diffs.size - k - 1])
+    a, b = np.sort(case), np.sort(control)
+    half = (total - 1) // 2
+    shift = _kth_difference(a, b, half) if total % 2 else (
+        _kth_difference(a, b, half) + _kth_difference(a, b, half + 1)) / 2
     if k < 0:
-        return shift, float("nan"), float("nan")
-    return shift, float(diffs[k]), float(diffs[diffs.size - k - 1])
+        return float(shift), float("nan"), float("nan")
+    return float(shift), _kth_difference(a, b, k), _kth_difference(a, b, total - k - 1)
+
+
+_HL_LIST = 100_000  # a bracket holding at most this many differences (or 8 per sample) is listed and sorted
+_HL_DENSE = 1_000_000  # up to this many pairwise differences, sort them all (8 MB); beyond, select without them
+
+
+def _kth_difference(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """The k-th smallest (0-based) of all ``a[i] - b[j]`` without forming them (O((n1 + n2) log) memory).
+
+    Bisection on the value, counting differences <= t with one ``searchsorted`` per step, until the
+    bracket (lo, hi] holds few enough differences to list them; ``a`` and ``b`` must be sorted.
+    """
+    n2 = b.size
+
+    def count_le(t: float) -> int:
+        return int((n2 - np.searchsorted(b, a - t, side="left")).sum())
+
+    lo, hi = float(a[0] - b[-1]), float(a[-1] - b[0])
+    lo -= 1.0 + abs(lo)  # strictly below every difference even after rounding a - lo
+    c_lo = count_le(lo)
+    limit = max(8 * (a.size + n2), _HL_LIST)
+    while True:
+        c_hi = count_le(hi)
+        if c_hi - c_lo <= limit:
+            start = np.searchsorted(b, a - hi, side="left")
+            stop = np.searchsorted(b, a - lo, side="left")
+            sizes = stop - start
+            rows = np.repeat(np.arange(a.size), sizes)
+            offsets = np.arange(rows.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+            values = np.sort(a[rows] - b[start[rows] + offsets])
+            return float(values[min(max(k - c_lo, 0), values.size - 1)])
+        mid = lo + (hi - lo) / 2
+        if mid <= lo or mid >= hi:  # adjacent floats: the only value in (lo, hi] is hi
+            return hi
+        c_mid = count_le(mid)
+        if c_mid > k:
+            hi = mid
+        else:
+            lo, c_lo = mid, c_mid
 
 
 def _centred_u(burden: np.ndarray, is_case: np.ndarray) -> np.ndarray:
