@@ -100,3 +100,16 @@ def test_hodges_lehmann_selection_equals_the_sorted_differences(monkeypatch):
     monkeypatch.setattr(s, "_HL_LIST", 0)  # force the bisection, listing only small brackets
     selected = [s.hodges_lehmann(a, b) for a, b in cases]
     np.testing.assert_array_equal(np.array(selected), np.array(exact))
+
+
+def test_paired_hodges_lehmann_selection_equals_the_sorted_walsh_averages(monkeypatch):
+    import gutlink.community._stats as s
+
+    rng = np.random.default_rng(1)
+    cases = [rng.integers(-4, 5, n).astype(float) if n % 2 else rng.normal(size=n) for n in rng.integers(1, 120, 80)]
+    monkeypatch.setattr(s, "_HL_DENSE", 10**12)
+    exact = [s.paired_hodges_lehmann(d) for d in cases]
+    monkeypatch.setattr(s, "_HL_DENSE", 0)
+    monkeypatch.setattr(s, "_HL_LIST", 0)
+    selected = [s.paired_hodges_lehmann(d) for d in cases]
+    np.testing.assert_array_equal(np.array(selected), np.array(exact))

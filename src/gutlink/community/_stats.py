@@ -254,19 +254,56 @@ def paired_hodges_lehmann(differences: Any, *, level: float = 0.95) -> tuple[flo
     n = d.size
     if n == 0:
         return float("nan"), float("nan"), float("nan")
-    i, j = np.triu_indices(n)
-    walsh = np.sort((d[i] + d[j]) / 2)
-    total = walsh.size
-    shift = float(np.median(walsh))
+    total = n * (n + 1) // 2
+    ds = np.sort(d)
+    walsh = None
+    if total <= _HL_DENSE:
+        i, j = np.triu_indices(n)
+        walsh = np.sort((d[i] + d[j]) / 2)
+
+    def kth(k: int) -> float:  # beyond _HL_DENSE, select the Walsh averages without forming them
+        return float(walsh[k]) if walsh is not None else _kth_walsh(ds, k)
+    half = (total - 1) // 2
+    shift = float(kth(half)) if total % 2 else float((kth(half) + kth(half + 1)) / 2)
     if n < 50 and np.all(d != 0) and np.unique(np.abs(d)).size == n:
         cdf = np.cumsum(_signed_rank_counts(n)) / 2.0 ** n
         qu = max(int(np.searchsorted(cdf, (1 - level) / 2 - 1e-12)), 1)  # R's qsignrank(alpha / 2, n), at least 1
-        return shift, float(walsh[qu - 1]), float(walsh[total - qu])
+        return shift, float(kth(qu - 1)), float(kth(total - qu))
     z = stats.norm.ppf(0.5 + level / 2)
     k = int(np.floor(total / 2 - z * np.sqrt(n * (n + 1) * (2 * n + 1) / 24)))
     if k < 0:
         return shift, float("nan"), float("nan")
-    return shift, float(walsh[k]), float(walsh[total - k - 1])
+    return shift, float(kth(k)), float(kth(total - k - 1))
+
+
+def _kth_walsh(d: np.ndarray, k: int) -> float:
+    """The k-th smallest (0-based) Walsh average ``(d[i] + d[j]) / 2``, i <= j, of sorted *d*, in O(n) memory."""
+    idx = np.arange(d.size)
+
+    def count_le(t: float) -> int:
+        return int(np.maximum(np.searchsorted(d, t - d, side="right") - idx, 0).sum())
+
+    lo, hi = float(2 * d[0]), float(2 * d[-1])
+    lo -= 1.0 + abs(lo)
+    c_lo = count_le(lo)
+    limit = max(8 * d.size, _HL_LIST)
+    while True:
+        c_hi = count_le(hi)
+        if c_hi - c_lo <= limit:
+            start = np.maximum(np.searchsorted(d, lo - d, side="right"), idx)
+            sizes = np.maximum(np.searchsorted(d, hi - d, side="right") - start, 0)
+            rows = np.repeat(idx, sizes)
+            offsets = np.arange(rows.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+            values = np.sort((d[rows] + d[start[rows] + offsets]) / 2)
+            return float(values[min(max(k - c_lo, 0), values.size - 1)])
+        mid = lo + (hi - lo) / 2
+        if mid <= lo or mid >= hi:
+            return hi / 2
+        c_mid = count_le(mid)
+        if c_mid > k:
+            hi = mid
+        else:
+            lo, c_lo = mid, c_mid
 
 
 def _signed_rank(differences: np.ndarray) -> tuple[float, float]:
