@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import DesignError, InputFormatError, printable
+from ..io import read, read_metadata
 from ..results import Result
 
 __all__ = ["TimeSeries", "SamplingChecks", "from_frames", "from_cohort", "read_mdsine", "consistency_filter",
@@ -284,7 +285,6 @@ def read_mdsine(counts: str | Path, metadata: str | Path, *, qpcr: str | Path | 
     --------
     >>> ts = read_mdsine("counts.tsv", "metadata.tsv", qpcr="qpcr.tsv")  # doctest: +SKIP
     """
-    from ..io import read, read_metadata
 
     cohort = read(counts, units="counts")
     meta = read_metadata(metadata)

@@ -44,7 +44,7 @@ def _run(rhs, y0: np.ndarray, times: np.ndarray, u: np.ndarray, method: str) -> 
 
     def blowup(t, y, *args):
         return BLOWUP_LOG - np.max(y)
-    blowup.terminal = True
+    blowup.terminal = True  # type: ignore[attr-defined]
 
     for k in range(len(times) - 1):                              # loop over time steps of the solver
         sol = solve_ivp(rhs, (times[k], times[k + 1]), y, args=(u[k],), method=method, events=blowup,
@@ -60,7 +60,7 @@ def _run(rhs, y0: np.ndarray, times: np.ndarray, u: np.ndarray, method: str) -> 
     return out, "ok", ""
 
 
-def _check(times: np.ndarray, u: np.ndarray, n_pert: int) -> np.ndarray:
+def _check(times: np.ndarray, u: np.ndarray | None, n_pert: int) -> np.ndarray:
     times = np.asarray(times, dtype=float)
     if times.ndim != 1 or len(times) < 2 or np.any(np.diff(times) <= 0):
         raise DesignError("times must be at least two strictly increasing values.")
@@ -139,5 +139,5 @@ def simulate_glv(growth: np.ndarray, interactions: np.ndarray, *, n_subjects: in
     frame = pd.DataFrame(x, columns=names, index=[f"s{i}" for i in range(len(x))])
     pert = None if u is None else pd.DataFrame(np.tile(u, (n_subjects, 1)), index=frame.index,
                                                columns=[f"perturbation{i}" for i in range(len(windows))])
-    return from_frames(frame, subjects=subjects, times=np.concatenate(tt), biomass=x.sum(axis=1),
+    return from_frames(frame, subjects=subjects, times=np.concatenate(tt).tolist(), biomass=x.sum(axis=1),
                        perturbations=pert)
