@@ -94,10 +94,14 @@ def depth_sims(cohort: Cohort, k: int, seed: int) -> pd.DataFrame:
     rows = []
     for s in range(k):
         data = depth_confounded(cohort, seed + s)
-        for label, depth in (("current", True), ("previous (no depth term)", False)):
-            res = differential.test(data, "~ dx", reference={"dx": "control"}, presence_depth=depth)
-            prev = res.prevalence.set_index("feature_id").loc[res.table["feature_id"], "p_value"].to_numpy()
-            rows.append({"model": label, **_row(res.table["p_value"].to_numpy(), prev)})
+        for label, words in (("current (depth in both parts, auto)", {}),
+                             ("depth in the presence part only", {"abundance_depth": False}),
+                             ("previous (no depth term)", {"abundance_depth": False, "presence_depth": False})):
+            res = differential.test(data, "~ dx", reference={"dx": "control"}, **words)
+            tab = res.table[res.table["term"] == "dx[T.case]"]
+            prev = res.prevalence[res.prevalence["term"] == "dx[T.case]"].set_index("feature_id")
+            rows.append({"model": label, **_row(tab["p_value"].to_numpy(), prev.loc[tab["feature_id"], "p_value"]
+                                                .to_numpy())})
     return pd.DataFrame(rows)
 
 

@@ -64,6 +64,9 @@ def add_parser(sub: Any) -> None:
     add_run_arguments(p, jobs="threads for the presence model")
     p.add_argument("--no-presence-depth", action="store_true",
                    help="leave log sequencing depth out of the presence model (count tables only)")
+    p.add_argument("--abundance-depth", choices=["auto", "on", "off"], default="auto",
+                   help="log sequencing depth as a covariate of both parts (count tables, zeros excluded): auto = "
+                        "when it correlates with a tested column (|r| > 0.1)")
     add_design_arguments(p)
     p.set_defaults(handler=run)
 
@@ -98,7 +101,8 @@ def _test_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             "omnibus": omnibus, "n_jobs": args.jobs,
             "contrasts": contrasts, "subject": args.subject, "prevalence": not args.no_prevalence,
             "min_prevalence": args.min_prevalence, "load": args.load, "zeros": args.zeros, "block": args.block,
-            "presence_depth": not args.no_presence_depth}
+            "presence_depth": not args.no_presence_depth,
+            "abundance_depth": {"auto": None, "on": True, "off": False}[args.abundance_depth]}
 
 
 # ----------------------------------------------------------------------------- command

@@ -20,7 +20,7 @@ Examples
 >>> from gutlink.datasets import toy
 >>> res = differential.test(toy(), "~ group", group="group", case="case", control="control")
 >>> res.model, res.n_samples, res.table["term"].unique().tolist()
-('linda-ols', 19, ['group[T.case]'])
+('linda-ols', 19, ['group[T.case]', 'log_depth'])
 >>> res.table.columns[:8].tolist()
 ['feature_id', 'lineage', 'term', 'comparison', 'effect', 'se', 'ci_low', 'ci_high']
 >>> bool(res.table["q_value"].dropna().between(0, 1).all())  # NaN: taxa whose non-zero samples cannot be fitted
@@ -38,6 +38,7 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import DesignError
+from ..formula import quote
 from ..results import Result, jsonable
 from ._cluster import clustered_tests, presence_design
 from ._design import (
@@ -54,7 +55,7 @@ from ._mixed import check_blocks, lmm_terms
 from ._prevalence import LRTest, prevalence_tests, single_threaded_blas
 from ._shuffle import P_CUT, describe_control, negative_control
 from ._table import COLUMNS, OMNIBUS_COLUMNS, effect_name, group_summary, joint, lineages, omnibus_frame, term_frame
-from ._transform import ZeroHandling, log_ratios
+from ._transform import DEPTH_CORRELATION_CUT, ZeroHandling, depth_correlation, log_ratios
 
 __all__ = ["COLUMNS", "OMNIBUS_COLUMNS", "DifferentialResult", "describe_control", "test"]
 
@@ -309,11 +310,40 @@ class Presence:
         return {
             "model": "firth-logistic GEE (independence), MBN-corrected cluster-robust Wald" if clustered
             else "firth-logistic, penalised likelihood-ratio test",
-            "depth_covariate": "centred log library size (raw counts)" if self.depth is not None else None,
+            "depth_covariate": "centred log library size (raw counts)" if "log_depth" in added
+            else "log library size already in the formula" if self.depth is not None else None,
             "added_columns": added, "clusters": s.grouping_name,
             "n_clusters": int(pd.Series(s.grouping).nunique()) if clustered else None,
             "within_block": s.block,
         }
+
+
+def _abundance_depth(cohort: Cohort, formula: str, design: Design, words: dict[str, Any], wanted: bool | None,
+                     applies: bool) -> tuple[Cohort, str, Design, dict[str, Any]]:
+    """Add the centred log library size to the formula when *wanted* (``None``: when it correlates with a tested
+    column); returns the cohort with the column, the formula, its design and what was done."""
+    if cohort.units != "counts" or not applies or wanted is False:
+        why = ("not count data" if cohort.units != "counts" else "only with zeros='exclude' and no load"
+               if not applies else "switched off")
+        return cohort, formula, design, {"added": False, "reason": why}
+    depth = np.asarray(cohort.dense().sum(axis=1), dtype=float)
+    kept = depth[design.keep]
+    if (kept <= 0).any():
+        return cohort, formula, design, {"added": False, "reason": "some samples have no reads"}
+    r = depth_correlation(kept, _tested_columns(design))
+    if wanted is None and r <= DEPTH_CORRELATION_CUT:
+        return cohort, formula, design, {"added": False, "correlation": round(r, 4),
+                                         "reason": f"log depth correlates with no tested column (|r| ≤ "
+                                                   f"{DEPTH_CORRELATION_CUT})"}
+    name, k = "log_depth", 1
+    while name in cohort.metadata.columns:
+        name, k = f"log_depth_{k}", k + 1
+    logd = np.log(np.where(depth > 0, depth, np.nan))
+    cohort = cohort.with_metadata(cohort.metadata.assign(**{name: logd - np.nanmean(np.log(kept))}))
+    formula = f"{formula} + {quote(name)}"
+    design = build_design(cohort.metadata, formula, **words)
+    return cohort, formula, design, {"added": True, "term": name, "correlation": round(r, 4),
+                                     "reason": "asked for" if wanted else f"|r| = {r:.2f} with a tested column"}
 
 
 def _presence(x: np.ndarray, depth: np.ndarray | None, structure: Structure, n_jobs: int) -> Presence:
@@ -366,7 +396,7 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
          control: str | None = None, reference: Mapping[str, str] | None = None,
          contrasts: Sequence[tuple[str, str, str]] | Literal["pairwise"] | None = None,
          subject: str | None = None, block: str | None = None, rank: str | None = None, prevalence: bool = True,
-         presence_depth: bool = True,
+         presence_depth: bool = True, abundance_depth: bool | None = None,
          min_prevalence: float = 0.1, zeros: ZeroHandling = "exclude", pseudocount: float | None = None,
          winsor: float = 0.03, load: str | None = None, bias_correction: bool = True, n_shuffles: int = 0,
          strata: str | None = None, rng: int | np.random.Generator | None = None,
@@ -408,6 +438,14 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
         With count data, adjust the presence model for the centred log library size of the raw counts (default):
         deeper samples detect more taxa, so without it a presence difference can come from depth alone
         (MaAsLin 3 does the same). Ignored for relative abundances, whose depth is unknown.
+    abundance_depth
+        With count data and ``zeros="exclude"``, add the centred log library size as a covariate of the formula
+        (a term ``log_depth`` in the results; both parts are then adjusted). A taxon near its detection limit is
+        seen in a shallow sample only when its share is high, so its non-zero values rise with shallowness and a
+        depth difference between the groups looks like an abundance difference. ``None`` (default): added when
+        log depth correlates with a tested column (|r| > 0.1, LinDA's cut-off), decided once on the real labels
+        and kept in every shuffle of the negative control; ``True`` / ``False``: always / never. What was done
+        is in ``transform["abundance_depth"]``.
     min_prevalence
         Test features present in at least this fraction of the samples tested.
     zeros, pseudocount, winsor
@@ -457,14 +495,16 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
     >>> from gutlink.datasets import toy
     >>> res = test(toy(), "~ group + sex", group="group", case="case", control="control", n_shuffles=2, rng=0)
     >>> sorted(res.table["term"].unique())
-    ['group[T.case]', 'sex[T.Male]']
+    ['group[T.case]', 'log_depth', 'sex[T.Male]']
     >>> res.negative_control["n_shuffles"]
     2
     """
     if rank is not None:
         cohort = cohort.aggregate(rank)
-    design = build_design(cohort.metadata, formula, group=group, case=case, control=control, reference=reference,
-                          contrasts=contrasts)
+    words = {"group": group, "case": case, "control": control, "reference": reference, "contrasts": contrasts}
+    design = build_design(cohort.metadata, formula, **words)  # type: ignore[arg-type]
+    cohort, formula, design, depth_term = _abundance_depth(cohort, formula, design, words, abundance_depth,
+                                                           zeros == "exclude" and load is None)
     specs = omnibus_terms(design, omnibus)
     sub = cohort.subset(samples=design.keep)
     structure, loads = _structure(sub, subject, block), _load(sub, load)
@@ -473,6 +513,7 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
     x = sub.dense()
     y, info = log_ratios(x, sub.units, depth=depth, depth_design=_tested_columns(design), zeros=zeros,
                          pseudocount=pseudocount, winsor=winsor, load=loads)
+    info["abundance_depth"] = depth_term
     y, w = _modelled(y)
     correct = bias_correction and loads is None
     groups = structure.grouping

@@ -73,14 +73,15 @@ def _adds_rank(base: np.ndarray, col: np.ndarray) -> bool:
 
 def presence_design(x: np.ndarray, *, depth: np.ndarray | None = None,
                     blocks: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
-    """The presence model's design: *x*, the centred log *depth* (when given), and with *blocks* the block mean of
-    every column that varies within blocks and is not collinear with the rest; with the names of the added columns."""
-    cols, names = [x], []
+    """The presence model's design: *x*, the centred log *depth* (when given and not already in *x*, e.g. as a
+    covariate of the formula), and with *blocks* the block mean of every column that varies within blocks and is
+    not collinear with the rest; with the names of the added columns."""
+    out, names = np.asarray(x, dtype=float), []
     if depth is not None:
         logd = np.log(np.asarray(depth, dtype=float))
-        cols.append((logd - logd.mean())[:, None])
-        names.append("log_depth")
-    out = np.column_stack(cols)
+        if _adds_rank(out, logd - logd.mean()):
+            out = np.column_stack([out, logd - logd.mean()])
+            names.append("log_depth")
     if blocks is None:
         return out, names
     codes = pd.factorize(pd.Series(blocks))[0]

@@ -83,7 +83,8 @@ def reference(logp: np.ndarray, present: np.ndarray) -> np.ndarray:
     return out
 
 
-def _depth_correlated(depth: np.ndarray, design: np.ndarray | None) -> float:
+def depth_correlation(depth: np.ndarray, design: np.ndarray | None) -> float:
+    """The largest |Pearson r| between log *depth* and a non-constant column of *design* (0 when none)."""
     if design is None or design.size == 0 or np.ptp(np.log(depth)) == 0:
         return 0.0
     logd = np.log(depth)
@@ -166,7 +167,7 @@ def log_ratios(x: np.ndarray, units: str, *, depth: np.ndarray | None = None,
     if zeros == "exclude" and pseudocount is None:
         y, kept = _nonzero(x / depth[:, None], winsor, load)
         return y, {**kept, "winsor": winsor, "log_base": 2, "depth_correlation": None}
-    corr = _depth_correlated(depth, depth_design) if units == "counts" else 0.0
+    corr = depth_correlation(depth, depth_design) if units == "counts" else 0.0
     p = winsorize(x / depth[:, None], winsor) * depth[:, None]
     normalised = units != "counts" and pseudocount is None
     logp, how = _floored(p, units, depth, zeros, pseudocount, corr, normalise=load is None)
