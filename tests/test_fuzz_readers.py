@@ -533,6 +533,17 @@ def test_unknown_rank_is_an_input_error(tmp_path):
     assert "unknown rank 'kingdomz'" in err.message
 
 
+def test_normalise_rank_raises_a_design_error():
+    # issue 12: was a plain ValueError (a traceback from Cohort.aggregate); still a ValueError for old callers
+    from gutlink.errors import DesignError, GutlinkError
+    from gutlink.taxonomy import normalise_rank
+
+    with pytest.raises(DesignError, match="unknown rank 'kingdomz'") as info:
+        normalise_rank("kingdomz")
+    assert isinstance(info.value, GutlinkError) and isinstance(info.value, ValueError)
+    assert "\\x1b" in str(pytest.raises(DesignError, normalise_rank, "g\x1b[31m").value)  # no terminal escapes
+
+
 @pytest.mark.skip(reason="known, not fixed: libhdf5 loops forever reading a string attribute of this corrupt file "
                          "(found by atheris, seed 99); needs the HDF5 parse in a child process with a time limit")
 def test_corrupt_hdf5_global_heap_does_not_hang(tmp_path):

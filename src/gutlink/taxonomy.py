@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .errors import DesignError, printable
+
 __all__ = ["RANKS", "SYNONYMS", "TaxonMatch", "gtdb_base", "lineage_table", "match_taxa", "normalise_rank",
            "parse_lineage", "rank_of", "taxon_key"]
 
@@ -65,8 +67,9 @@ def normalise_rank(rank: str) -> str:
     """
     key = str(rank).strip().lower()
     key = _ALIASES.get(key, key)
-    if key not in RANKS:
-        raise ValueError(f"unknown rank {rank!r}; use one of {', '.join(RANKS)}")
+    if key not in RANKS:  # a DesignError is also a ValueError: ``except ValueError`` callers keep working
+        raise DesignError(f"unknown rank {printable(repr(rank))}; use one of {', '.join(RANKS)} "
+                          "(or their initials k, p, c, o, f, g, s, t).")
     return key
 
 
