@@ -17,6 +17,8 @@ __all__ = [
     "ConvergenceError",
     "OutputError",
     "OutputExistsError",
+    "ResourceError",
+    "UnknownConditionError",
     "printable",
 ]
 
@@ -97,3 +99,49 @@ class OutputExistsError(GutlinkError, FileExistsError):
 
 class OutputError(GutlinkError, OSError):
     """The output cannot be written where it was asked (missing permission, not a folder)."""
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MiB"
+
+
+class ResourceError(GutlinkError, MemoryError):
+    """A step would need more memory than the machine has available; raised *before* it starts.
+
+    Parameters
+    ----------
+    step
+        What would run (``"Bray–Curtis distances of 100,000 samples"``).
+    needed
+        The step's estimated peak, in bytes.
+    available
+        The memory gutlink may use, in bytes (available memory, or a limit the user set).
+    hint
+        What lowers the need (fewer samples or permutations, one metric, a coarser rank).
+    """
+
+    def __init__(self, step: str, *, needed: int, available: int, hint: str | None = None) -> None:
+        self.step, self.needed, self.available, self.hint = step, int(needed), int(available), hint
+        self.message = (f"{step} would need about {_gib(self.needed)} of memory but only {_gib(self.available)} "
+                        "is available; stopped before starting it.")
+        super().__init__(self.message + (f" {hint}" if hint else ""))
+
+
+class UnknownConditionError(GutlinkError, ValueError):
+    """A condition name that neither gutlink's vocabulary nor BugSigDB knows.
+
+    Parameters
+    ----------
+    name
+        The name as given.
+    suggestions
+        The nearest known names (may be empty).
+    """
+
+    def __init__(self, name: str, suggestions: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.suggestions = tuple(suggestions)
+        near = (" Nearest names: " + ", ".join(repr(s) for s in self.suggestions) + ".") if self.suggestions else ""
+        super().__init__(f"condition {printable(name)!r} is not in BugSigDB's condition labels nor in gutlink's "
+                         f"vocabulary (RA, MS, T1D, CD, UC, IBD, AS, SLE, celiac, psoriasis, …).{near} Pass one of "
+                         "these, or an exact BugSigDB label (see gutlink.literature.condition_labels()).")
