@@ -20,7 +20,8 @@ import pandas as pd
 
 from .errors import DesignError, printable
 
-__all__ = ["RANKS", "SYNONYMS", "TaxonMatch", "gtdb_base", "lineage_table", "match_taxa", "normalise_rank",
+__all__ = ["RANKS", "SYNONYMS", "TaxonMatch", "genus_of", "gtdb_base", "lineage_table", "match_taxa", "ncbi_taxid",
+           "normalise_rank",
            "parse_lineage", "rank_of", "taxon_key"]
 
 #: The ranks every lineage is parsed onto, from the top down.
@@ -136,6 +137,50 @@ def rank_of(lineage: str) -> str | None:
     parsed = parse_lineage(lineage)
     named = [r for r in RANKS if parsed[r] is not None]
     return named[-1] if named else None
+
+
+_TAXID = re.compile(r"^(?:ncbi(?:taxon)?|taxid|tax)?[\s_:|-]*(\d+)$", re.IGNORECASE)
+
+
+def ncbi_taxid(text: object) -> int | None:
+    """The NCBI taxid a feature ID or taxid field names, or ``None``: ``'ncbi_816'`` (GMrepo), ``'taxid:816'``,
+    ``'816'``, or a MetaPhlAn 3/4 clade taxid path (``'2|976|200643|171549|815|816'``: its last, most specific
+    taxid).
+
+    Examples
+    --------
+    >>> ncbi_taxid("ncbi_216851"), ncbi_taxid("2|1239|186801|186802|216572|216851"), ncbi_taxid("Blautia")
+    (216851, 216851, None)
+    """
+    parts = [p.strip() for p in str(text).strip().split("|") if p.strip()]
+    if len(parts) > 1 and all(p.isdigit() for p in parts):
+        return int(parts[-1])
+    m = _TAXID.match(str(text).strip())
+    return int(m.group(1)) if m else None
+
+
+def genus_of(name: object) -> str | None:
+    """The genus name of a lineage (its ``g__`` level, else the first word of its species) or of a bare name
+    (``'Faecalibacterium_prausnitzii'``, ``'[Ruminococcus] gnavus'``, ``'Blautia'``); ``None`` when the lineage
+    stops above genus.
+
+    Examples
+    --------
+    >>> genus_of("k__Bacteria|p__Firmicutes|g__Blautia|s__Blautia_obeum"), genus_of("[Ruminococcus]_gnavus")
+    ('Blautia', 'Ruminococcus')
+    >>> genus_of("k__Bacteria;p__Firmicutes;f__Lachnospiraceae") is None
+    True
+    """
+    text = str(name).strip()
+    parsed = parse_lineage(text)
+    if parsed["genus"]:
+        return parsed["genus"]
+    parts = _split(text)
+    if len(parts) > 1 or _PREFIXED.match(parts[0]) or _SILVA_LEVEL.match(parts[0]):
+        species = parsed["species"]
+        return _BRACKETS.sub("", species).replace(" ", "_").split("_")[0] or None if species else None
+    word = re.split(r"[\s_]+", _BRACKETS.sub("", text).strip())[0]
+    return None if word.lower() in _EMPTY else word
 
 
 # ----------------------------------------------------------------------------- matching names across tables
