@@ -5,8 +5,9 @@ value to a zero-free per-sample reference on the formula's design, using only th
 present (as MaAsLin 3 does; see :mod:`gutlink.differential._transform` for why zeros are not floored by
 default); each coefficient's mode across features (the shift that composition induces in every feature) is
 removed, and the SEs account for that estimate (see :mod:`gutlink.differential._linmod`). A random intercept per
-subject (or block: household, pair, family) is fitted for all features together by REML
-(:mod:`gutlink.differential._mixed`). Presence / absence is modelled separately by Firth logistic regression,
+subject (or block: household, pair, family; or both, nested) is fitted for all features together by REML
+(:mod:`gutlink.differential._mixed`, :mod:`gutlink.differential._nested`). Presence / absence is modelled
+separately by Firth logistic regression,
 adjusted for log sequencing depth with count data, clustered on the subject / block and conditioned on the block
 (:mod:`gutlink.differential._cluster`), and a label-shuffled negative control, shuffled as the design is
 structured, says how many discoveries each part of the same pipeline makes on the user's own data when there is
@@ -52,6 +53,7 @@ from ._design import (
 )
 from ._linmod import OmnibusFit, TermFit, bias_corrected, ols_terms, omnibus_f
 from ._mixed import check_blocks, lmm_terms
+from ._nested import nested_lmm, nested_lmm_terms
 from ._prevalence import LRTest, prevalence_tests, single_threaded_blas
 from ._shuffle import P_CUT, describe_control, negative_control
 from ._table import COLUMNS, OMNIBUS_COLUMNS, effect_name, group_summary, joint, lineages, omnibus_frame, term_frame
@@ -166,6 +168,11 @@ class Structure:
     def grouping_name(self) -> str | None:
         return self.block if self.block is not None else self.subject
 
+    @property
+    def nested(self) -> bool:
+        """Subjects within blocks, both given: the abundance model gets nested random intercepts."""
+        return self.subjects is not None and self.blocks is not None
+
 
 def _structure(cohort: Cohort, subject: str | None, block: str | None) -> Structure:
     subjects, blocks = _column(cohort, subject, "subject"), _column(cohort, block, "block")
@@ -190,9 +197,13 @@ def _load(cohort: Cohort, load: str | None) -> np.ndarray | None:
     return values
 
 
-def _fitter(design: Design, x: np.ndarray, blocks: np.ndarray | None, w: np.ndarray | None) -> Fitter:
+def _fitter(design: Design, x: np.ndarray, structure: Structure, w: np.ndarray | None) -> Fitter:
+    """OLS; a random intercept per subject or block; or nested intercepts (subjects within blocks)."""
     contrasts = [t.contrast for t in design.terms]
-    return ols_terms(x, contrasts, w) if blocks is None else lmm_terms(x, blocks, contrasts, w)
+    if structure.nested:
+        return nested_lmm_terms(x, structure.subjects, structure.blocks, contrasts, w)  # type: ignore[arg-type]
+    groups = structure.grouping
+    return ols_terms(x, contrasts, w) if groups is None else lmm_terms(x, groups, contrasts, w)
 
 
 def _modelled(y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -219,7 +230,7 @@ def _frames(design: Design, fits: Sequence[Any], cohort: Cohort, summary: pd.Dat
 
 
 def _shuffle_count(design: Design, y: np.ndarray, w: np.ndarray | None, presence: Presence | None, variable: str,
-                   *, groups: np.ndarray | None, correct: bool, alpha: float) -> Callable[[pd.Series], dict]:
+                   *, structure: Structure, correct: bool, alpha: float) -> Callable[[pd.Series], dict]:
     """Per shuffled copy: discoveries at q < alpha per part (abundance, presence, joint) for each term of the
     shuffled variable, and the fraction of presence p-values below 0.05."""
     from ..multitest import bh
@@ -231,7 +242,7 @@ def _shuffle_count(design: Design, y: np.ndarray, w: np.ndarray | None, presence
     def count(values: pd.Series) -> dict[str, dict[str, float]]:
         data = design.metadata.assign(**{variable: values.to_numpy()})
         x = rebuild(design, data)
-        fits = bias_corrected(_fitter(design, x, groups, w), y, correct=correct)
+        fits = bias_corrected(_fitter(design, x, structure, w), y, correct=correct)
         prev = None if presence is None else presence.fit(x, [design.terms[i].contrast for i in idx])[0]
         out = {}
         for k, i in enumerate(idx):
@@ -265,13 +276,24 @@ def _random_effect(design: Design, y: np.ndarray, w: np.ndarray | None, structur
         return None
     from ._mixed import lmm
 
+    out: dict[str, Any] = {"subject": structure.subject, "block": structure.block,
+                           "grouping": structure.grouping_name, "n_groups": int(pd.Series(blocks).nunique()),
+                           "method": "REML", "df_rule": "between-within"}
+    if structure.nested:  # subjects within blocks: two variance ratios per feature
+        nfit = nested_lmm(design.matrix, y, structure.subjects, blocks, w)  # type: ignore[arg-type]
+        ds, db = nfit.delta_subject[nfit.fitted], nfit.delta_block[nfit.fitted]
+        total = 1 + ds + db
+        return {**out, "structure": f"subjects of {structure.subject!r} within blocks of {structure.block!r}",
+                "df_rule": "containment (block / subject / sample)",
+                "n_subjects": int(pd.Series(structure.subjects).nunique()),
+                "median_icc": float(np.median((ds + db) / total)),
+                "median_icc_block": float(np.median(db / total)),
+                "median_icc_subject": float(np.median(ds / total)),
+                "fraction_at_zero": float(((ds == 0) & (db == 0)).mean())}
     fit = lmm(design.matrix, y, blocks, w)
     delta = fit.delta[fit.fitted]
     icc = delta / (1 + delta)
-    out = {"subject": structure.subject, "block": structure.block, "grouping": structure.grouping_name,
-           "n_groups": int(pd.Series(blocks).nunique()), "method": "REML",
-            "median_icc": float(np.median(icc)), "fraction_at_zero": float((delta == 0).mean()),
-            "df_rule": "between-within"}
+    out.update({"median_icc": float(np.median(icc)), "fraction_at_zero": float((delta == 0).mean())})
     if structure.subjects is not None:
         out["n_subjects"] = int(pd.Series(structure.subjects).nunique())
     return out
@@ -386,8 +408,7 @@ def _run_control(design: Design, y: np.ndarray, w: np.ndarray | None, presence: 
     if strata is not None and strata not in cohort.metadata.columns:
         raise DesignError(f"metadata has no strata column {strata!r}.")
     levels = None if strata is None else cohort.metadata[strata].astype(str).to_numpy()
-    count = _shuffle_count(design, y, w, presence, variable, groups=structure.grouping, correct=correct,
-                           alpha=alpha)
+    count = _shuffle_count(design, y, w, presence, variable, structure=structure, correct=correct, alpha=alpha)
     return negative_control(count, design.metadata[variable], n_shuffles=n_shuffles, strata=levels,
                             blocks=structure.blocks, subjects=structure.subjects, rng=rng, alpha=alpha)
 
@@ -426,10 +447,13 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
         subject (GEE with the MBN-corrected cluster-robust covariance, see :mod:`gutlink.differential._cluster`).
     block
         Column of block IDs: household, pair, sibship, family — a block may hold both cases and controls. The
-        abundance model gets a random intercept per block (instead of per subject; subjects must nest in
-        blocks), and the presence model conditions on the block (block means of the within-block-varying
-        columns, clustered on the block), so both test within-block differences. The negative control permutes
-        within blocks.
+        abundance model gets a random intercept per block; with *subject* too (several samples per subject,
+        subjects nested in blocks — a subject in two blocks is a :class:`DesignError`) nested intercepts,
+        subject within block (REML, :mod:`gutlink.differential._nested`), so that a subject-level contrast is
+        tested on subjects, not samples (containment df: subjects − blocks − subject-level columns). The
+        presence model conditions on the block (block means of the within-block-varying columns, clustered on
+        the block), so both parts test within-block differences. The negative control permutes within blocks
+        (labels of whole subjects, when the label is constant within subjects).
     rank
         Aggregate to this rank first (e.g. ``"genus"``).
     prevalence
@@ -522,7 +546,7 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
     presence = _presence(x, depth if presence_depth and sub.units == "counts" else None, structure, n_jobs) \
         if prevalence else None
     with single_threaded_blas():  # many thin matrix products: BLAS threads cost more than they gain
-        fits = bias_corrected(_fitter(design, design.matrix, groups, w), y, correct=correct, keep=bool(specs))
+        fits = bias_corrected(_fitter(design, design.matrix, structure, w), y, correct=correct, keep=bool(specs))
         omnibus_fits = [omnibus_f([fits[r] for r in o.rows], list(o.matrix)) for o in specs]
         fits = [replace(f, fit=None, weights=None) for f in fits]  # release the residuals before the next model
         summary = group_summary(x / depth[:, None], group_labels(design), list(sub.feature_ids))

@@ -115,6 +115,14 @@ def _apply(values: pd.Series, units: np.ndarray | None, group: np.ndarray, gen: 
 Count = Callable[[pd.Series], dict[str, dict[str, float]]]
 
 
+def _nanmean(values: list[float]) -> float:
+    """Mean of the finite values; NaN (without a warning) when there are none (no presence p-value testable:
+    e.g. every tested taxon present in every sample)."""
+    arr = np.asarray(values, dtype=float)
+    ok = np.isfinite(arr)
+    return float(arr[ok].mean()) if ok.any() else float("nan")
+
+
 def _summary(counts: list[float]) -> dict[str, Any]:
     arr = np.asarray(counts, dtype=float)
     return {"discoveries": [int(c) for c in counts], "median": float(np.median(arr)), "mean": float(arr.mean()),
@@ -139,13 +147,13 @@ def negative_control(count: Count, values: pd.Series, *, n_shuffles: int, strata
         per_term[t] = {part: _summary([r[t][part] for r in runs]) for part in PARTS if part in runs[0][t]}
         if "presence_p05" in runs[0][t]:
             fractions = [float(r[t]["presence_p05"]) for r in runs]
-            per_term[t]["presence_p_below_0.05"] = {"fractions": fractions, "mean": float(np.nanmean(fractions))}
+            per_term[t]["presence_p_below_0.05"] = {"fractions": fractions, "mean": _nanmean(fractions)}
     parts = {part: _summary([sum(r[t][part] for t in terms) for r in runs])
              for part in PARTS if runs and all(part in runs[0][t] for t in terms)}
     if runs and all("presence_p05" in runs[0][t] for t in terms):
-        fr = [float(np.nanmean([r[t]["presence_p05"] for t in terms])) for r in runs]
+        fr = [_nanmean([r[t]["presence_p05"] for t in terms]) for r in runs]
         parts["presence"]["fraction_p_below_0.05"] = fr
-        parts["presence"]["mean_fraction_p_below_0.05"] = float(np.nanmean(fr))
+        parts["presence"]["mean_fraction_p_below_0.05"] = _nanmean(fr)
     abundance = parts.get("abundance", _summary([0] * n_shuffles)) if runs else None
     return {
         "variable": str(values.name), "n_shuffles": n_shuffles, "alpha": alpha, **how,
@@ -193,7 +201,8 @@ def describe_control(control: dict[str, Any] | None, name: str | None = None) ->
     if "presence" in parts:
         pres = parts["presence"]
         frac = pres.get("mean_fraction_p_below_0.05")
-        share = "" if frac is None else f"; {100 * frac:.1f} % of presence p-values < 0.05, 5 % expected"
+        share = "" if frac is None or not np.isfinite(frac) else \
+            f"; {100 * frac:.1f} % of presence p-values < 0.05, 5 % expected"
         extra.append(f"in the presence model a median of {pres['median']:g} (at most {pres['max']}{share})")
     if "joint" in parts:
         extra.append(f"in the joint test a median of {parts['joint']['median']:g} (at most {parts['joint']['max']})")
