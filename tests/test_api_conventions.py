@@ -18,13 +18,14 @@ from skbio import DistanceMatrix
 import gutlink
 from gutlink import link
 from gutlink.cohort import Cohort
+from gutlink.dynamics import TimeSeries
 from gutlink.predict import SavedModel
 from gutlink.results import Result
 
 SRC = Path(gutlink.__file__).parent
 #: What a public function taking a cohort may return besides a Result: a derived cohort, a per-sample or
 #: per-feature table, a distance matrix (primitives other analyses build on), or nothing (writers).
-PRIMITIVE_RETURNS = (Cohort, pd.DataFrame, pd.Series, DistanceMatrix, SavedModel, type(None))
+PRIMITIVE_RETURNS = (Cohort, pd.DataFrame, pd.Series, DistanceMatrix, SavedModel, TimeSeries, type(None))
 
 
 def _library_modules():
@@ -86,8 +87,8 @@ def test_results_are_frozen_dataclasses_with_table(name):
 
 
 def test_import_gutlink_reaches_every_analysis_namespace():
-    for ns in ("community", "design", "differential", "indices", "link", "meta", "mimicry", "predict", "report",
-               "run"):
+    for ns in ("community", "design", "differential", "dynamics", "guilds", "indices", "link", "meta", "mimicry",
+               "predict", "report", "run"):
         assert hasattr(gutlink, ns), ns
 
 
