@@ -47,7 +47,8 @@ def ihmp(shared_data):
     return c.align(meta.reindex(c.sample_ids)), cyt
 
 
-def test_within_subject_model_finds_a_planted_signal_and_not_a_between_subject_one(ihmp):
+@pytest.mark.parametrize("repeated", ["random", "within"])
+def test_subject_models_find_a_planted_signal_and_not_a_between_subject_one(ihmp, repeated):
     c, _ = ihmp
     rng = np.random.default_rng(0)
     clr = c.clr()
@@ -57,13 +58,16 @@ def test_within_subject_model_finds_a_planted_signal_and_not_a_between_subject_o
     markers = pd.DataFrame({"planted": 0.5 * within.to_numpy() + rng.normal(size=len(subj)),
                             "person_level": between + 0.1 * rng.normal(size=len(subj)),
                             "noise": rng.normal(size=len(subj))}, index=c.sample_ids)
-    res = marker_association(c, markers=markers, subject="SubjectID", taxa=True)
+    res = marker_association(c, markers=markers, subject="SubjectID", taxa=True, repeated=repeated)
     t = res.table
     hit = t[(t["marker"] == "planted") & (t["predictor"] == "Bacteroides")]
     assert hit["q_value"].iloc[0] < 0.05 and hit["effect"].iloc[0] > 0
     assert (t.loc[t["marker"] == "noise", "q_value"] > 0.05).all()
     assert (t.loc[t["marker"] == "person_level", "q_value"] > 0.05).mean() > 0.95
-    assert "within-subject" in res.model
+    assert ("within-subject" if repeated == "within" else "(1 | SubjectID)") in res.model
+    if repeated == "random":  # a person-level marker is almost all between-subject variance
+        icc = res.variance.set_index("marker")["icc"]
+        assert icc["person_level"] > 0.9 and icc["noise"] < 0.05 and res.variance["converged"].all()
 
 
 def test_cytokine_panel_runs_on_the_whole_grid(ihmp):
@@ -95,8 +99,63 @@ def test_censored_values_and_absent_samples_are_said():
     vals[:3] = ["<0.5", "LOD", "<0.5"]
     table = pd.DataFrame({"crp": vals + ["1.0"]}, index=ids + ["not_a_sample"])
     res = marker_association(c, markers=table, taxa=False)
-    assert any("1 marker row" in n for n in res.notes) and any("3 value(s) below detection" in n for n in res.notes)
-    assert res.transforms["crp"] == "log"
+    assert any("1 marker row" in n for n in res.notes)
+    note = next(n for n in res.notes if n.startswith("crp:"))
+    assert "below the stated limit 0.5" in note and "no value substituted" in note
+    under = sum(float(v) < 0.5 for v in vals[3:])
+    assert f"{under} measured value(s) under that limit censored" in note and f"{3 + under} value(s)" in note
+    assert res.transforms["crp"] == "rank-normal (censored)"
+
+
+def test_censored_scores_tie_at_the_bottom_and_keep_the_order():
+    from gutlink.guilds import censored_scores
+
+    v, cens = parse_marker(pd.Series(["<1", "0.4", "2", "LOD", "5", "3"]), name="IL6")
+    assert cens.tolist() == [True, False, False, True, False, False]
+    s, how = censored_scores(v, cens)
+    assert s[0] == s[1] == s[3] and s[0] < s[2] < s[5] < s[4]  # 0.4 < the limit 1: not orderable, censored
+    assert "3 value(s)" in how and "1 measured value(s) under that limit" in how
+
+
+def test_censored_calprotectin_keeps_its_signs():
+    """PRISM calprotectin with its lowest 40 % reported as '<limit': the signs of the known associations hold."""
+    c = franzosa2019()
+    cal = c.metadata["Fecal.Calprotectin"]
+    limit = float(cal.quantile(0.4))
+    text = cal.map(lambda v: None if pd.isna(v) else (f"<{limit:g}" if v < limit else str(v)))
+    res = marker_association(c, markers=pd.DataFrame({"calpro": text}, index=c.sample_ids), covariates=["Age"])
+    t = res.table.set_index("predictor")
+    assert res.transforms["calpro"] == "rank-normal (censored)"
+    assert t.loc["Escherichia_coli", "effect"] > 0 and t.loc["Faecalibacterium_prausnitzii", "effect"] < 0
+    assert t.loc["barrier_balance", "effect"] < 0 and t.loc["barrier_balance", "q_value"] < 0.1
+
+
+def test_random_intercept_matches_statsmodels_mixedlm(ihmp):
+    import statsmodels.formula.api as smf
+
+    from gutlink.guilds.mixed import null_fit
+
+    c, cyt = ihmp
+    y = cyt["IL17F"].reindex(c.sample_ids)
+    res = marker_association(c, markers=pd.DataFrame({"IL17F": y}), subject="SubjectID")
+    row = res.table.set_index("predictor").loc["Blautia"]
+    frame = pd.DataFrame({"y": y, "x": c.clr()["Blautia"], "s": c.metadata["SubjectID"].astype(str)}).dropna()
+    full = smf.mixedlm("y ~ x", frame, groups=frame["s"]).fit(reml=True)
+    null = smf.mixedlm("y ~ 1", frame, groups=frame["s"]).fit(reml=True)
+    fit = null_fit(frame["y"].to_numpy(), np.ones((len(frame), 1)), frame["s"].to_numpy())
+    assert np.isclose(fit.tau2, float(null.cov_re.iloc[0, 0]), rtol=1e-3)
+    assert np.isclose(fit.sigma2, null.scale, rtol=1e-3)
+    se = full.bse["x"]
+    assert abs(row["effect"] - full.params["x"]) < 0.05 * se  # GLS at the null variance ratio ≈ the full REML fit
+    assert abs((row["ci_high"] - row["ci_low"]) / (2 * 1.96 * se) - 1) < 0.05
+
+
+def test_random_intercept_falls_back_with_a_reason():
+    c = franzosa2019()
+    meta = c.metadata.assign(person=[f"p{i}" for i in range(c.n_samples)])  # every subject one sample
+    res = marker_association(c.with_metadata(meta), markers=["Fecal.Calprotectin"], subject="person", taxa=False)
+    assert not res.variance["converged"].any() and "one sample" in res.variance["reason"].iloc[0]
+    assert any("fixed intercepts instead" in n for n in res.notes)
 
 
 def test_report_escapes_marker_names(tmp_path):

@@ -45,6 +45,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--markers", default=None, metavar="COL,COL|FILE",
                    help="host markers: metadata columns, or a table keyed by sample ID (cytokines, calprotectin, CRP)")
     p.add_argument("--no-taxa", action="store_true", help="with --markers: test guilds only, not every taxon")
+    p.add_argument("--marker-model", choices=("random", "within"), default="random",
+                   help="with --markers and --subject: a random intercept per subject, or fixed intercepts "
+                        "(within-subject association only)")
     p.add_argument("--out", default="gutlink-guilds", help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     add_run_arguments(p)
@@ -115,4 +118,4 @@ def _markers(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]])
     else:
         markers = _split(args.markers)
     return marker_association(cohort, markers=markers, covariates=_split(args.covariates), subject=args.subject,
-                              taxa=not args.no_taxa)
+                              block=args.block, repeated=args.marker_model, taxa=not args.no_taxa)

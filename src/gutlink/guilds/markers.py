@@ -1,11 +1,17 @@
 """Do guilds and taxa track the host's immune markers (cytokines, calprotectin, CRP, autoantibody titres)?
 
 Each marker is regressed on each predictor — a guild (its log-ratio against the rest of the community), the
-barrier balance, or a taxon (CLR) — adjusted for covariates: ``marker ~ predictor + covariates``, and with
-*subject* a within-subject model (a fixed intercept per subject, so a person's repeated samples are compared
-with each other and no between-person difference passes for an association). All predictors of one marker are
+barrier balance, or a taxon (CLR) — adjusted for covariates: ``marker ~ predictor + covariates``. With repeated
+samples per *subject* (or matched *block*\\ s) the default model holds a **random intercept per subject**
+(REML variance components of the marker's null model, :mod:`gutlink.guilds.mixed`), so a person's samples are
+not counted as independent; ``repeated="within"`` instead holds a fixed intercept per subject (within-subject
+association only: no between-person difference passes for an association). All predictors of one marker are
 fitted at once (Frisch–Waugh–Lovell: residualise marker and predictors on the adjustment design, then one
 regression per column), and the q-values are Benjamini–Hochberg over the whole marker × predictor grid.
+
+Values below a detection limit (``<0.5``, ``LOD``, ``ND``, ``BDL``) are **censored**, never replaced by a number:
+such a marker is analysed on rank-based inverse normal scores in which every censored value ties at the lowest
+rank (see :func:`censored_scores`), which uses exactly what a detection limit says (the value is below it).
 
 Examples
 --------
@@ -21,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -32,56 +39,106 @@ from ..errors import DesignError, InputFormatError
 from ..multitest import bh
 from ..results import Result
 from .knowledge import GUILDS
+from .mixed import Groups, null_fit
 from .scores import BALANCE, guild_scores
 
-__all__ = ["MarkerResult", "marker_association", "parse_marker"]
+__all__ = ["MarkerResult", "censored_scores", "marker_association", "parse_marker"]
 
 _CENSORED = re.compile(r"^\s*<\s*=?\s*([0-9.eE+-]+)\s*$")
-_LOD_WORDS = {"lod", "<lod", "bdl", "nd", "<ld", "below detection", "n.d."}
+_LOD_WORDS = {"lod", "<lod", "bdl", "nd", "<ld", "below detection", "n.d.", "<dl", "bql", "<lloq"}
 _EPS = 1e-6
 
 
 @dataclass(frozen=True)
 class MarkerResult(Result):
-    """One row per marker and predictor: ``marker, predictor, kind, n, effect`` (change of the transformed marker
-    per unit of the predictor, adjusted), ``ci_low, ci_high, partial_r, statistic, p_value, q_value``."""
+    """One row per marker and predictor: ``marker, predictor, kind, n, n_groups, effect`` (change of the
+    transformed marker per unit of the predictor, adjusted), ``ci_low, ci_high, partial_r, statistic, df,
+    p_value, q_value``. ``variance`` holds each marker's random-intercept fit (``marker, model, subject_variance,
+    residual_variance, icc, converged, reason``) when subjects repeat."""
 
     table: pd.DataFrame
     transforms: dict[str, str]
     model: str
     notes: tuple[str, ...] = field(default=())
+    variance: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def parse_marker(values: pd.Series, *, name: str) -> tuple[pd.Series, int]:
-    """Numeric marker values: ``<0.5`` (below a stated limit) becomes half the limit, ``LOD`` / ``ND`` half the
-    smallest measured value; anything else non-numeric is an error naming the column and the first bad value.
+def parse_marker(values: pd.Series, *, name: str) -> tuple[pd.Series, pd.Series]:
+    """Numeric marker values and which are censored (below a detection limit).
 
-    Returns the values and how many were below detection.
+    ``<0.5`` is censored at the stated limit 0.5 (the value returned is the limit); ``LOD`` / ``ND`` / ``BDL``
+    are censored at an unstated limit (value NaN). Anything else non-numeric is an error naming the column and
+    the first bad value. No censored value is ever replaced by a guess such as half the limit.
+
+    Returns
+    -------
+    tuple of pandas.Series
+        The values (float) and a boolean mask of the censored ones.
 
     Examples
     --------
-    >>> v, n = parse_marker(pd.Series(["1.5", "<0.5", "LOD", None]), name="CRP")
-    >>> v.tolist(), n
-    ([1.5, 0.25, 0.75, nan], 2)
+    >>> v, cens = parse_marker(pd.Series(["1.5", "<0.5", "LOD", None]), name="CRP")
+    >>> v.tolist(), cens.tolist()
+    ([1.5, 0.5, nan, nan], [False, True, True, False])
     """
-    if pd.api.types.is_numeric_dtype(values):
-        return values.astype(float), 0
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype(float), pd.Series(False, index=values.index)
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype(float), pd.Series(False, index=values.index)
     text = values.astype("string").str.strip()
     num = pd.to_numeric(text, errors="coerce")
     limit = text.str.extract(_CENSORED, expand=False).astype(float)
-    lod = text.str.lower().isin(_LOD_WORDS)
+    lod = text.str.lower().isin(_LOD_WORDS).fillna(False)
     bad = text.notna() & num.isna() & limit.isna() & ~lod & (text != "")
     if bad.any():
         first = bad[bad].index[0]
         raise InputFormatError(f"marker column {name!r} holds a non-numeric value {text[first]!r} (sample {first!r}).",
                                column=name, hint="Give numbers; values below detection as '<0.5' or 'LOD'.")
-    out = num.astype(float).where(num.notna(), limit / 2)
-    if lod.any():
-        measured = num.dropna()
-        if measured.empty:
-            raise DesignError(f"marker {name!r} has no measured value, only values below detection.")
-        out[lod.to_numpy()] = float(measured[measured > 0].min()) / 2 if (measured > 0).any() else 0.0
-    return out.astype(float), int(limit.notna().sum() + lod.sum())
+    out = num.astype(float).where(num.notna(), limit)
+    censored = (limit.notna() | lod).astype(bool)
+    return out.astype(float), pd.Series(censored.to_numpy(dtype=bool), index=values.index)
+
+
+def censored_scores(values: pd.Series, censored: pd.Series) -> tuple[pd.Series, str]:
+    """Rank-based inverse normal scores of a left-censored marker, every censored value tied at the lowest rank.
+
+    Why ranks and not a Tobit model: a detection limit says only that a value lies below it, and the ranks with
+    ties at the limit use exactly that, with no assumption about the distribution below the limit (a Tobit model
+    assumes the transformed marker is normal there, and needs one iterative fit per marker × predictor pair). With
+    several stated limits the largest is the common limit: a measured value below it cannot be ordered against a
+    censored one, so it is censored too (said in the description). An unstated limit (``LOD``) is taken to lie
+    below every measured value.
+
+    Returns
+    -------
+    tuple
+        Scores (Blom: ``Φ⁻¹((r − 3/8)/(n + 1/4))`` of the mid-ranks; NaN where the value is missing) and a
+        sentence saying what was done.
+
+    Examples
+    --------
+    >>> s, how = censored_scores(pd.Series([0.5, 2.0, 1.0, 3.0]), pd.Series([True, False, False, False]))
+    >>> bool(s.iloc[0] < s.iloc[2] < s.iloc[1] < s.iloc[3]), how.startswith("1 value(s) below")
+    (True, True)
+    """
+    v = values.astype(float)
+    cens = censored.reindex(v.index).fillna(False).astype(bool)
+    present = v.notna() | cens
+    stated = v[cens].dropna()
+    limit = float(stated.max()) if len(stated) else -np.inf
+    below = ~cens & v.notna() & (v < limit)
+    cens = cens | below
+    key = v.where(~cens, -np.inf)  # every censored value ties at the bottom
+    ranks = key[present].rank(method="average")
+    n = int(present.sum())
+    scores = pd.Series(np.nan, index=v.index)
+    scores[present] = stats.norm.ppf((ranks.to_numpy() - 0.375) / (n + 0.25))
+    where = f"the stated limit {limit:g}" if np.isfinite(limit) else "an unstated detection limit"
+    how = (f"{int(cens.sum())} value(s) below {where} treated as censored (tied at the lowest rank; rank-based "
+           "inverse normal scores, no value substituted)")
+    if below.any():
+        how += f"; {int(below.sum())} measured value(s) under that limit censored with them"
+    return scores, how
 
 
 def _transform(y: pd.Series) -> tuple[pd.Series, str]:
@@ -133,19 +190,19 @@ def _basis(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return u[:, :rank], sv, rank
 
 
-def _fit(y: np.ndarray, ex: np.ndarray, q: np.ndarray, rank: int) -> dict[str, np.ndarray]:
-    """Coefficient of each column of *ex* (already residualised on the basis *q*) in ``y ~ x_j + z``."""
+def _fit(y: np.ndarray, ex: np.ndarray, q: np.ndarray, df: int, resid_df: int) -> dict[str, np.ndarray]:
+    """Coefficient of each column of *ex* (already residualised on the basis *q*) in ``y ~ x_j + z``: residual
+    variance on *resid_df* degrees of freedom, t reference on *df*."""
     ey = y - q @ (q.T @ y)
     sxx = (ex**2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         beta = (ex * ey[:, None]).sum(axis=0) / sxx
-        df = len(y) - rank - 1
         resid = ((ey[:, None] - ex * beta) ** 2).sum(axis=0)
-        se = np.sqrt(resid / df / sxx)
+        se = np.sqrt(resid / resid_df / sxx)
         r = (ex * ey[:, None]).sum(axis=0) / np.sqrt(sxx * (ey**2).sum())
-    tval = beta / se
-    crit = stats.t.ppf(0.975, df) if df > 0 else np.nan
-    p = 2 * stats.t.sf(np.abs(tval), df) if df > 0 else np.full_like(beta, np.nan)
+        tval = beta / se
+    crit = stats.t.ppf(0.975, df) if df > 0 and resid_df > 0 else np.nan
+    p = 2 * stats.t.sf(np.abs(tval), df) if df > 0 and resid_df > 0 else np.full_like(beta, np.nan)
     return {"effect": beta, "ci_low": beta - crit * se, "ci_high": beta + crit * se, "partial_r": r,
             "statistic": tval, "p_value": p, "df": np.full_like(beta, df)}
 
@@ -166,9 +223,66 @@ def _marker_frame(cohort: Cohort, markers: Sequence[str] | pd.DataFrame) -> tupl
     return cohort.metadata[list(markers)], notes
 
 
+def _values(frame: pd.DataFrame, name: object, notes: list[str]) -> tuple[pd.Series, pd.Series, str]:
+    """A marker's analysed values: censored scores when any value is below detection, else log-transformed by
+    rule (skewed positive markers) or as it is."""
+    values, censored = parse_marker(frame[name], name=str(name))
+    if not censored.any():
+        y, how = _transform(values)
+        return y, censored, how
+    if not values[~censored].notna().any():
+        return pd.Series(np.nan, index=values.index), censored, "censored"
+    scores, how = censored_scores(values, censored)
+    notes.append(f"{name}: {how}.")
+    return scores, censored, "rank-normal (censored)"
+
+
+def _grouping(cohort: Cohort, subject: str | None, block: str | None, notes: list[str]) -> str | None:
+    if subject is not None:
+        if block is not None:
+            notes.append(f"Random intercept per subject {subject!r}; the blocks of {block!r} are not modelled "
+                         "beyond it.")
+        return subject
+    return block
+
+
+def _one_marker(y: pd.Series, ok: np.ndarray, x: np.ndarray, z: np.ndarray, groups: np.ndarray | None,
+                repeated: str, name: str) -> tuple[dict[str, np.ndarray], dict[str, object] | None]:
+    """The fit of one marker against every predictor column; the variance record with a random intercept."""
+    yv, xv, zv = y.to_numpy(dtype=float)[ok], x[ok], z[ok]
+    record, absorbed = None, 0
+    if groups is None:
+        q, _, rank = _basis(zv)
+        df = len(yv) - rank - 1
+        return _fit(yv, xv - q @ (q.T @ xv), q, df, df), record
+    grp = Groups.of(groups[ok])
+    n_groups = len(grp.counts)
+    fit = null_fit(yv, zv, grp.codes) if repeated == "random" else None
+    if fit is not None and fit.converged:
+        yv, xv, zv = (grp.demean(a, grp.means(a), fit.ratio) for a in (yv, xv, zv))
+        q, _, rank = _basis(zv)
+        df = n_groups - rank - 1  # conservative: the subjects, not the samples, carry between-subject effects
+        record = {"marker": name, "model": "random intercept (REML)", "subject_variance": fit.tau2,
+                  "residual_variance": fit.sigma2, "icc": fit.tau2 / (fit.tau2 + fit.sigma2), "converged": True,
+                  "reason": ""}
+    else:  # a fixed intercept per group: subtract every group's mean, then adjust for the covariates
+        scale = np.linalg.norm(zv, axis=0)
+        yv, xv, zv = (a - grp.means(a)[grp.codes] for a in (yv, xv, zv))
+        zv = zv[:, np.linalg.norm(zv, axis=0) > 1e-8 * scale]  # columns constant within groups are absorbed
+        q, _, rank = _basis(zv) if zv.shape[1] else (np.zeros((len(yv), 0)), None, 0)
+        absorbed = n_groups
+        df = len(yv) - n_groups - rank - 1
+        if fit is not None:
+            record = {"marker": name, "model": "subject fixed intercepts (fallback)", "subject_variance": np.nan,
+                      "residual_variance": np.nan, "icc": np.nan, "converged": False, "reason": fit.reason}
+    resid_df = len(yv) - absorbed - q.shape[1] - 1
+    return _fit(yv, xv - q @ (q.T @ xv), q, df, resid_df), record
+
+
 def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame, covariates: Sequence[str] = (),
-                       subject: str | None = None, taxa: bool = True, min_prevalence: float = 0.1,
-                       min_samples: int = 10) -> MarkerResult:
+                       subject: str | None = None, block: str | None = None,
+                       repeated: Literal["random", "within"] = "random", taxa: bool = True,
+                       min_prevalence: float = 0.1, min_samples: int = 10) -> MarkerResult:
     """Each marker × each guild (and taxon) with a covariate-adjusted, subject-aware linear model.
 
     Parameters
@@ -180,8 +294,15 @@ def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame,
     covariates
         Metadata columns adjusted for.
     subject
-        Subject column: repeated samples of one person; the model then holds a fixed intercept per subject
-        (within-subject association) and its degrees of freedom count the subjects.
+        Subject column: repeated samples of one person (the iHMP cytokine data has ~12 per person).
+    block
+        Matched sets (household, pair): the random intercept's groups when no *subject* is given.
+    repeated
+        With *subject* / *block*: ``"random"`` (default) a random intercept per group — variance components by
+        REML of each marker's null model, every predictor then fitted by generalised least squares, t tests with
+        (groups − covariates − 2) degrees of freedom (conservative); where REML cannot separate the groups (every
+        group one sample, a single group, a failed optimiser) the marker falls back to fixed intercepts and
+        ``variance`` says why. ``"within"``: a fixed intercept per group (within-subject association only).
     taxa
         Also test every taxon present in at least *min_prevalence* of samples (CLR values).
     min_samples
@@ -190,39 +311,54 @@ def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame,
     Returns
     -------
     MarkerResult
-        The grid with BH q-values over all of it; ``transforms`` says how each marker was transformed.
+        The grid with BH q-values over all of it; ``transforms`` says how each marker was transformed
+        (``log`` / ``log1p`` for right-skewed positive markers, ``rank-normal (censored)`` for markers with
+        values below detection), ``variance`` the random-intercept fit of each marker.
     """
-    for col in (*covariates, *([subject] if subject else [])):
-        require_column(cohort.metadata, col, "covariate" if col != subject else "subject")
+    if repeated not in ("random", "within"):
+        raise DesignError(f"repeated must be 'random' or 'within'; got {repeated!r}.")
+    for col, role in (*((c, "covariate") for c in covariates), (subject, "subject"), (block, "block")):
+        if col is not None:
+            require_column(cohort.metadata, col, role)
     frame, notes = _marker_frame(cohort, markers)
+    group_col = _grouping(cohort, subject, block, notes)
     x, kinds = _predictors(cohort, taxa, min_prevalence)
-    z_all = _adjustment(cohort.metadata, covariates, subject)
-    rows, transforms = [], {}
-    cache: dict[bytes, tuple[np.ndarray, np.ndarray, int]] = {}  # one basis per missing-value pattern
+    z_all = _adjustment(cohort.metadata, covariates, None)
+    groups = None if group_col is None else pd.factorize(cohort.metadata[group_col].astype(str))[0]
+    group_ok = np.ones(cohort.n_samples, bool) if group_col is None else cohort.metadata[group_col].notna().to_numpy()
+    rows, transforms, records = [], {}, []
     xv, zv = x.to_numpy(dtype=float), z_all.to_numpy(dtype=float)
     for name in frame.columns:
-        values, censored = parse_marker(frame[name], name=str(name))
-        if censored:
-            notes.append(f"{name}: {censored} value(s) below detection set to half the limit (a substitution, "
-                         "not a censored model).")
-        y, transforms[str(name)] = _transform(values)
-        ok = y.notna().to_numpy() & z_all.notna().all(axis=1).to_numpy() & np.isfinite(y.to_numpy(dtype=float))
+        y, _, transforms[str(name)] = _values(frame, name, notes)
+        ok = (y.notna().to_numpy() & z_all.notna().all(axis=1).to_numpy() & np.isfinite(y.to_numpy(dtype=float))
+              & group_ok)
         if ok.sum() < min_samples or y[ok].nunique() < 2:
             notes.append(f"{name}: skipped ({int(ok.sum())} complete samples"
                          + (", constant" if y[ok].nunique() < 2 else "") + ").")
             continue
-        key = np.packbits(ok).tobytes()
-        if key not in cache:
-            q, _, rank = _basis(zv[ok])
-            cache[key] = (q, xv[ok] - q @ (q.T @ xv[ok]), rank)
-        q, ex, rank = cache[key]
-        fit = _fit(y.to_numpy(dtype=float)[ok], ex, q, rank)
+        fit, record = _one_marker(y, ok, xv, zv, groups, repeated, str(name))
+        if record is not None:
+            records.append(record)
+            if not record["converged"]:
+                notes.append(f"{name}: random intercept not estimable ({record['reason']}); subject fixed "
+                             "intercepts instead.")
         rows.append(pd.DataFrame({"marker": str(name), "predictor": x.columns.str.removeprefix("taxon:"),
-                                  "kind": kinds, "n": int(ok.sum()), **fit}))
+                                  "kind": kinds, "n": int(ok.sum()),
+                                  "n_groups": int(np.count_nonzero(np.bincount(groups[ok]))) if groups is not None
+                                  else int(ok.sum()),
+                                  **fit}))
     if not rows:
         raise DesignError("no marker could be tested: " + " ".join(notes))
     table = pd.concat(rows, ignore_index=True)
     table["q_value"] = bh(table["p_value"].to_numpy(dtype=float))
-    model = ("marker ~ predictor" + "".join(f" + {c}" for c in covariates)
-             + (f" + subject fixed intercepts ({subject!r}, within-subject)" if subject else ""))
-    return MarkerResult(table=table, transforms=transforms, model=model, notes=tuple(notes))
+    return MarkerResult(table=table, transforms=transforms, model=_model(covariates, group_col, repeated),
+                        notes=tuple(notes), variance=pd.DataFrame(records))
+
+
+def _model(covariates: Sequence[str], group: str | None, repeated: str) -> str:
+    text = "marker ~ predictor" + "".join(f" + {c}" for c in covariates)
+    if group is None:
+        return text
+    if repeated == "within":
+        return text + f" + subject fixed intercepts ({group!r}, within-subject)"
+    return text + f" + (1 | {group}) (random intercept, REML)"
