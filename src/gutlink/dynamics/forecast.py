@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..errors import DesignError
 from ..results import Result
+from .estimate import Stability
 from .models import DynamicsModel, fit
 from .series import TimeSeries
 from .simulate import Path, integrate_clv, integrate_glv
@@ -129,9 +130,13 @@ class HoldoutResult(Result):
 
 
 def holdout(ts: TimeSeries, *, model: Literal["glv", "clv"] = "glv", alphas: Sequence[float] | None = None,
-            pseudo: float = 1e-5, subjects: Sequence[str] | None = None) -> HoldoutResult:
+            l1_ratios: Sequence[float] | None = None, stability: Stability = "negdef",
+            select: Literal["forecast", "one-step"] = "forecast", pseudo: float = 1e-5,
+            subjects: Sequence[str] | None = None) -> HoldoutResult:
     """Hold out each subject in turn: fit on the others (penalty chosen by CV over *their* subjects only, so
     nothing of the held-out subject leaks), forecast it from its first observation, score it.
+
+    *alphas*, *l1_ratios*, *stability* and *select* are passed to :func:`~gutlink.dynamics.models.fit`.
 
     Examples
     --------
@@ -145,12 +150,14 @@ def holdout(ts: TimeSeries, *, model: Literal["glv", "clv"] = "glv", alphas: Seq
     rows, results = [], []
     for s in subjects or ts.subject_ids:                          # loop over held-out subjects
         train = ts.subset_subjects([o for o in ts.subject_ids if o != s])
-        fitted = fit(train, model=model, alphas=alphas, pseudo=pseudo)
+        fitted = fit(train, model=model, alphas=alphas, l1_ratios=l1_ratios, stability=stability, select=select,
+                     pseudo=pseudo)
         res = forecast(fitted, ts, subject=s)
         obs = ts.subset_subjects([s]).relative.to_numpy()[1:]
         mean = train.relative.to_numpy().mean(axis=0)
         rows.append({"subject": s, "rmse_model": res.rmse, "rmse_persistence": res.rmse_persistence,
                      "rmse_mean_composition": float(np.sqrt(np.mean((obs - mean) ** 2))), "alpha": fitted.alpha,
+                     "l1_ratio": fitted.l1_ratio,
                      "status": res.status})
         results.append(res)
     table = pd.DataFrame(rows)

@@ -1,5 +1,6 @@
 """Generalised Lotka–Volterra (gLV, absolute abundance) and compositional LV (cLV, Joseph et al. 2020, relative
-abundance) with perturbation terms, fitted by ridge regression on log-differences.
+abundance) with perturbation terms, fitted by penalised regression on log-differences (ridge / elastic net), optionally with
+a stability constraint (:mod:`gutlink.dynamics.estimate`).
 
 gLV: ``d log x_i / dt = r_i + Σ_j A_ij x_j + Σ_p B_ip u_p(t)`` with ``x`` the absolute abundance (relative ×
 biomass, divided by the median biomass so that the coefficients are of order one).
@@ -9,10 +10,15 @@ cLV: ``d log(π_i / π_ref) / dt = g_i + Σ_{j≠ref} A_ij π_j + Σ_p B_ip u_p(
 Zeros: a pseudo-count (``pseudo``, default 1e-5) is added to every relative abundance, which is then re-closed,
 before any logarithm is taken (gLV: before multiplying by the biomass).
 
-The penalty is chosen by cross-validation over whole subjects (leave one subject out): the score is the squared
-error of the held-out subject's one-step log-differences. The growth rates are never penalised. Every fit is a
-closed-form solve built from per-subject Gram matrices, so folds and bootstrap replicates (subjects drawn with
-replacement) cost one small linear solve each.
+The penalty (α and the L1 share ρ) is chosen by cross-validation over whole subjects (leave one subject out).
+With ``select="forecast"`` (default) the score is the held-out subject's *forecast* error: the model fitted on
+the other subjects is integrated from the held-out subject's first observation with its known perturbations and
+scored by the RMSE of relative abundance over its later time points (a candidate whose forecasts blow up, or
+are too stiff for ``CV_MAX_STEPS`` explicit steps, ranks below every one with fewer failures). ``select="one-step"`` scores the held-out one-step log-differences instead (in-sample-like;
+it favours weak penalties that forecast badly). The growth rates are never penalised. Every fit works from
+per-subject Gram matrices, so folds, penalty candidates and bootstrap replicates (subjects drawn with
+replacement) are solved together as one batch, and the forecasts of all candidates of a fold are integrated
+together (:mod:`gutlink.dynamics.batch`).
 
 Examples
 --------
@@ -20,7 +26,7 @@ Examples
 >>> from gutlink.dynamics.simulate import simulate_glv
 >>> r, A = np.array([1.0, 0.8]), np.array([[-1.0, -0.3], [-0.2, -1.0]])
 >>> ts = simulate_glv(r, A, n_subjects=4, times=np.arange(0, 10, 0.5), rng=0)
->>> m = fit(ts, model="glv", alphas=[1e-4])
+>>> m = fit(ts, model="glv", alphas=[1e-4], stability="none")
 >>> bool(np.allclose(m.interactions, A, atol=0.1))
 True
 """
@@ -36,11 +42,17 @@ import pandas as pd
 
 from ..errors import DesignError
 from ..results import Result
+from .batch import integrate_clv_batch, integrate_glv_batch
+from .estimate import Stability, solve
 from .series import TimeSeries
 
 __all__ = ["DynamicsModel", "fit", "design_matrices"]
 
 DEFAULT_ALPHAS = tuple(np.logspace(-4, 2, 13))
+DEFAULT_L1_RATIOS = (0.0, 0.5, 0.9)
+#: In the forecast CV a candidate whose held-out forecast needs more explicit steps than this (stiff) counts as
+#: a failed forecast rather than being re-run by the slow implicit solver.
+CV_MAX_STEPS = 4000
 
 
 @dataclass(frozen=True)
@@ -56,10 +68,15 @@ class DynamicsModel(Result):
     growth, interactions, effects
         ``r`` (n,), ``A`` (n × n in units of absolute abundance; cLV n × n over non-reference taxa), ``B``
         (n × n_perturbations).
-    alpha
-        The ridge penalty chosen by leave-one-subject-out CV.
+    alpha, l1_ratio
+        The penalty and its L1 share chosen by leave-one-subject-out CV.
+    stability, stabilised
+        The constraint (``none`` / ``diagonal`` / ``negdef``) and whether the eigenvalue shrinkage changed ``A``.
+    selection
+        ``"forecast"`` (held-out forecast RMSE) or ``"one-step"`` (held-out log-difference error).
     cv
-        Table ``alpha, cv_error`` (mean squared error of held-out one-step log-differences).
+        Table ``alpha, l1_ratio, cv_error, n_failed`` (``cv_error``: mean held-out forecast RMSE of relative
+        abundance, or mean squared one-step error; ``n_failed``: held-out forecasts that blew up or failed).
     boot_growth, boot_interactions, boot_effects
         Bootstrap replicates over subjects (first axis), empty when ``n_boot=0``.
     """
@@ -80,6 +97,10 @@ class DynamicsModel(Result):
     boot_effects: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)), metadata={"json": False})
     n_subjects: int = 0
     n_intervals: int = 0
+    l1_ratio: float = 0.0
+    stability: str = "none"
+    stabilised: bool = False
+    selection: str = "one-step"
 
     @property
     def state_taxa(self) -> tuple[str, ...]:
@@ -132,6 +153,8 @@ class DynamicsModel(Result):
                    alpha=float(data["alpha"]), scale=float(data["scale"]), pseudo=float(data["pseudo"]),
                    reference=data.get("reference"), cv=pd.DataFrame(data.get("cv", {})),
                    n_subjects=int(data.get("n_subjects", 0)), n_intervals=int(data.get("n_intervals", 0)),
+                   l1_ratio=float(data.get("l1_ratio", 0.0)), stability=str(data.get("stability", "none")),
+                   stabilised=bool(data.get("stabilised", False)), selection=str(data.get("selection", "one-step")),
                    **arrays)
 
 
@@ -186,16 +209,19 @@ def _grams(X: np.ndarray, Y: np.ndarray, groups: np.ndarray) -> tuple[list[str],
     return list(names), XtX, XtY
 
 
-def _solve(XtX: np.ndarray, XtY: np.ndarray, alpha: float, n_state: int) -> np.ndarray:
-    penalty = np.full(XtX.shape[-1], alpha)
-    penalty[0] = 0.0                                              # growth rates are not penalised
-    return np.linalg.solve(XtX + np.diag(penalty), XtY)
+def _candidates(alphas: Sequence[float] | None, l1_ratios: Sequence[float] | None) -> pd.DataFrame:
+    a = list(DEFAULT_ALPHAS if alphas is None else alphas)
+    r = list(DEFAULT_L1_RATIOS if l1_ratios is None else l1_ratios)
+    if any(x <= 0 for x in a) or any(not 0 <= x <= 1 for x in r):
+        raise DesignError("penalties must be > 0 and L1 ratios in [0, 1].")
+    return pd.DataFrame([(x, y) for y in r for x in a], columns=["alpha", "l1_ratio"])
 
 
 def fit(ts: TimeSeries, *, model: Literal["glv", "clv"] = "glv", alphas: Sequence[float] | None = None,
-        pseudo: float = 1e-5, reference: str | None = None, n_boot: int = 0,
-        rng: int | np.random.Generator | None = None) -> DynamicsModel:
-    """Fit gLV or cLV by ridge regression on log-differences, the penalty chosen over whole subjects.
+        l1_ratios: Sequence[float] | None = None, stability: Stability = "negdef",
+        select: Literal["forecast", "one-step"] = "forecast", pseudo: float = 1e-5, reference: str | None = None,
+        n_boot: int = 0, rng: int | np.random.Generator | None = None) -> DynamicsModel:
+    """Fit gLV or cLV by penalised regression on log-differences, the penalty chosen over whole subjects.
 
     Parameters
     ----------
@@ -204,7 +230,15 @@ def fit(ts: TimeSeries, *, model: Literal["glv", "clv"] = "glv", alphas: Sequenc
     model
         ``"glv"`` (absolute abundance) or ``"clv"`` (relative abundance, Joseph et al. 2020).
     alphas
-        Candidate ridge penalties (default 13 values from 1e-4 to 1e2); with one value no CV is run.
+        Candidate penalties (default 13 values from 1e-4 to 1e2).
+    l1_ratios
+        Candidate L1 shares of the elastic net (default 0, 0.5, 0.9; 0 = ridge). With one (alpha, l1_ratio)
+        candidate no CV is run.
+    stability
+        ``"negdef"`` (default: negative self-interactions and a negative definite symmetric part of ``A``, so
+        gLV simulations stay bounded), ``"diagonal"`` (self-interactions only) or ``"none"``.
+    select
+        ``"forecast"`` (held-out subjects' forecast RMSE) or ``"one-step"`` (held-out log-difference error).
     pseudo
         Pseudo-count added to relative abundances before logarithms.
     reference
@@ -222,46 +256,92 @@ def fit(ts: TimeSeries, *, model: Literal["glv", "clv"] = "glv", alphas: Sequenc
     --------
     >>> from gutlink.dynamics.simulate import simulate_glv
     >>> ts = simulate_glv(np.array([1.0, 0.5]), -np.eye(2), n_subjects=3, times=np.arange(8.0), rng=1)
-    >>> fit(ts, model="clv", alphas=[1e-3]).model
+    >>> fit(ts, model="clv", alphas=[1e-3], l1_ratios=[0.0]).model
     'clv'
     """
     if model not in ("glv", "clv"):
         raise DesignError(f"model must be 'glv' or 'clv', not {model!r}.")
-    if ts.n_subjects < 2 and (alphas is None or len(alphas) > 1):
-        raise DesignError("choosing the penalty by cross-validation over subjects needs ≥ 2 subjects; "
-                          "give one alpha.")
+    if stability not in ("none", "diagonal", "negdef") or select not in ("forecast", "one-step"):
+        raise DesignError(f"stability must be none / diagonal / negdef and select forecast / one-step, not "
+                          f"{stability!r} / {select!r}.")
+    grid = _candidates(alphas, l1_ratios)
     d = design_matrices(ts, model=model, pseudo=pseudo, reference=reference)
+    if ts.n_subjects < 2 and len(grid) > 1:
+        raise DesignError("choosing the penalty by cross-validation over subjects needs ≥ 2 subjects; "
+                          "give one alpha and one l1_ratio.")
     names, XtX, XtY = _grams(d["X"], d["Y"], d["subject"])
     n = d["Y"].shape[1]
-    grid = list(DEFAULT_ALPHAS if alphas is None else alphas)
-    cv = _cross_validate(d, names, XtX, XtY, grid, n) if len(grid) > 1 else pd.DataFrame(
-        {"alpha": grid, "cv_error": [np.nan]})
-    alpha = float(cv.loc[cv["cv_error"].idxmin(), "alpha"]) if len(grid) > 1 else float(grid[0])
-    W = _solve(XtX.sum(axis=0), XtY.sum(axis=0), alpha, n)
-    boot = _bootstrap(XtX, XtY, alpha, n, n_boot, rng)
-    taxa = tuple(ts.taxa)
-    return DynamicsModel(model=model, taxa=taxa, perturbations=tuple(str(c) for c in ts.perturbations.columns),
-                         growth=W[0], interactions=W[1:1 + n].T / d["scale"], effects=W[1 + n:].T, alpha=alpha,
-                         scale=d["scale"], pseudo=pseudo, reference=d["reference"], cv=cv,
+    if len(grid) == 1:
+        cv = grid.assign(cv_error=np.nan, n_failed=0)
+    elif select == "forecast":
+        cv = _forecast_cv(ts, d, names, XtX, XtY, grid, n, stability, model)
+    else:
+        cv = _one_step_cv(d, names, XtX, XtY, grid, n, stability)
+    best = cv.sort_values(["n_failed", "cv_error"], kind="stable").index[0] if len(grid) > 1 else 0
+    alpha, rho = float(cv.loc[best, "alpha"]), float(cv.loc[best, "l1_ratio"])
+    kw = {"n_state": n, "stability": stability}
+    W0 = solve(XtX.sum(axis=0), XtY.sum(axis=0), alpha=alpha, l1_ratio=rho, stability="none" if stability ==
+               "none" else "diagonal", n_state=n)
+    W = solve(XtX.sum(axis=0), XtY.sum(axis=0), alpha=alpha, l1_ratio=rho, **kw)  # type: ignore[arg-type]
+    boot = _bootstrap(XtX, XtY, alpha, rho, kw, n_boot, rng)
+    sc = d["scale"]
+    return DynamicsModel(model=model, taxa=tuple(ts.taxa), perturbations=tuple(str(c) for c in ts.perturbations.columns),
+                         growth=W[0], interactions=W[1:1 + n].T / sc, effects=W[1 + n:].T, alpha=alpha,
+                         scale=sc, pseudo=pseudo, reference=d["reference"], cv=cv,
                          boot_growth=boot[:, 0] if len(boot) else np.zeros((0, 0)),
-                         boot_interactions=np.swapaxes(boot[:, 1:1 + n], 1, 2) / d["scale"] if len(boot) else np.zeros((0, 0, 0)),
+                         boot_interactions=np.swapaxes(boot[:, 1:1 + n], 1, 2) / sc if len(boot) else np.zeros((0, 0, 0)),
                          boot_effects=np.swapaxes(boot[:, 1 + n:], 1, 2) if len(boot) else np.zeros((0, 0, 0)),
-                         n_subjects=len(names), n_intervals=len(d["Y"]))
+                         n_subjects=len(names), n_intervals=len(d["Y"]), l1_ratio=rho, stability=stability,
+                         stabilised=bool(stability == "negdef" and not np.allclose(W0[1:1 + n], W[1:1 + n])),
+                         selection=select if len(grid) > 1 else "none")
 
 
-def _cross_validate(d: dict[str, Any], names: list[str], XtX: np.ndarray, XtY: np.ndarray, grid: list[float],
-                    n: int) -> pd.DataFrame:
+def _one_step_cv(d: dict[str, Any], names: list[str], XtX: np.ndarray, XtY: np.ndarray, grid: pd.DataFrame,
+                 n: int, stability: Stability) -> pd.DataFrame:
     total_xx, total_xy = XtX.sum(axis=0), XtY.sum(axis=0)
     errors = np.zeros(len(grid))
+    G = len(grid)
     for s, name in enumerate(names):                              # loop over held-out subjects
         rows = d["subject"] == name
-        for a, alpha in enumerate(grid):
-            W = _solve(total_xx - XtX[s], total_xy - XtY[s], alpha, n)
-            errors[a] += np.sum((d["Y"][rows] - d["X"][rows] @ W) ** 2)
-    return pd.DataFrame({"alpha": grid, "cv_error": errors / d["Y"].size})
+        W = solve(np.broadcast_to(total_xx - XtX[s], (G, *total_xx.shape)),
+                  np.broadcast_to(total_xy - XtY[s], (G, *total_xy.shape)), alpha=grid["alpha"].to_numpy(),
+                  l1_ratio=grid["l1_ratio"].to_numpy(), n_state=n, stability=stability)
+        errors += np.sum((d["Y"][rows][None] - d["X"][rows][None] @ W) ** 2, axis=(1, 2))
+    return grid.assign(cv_error=errors / d["Y"].size, n_failed=0)
 
 
-def _bootstrap(XtX: np.ndarray, XtY: np.ndarray, alpha: float, n: int, n_boot: int,
+def _forecast_cv(ts: TimeSeries, d: dict[str, Any], names: list[str], XtX: np.ndarray, XtY: np.ndarray,
+                 grid: pd.DataFrame, n: int, stability: Stability, model: str) -> pd.DataFrame:
+    """Mean held-out forecast RMSE (relative abundance) of every candidate; all candidates of a fold at once."""
+    total_xx, total_xy = XtX.sum(axis=0), XtY.sum(axis=0)
+    G = len(grid)
+    sums, failed = np.zeros(G), np.zeros(G, dtype=int)
+    for s, name in enumerate(names):                              # loop over held-out subjects
+        W = solve(np.broadcast_to(total_xx - XtX[s], (G, *total_xx.shape)),
+                  np.broadcast_to(total_xy - XtY[s], (G, *total_xy.shape)), alpha=grid["alpha"].to_numpy(),
+                  l1_ratio=grid["l1_ratio"].to_numpy(), n_state=n, stability=stability)
+        one = ts.subset_subjects([name])
+        obs = one.relative.to_numpy()
+        r, A, B = W[:, 0], np.swapaxes(W[:, 1:1 + n], 1, 2), np.swapaxes(W[:, 1 + n:], 1, 2)
+        if model == "glv":
+            path = integrate_glv_batch(r, A, B, one.absolute[0] / d["scale"], one.times, one.perturbation_matrix(),
+                                       rtol=1e-5, atol=1e-6, max_steps=CV_MAX_STEPS, fallback=False)
+        else:
+            path = integrate_clv_batch(r, A, B, obs[0], one.times, one.perturbation_matrix(),
+                                       ref_index=ts.taxa.index(d["reference"]), rtol=1e-5, atol=1e-6,
+                                       max_steps=CV_MAX_STEPS, fallback=False)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pred = path.states / path.states.sum(axis=2, keepdims=True)
+        rmse = np.sqrt(np.mean((pred[:, 1:] - obs[None, 1:]) ** 2, axis=(1, 2)))
+        bad = ~path.ok | ~np.isfinite(rmse)
+        failed += bad
+        sums += np.where(bad, 0.0, rmse)
+    scored = len(names) - failed
+    err = np.where(scored > 0, sums / np.maximum(scored, 1), np.inf)
+    return grid.assign(cv_error=err, n_failed=failed)
+
+
+def _bootstrap(XtX: np.ndarray, XtY: np.ndarray, alpha: float, rho: float, kw: dict[str, Any], n_boot: int,
                rng: int | np.random.Generator | None) -> np.ndarray:
     if n_boot <= 0:
         return np.zeros((0,))
@@ -270,6 +350,4 @@ def _bootstrap(XtX: np.ndarray, XtY: np.ndarray, alpha: float, n: int, n_boot: i
     weights = np.stack([np.bincount(d, minlength=len(XtX)) for d in draws]).astype(float)
     xx = np.einsum("bs,sij->bij", weights, XtX)
     xy = np.einsum("bs,sik->bik", weights, XtY)
-    penalty = np.full(XtX.shape[-1], alpha)
-    penalty[0] = 0.0
-    return np.linalg.solve(xx + np.diag(penalty), xy)
+    return solve(xx, xy, alpha=alpha, l1_ratio=rho, **kw)

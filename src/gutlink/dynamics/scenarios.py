@@ -1,5 +1,6 @@
-"""What-if scenarios on a fitted gLV model: probiotic dosing, a fitted antibiotic / diet perturbation, prebiotic
-growth boosts — composable, each run over the bootstrap replicates for uncertainty bands.
+"""What-if scenarios on a fitted gLV or cLV model: probiotic dosing, a fitted antibiotic / diet perturbation,
+prebiotic growth boosts (of named taxa or of a guild's members) — composable, each run over the bootstrap
+replicates at once (vectorised) for uncertainty bands.
 
 Research tool, never medical advice: a scenario is what the fitted model implies, not a prediction of what a
 person's microbiome will do.
@@ -19,15 +20,15 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DesignError
 from ..results import Result
+from .batch import BatchPath, integrate_clv_batch, integrate_glv_batch
 from .models import DynamicsModel
-from .simulate import integrate_glv
 
 __all__ = ["Intervention", "ScenarioResult", "probiotic", "antibiotic", "prebiotic", "simulate"]
 
@@ -88,43 +89,55 @@ def prebiotic(taxa: Sequence[str], *, factor: float, start: float, end: float) -
 @dataclass(frozen=True)
 class ScenarioResult(Result):
     """Scenario trajectories with bootstrap bands (``table``: time, taxon, median, low, high, baseline) and
-    ``readouts`` (per probiotic taxon: engrafted fraction; time to recovery after the last intervention)."""
+    ``readouts`` (per probiotic taxon: engrafted fraction; time to recovery after the last intervention);
+    ``replicates`` / ``baseline_replicates`` hold every completed replicate (replicates × times × taxa)."""
 
     table: pd.DataFrame
     readouts: pd.DataFrame
     n_models: int
     failed: int
+    model: str = "glv"
+    taxa: tuple[str, ...] = ()
+    replicates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)), metadata={"json": False})
+    baseline_replicates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)), metadata={"json": False})
     caveat: str = CAVEAT
 
+    def final(self, *, relative: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Final states of every completed replicate (replicates × taxa), with and without the interventions."""
+        a, b = self.replicates[:, -1], self.baseline_replicates[:, -1]
+        if relative:
+            a, b = a / a.sum(axis=1, keepdims=True), b / b.sum(axis=1, keepdims=True)
+        return a, b
 
-def _replicates(model: DynamicsModel, n_boot: int | None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    reps = [(model.growth, model.interactions, model.effects)]
+
+def _replicates(model: DynamicsModel, n_boot: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stacked parameters (K × n, K × n × n, K × n × p): the bootstrap replicates, or the point fit."""
     if model.boot_growth.size and n_boot != 0:
         k = len(model.boot_growth) if n_boot is None else min(n_boot, len(model.boot_growth))
-        reps = [(model.boot_growth[i], model.boot_interactions[i], model.boot_effects[i]) for i in range(k)]
-    return reps
+        return model.boot_growth[:k], model.boot_interactions[:k], model.boot_effects[:k]
+    return model.growth[None], np.asarray(model.interactions)[None], np.asarray(model.effects)[None]
 
 
 def _schedule(model: DynamicsModel, interventions: Sequence[Intervention], times: np.ndarray,
-              growth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Extended effects matrix and per-time drive: fitted perturbations, then one column per prebiotic."""
-    cols, u = [model.effects], [np.zeros((len(times), len(model.perturbations)))]
+              growth: np.ndarray, effects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Extended effects (K × n × (p + q)) and drive (times × (p + q)): fitted perturbations, then one column per
+    prebiotic (gLV: the growth rate times factor − 1; cLV: |relative growth| times factor − 1)."""
+    cols, u = [effects], [np.zeros((len(times), len(model.perturbations)))]
+    rows = np.asarray(model.state_taxa)
     for iv in interventions:
         on = ((times >= iv.window[0]) & (times < iv.window[1])).astype(float)
         if iv.kind == "perturbation":
-            u[0][:, model.perturbations.index(iv.name)] = np.maximum(u[0][:, model.perturbations.index(iv.name)],
-                                                                    on * iv.level)
+            j = model.perturbations.index(iv.name)
+            u[0][:, j] = np.maximum(u[0][:, j], on * iv.level)
         elif iv.kind == "prebiotic":
-            mask = np.isin(np.asarray(model.taxa), iv.taxa)
-            cols.append((growth * (iv.level - 1.0) * mask)[:, None])
+            mask = np.isin(rows, iv.taxa)
+            base = growth if model.model == "glv" else np.abs(growth)
+            cols.append((base * (iv.level - 1.0) * mask)[:, :, None])
             u.append(on[:, None])
-    return np.hstack(cols), np.hstack(u)
+    return np.concatenate(cols, axis=2), np.hstack(u)
 
 
 def _check(model: DynamicsModel, interventions: Sequence[Intervention]) -> None:
-    if model.model != "glv":
-        raise DesignError("scenarios run on an absolute-abundance gLV model (doses are absolute); fit model='glv' "
-                          "with biomass.")
     for iv in interventions:
         missing = [t for t in iv.taxa if t not in model.taxa]
         if missing:
@@ -133,52 +146,52 @@ def _check(model: DynamicsModel, interventions: Sequence[Intervention]) -> None:
         if iv.kind == "perturbation" and iv.name not in model.perturbations:
             raise DesignError(f"perturbation {iv.name!r} was not fitted (the model has "
                               f"{list(model.perturbations)}).")
+        if iv.kind == "probiotic" and model.model == "clv" and iv.level >= 1:
+            raise DesignError(f"a cLV model works on relative abundance: a probiotic dose is a fraction of the "
+                              f"community (< 1), not {iv.level:g}.")
+        if iv.kind == "prebiotic" and model.model == "clv" and iv.taxa == (model.reference,):
+            raise DesignError(f"{model.reference!r} is the cLV reference taxon: its growth is not identified; "
+                              "boost other taxa.")
 
 
-def _run_one(model: DynamicsModel, params: tuple[np.ndarray, np.ndarray, np.ndarray], start: np.ndarray,
-             times: np.ndarray, interventions: Sequence[Intervention]) -> tuple[np.ndarray, bool]:
-    growth, A, _ = params
-    effects, u = _schedule(model, interventions, times, growth)
-    doses = [(t, model.taxa.index(iv.taxa[0]), iv.level) for iv in interventions if iv.kind == "probiotic"
-             for t in iv.times]
-    cuts = sorted({float(t) for t, _, _ in doses if times[0] < t < times[-1]})
-    out = np.full((len(times), len(start)), np.nan)
-    out[0] = start
-    x = np.asarray(start, float).copy()
-    for t, k, d in doses:
-        if t <= times[0]:
-            x[k] += d
-    edges = [float(times[0]), *cuts, float(times[-1])]
-    for a, b in zip(edges[:-1], edges[1:]):                         # one segment per dosing time
-        inside = (times > a) & (times <= b)
-        grid = np.unique(np.r_[a, times[inside], b])
-        drive = u[(np.searchsorted(times, grid, side="right") - 1).clip(0, len(times) - 1)]
-        path = integrate_glv(growth, A, effects, x, grid, drive)
-        if path.status != "ok":
-            return out, False
-        out[inside] = path.states[np.isin(grid, times[inside])]
-        x = path.states[-1].copy()
-        for t, k, d in doses:
-            if t == b:
-                x[k] += d
-    return out, True
+def _grid(times: np.ndarray, interventions: Sequence[Intervention], n: int,
+          taxa: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Integration grid (output times plus dosing times), which grid rows are outputs, and doses per row."""
+    doses = [(max(t, times[0]), taxa.index(iv.taxa[0]), iv.level) for iv in interventions
+             if iv.kind == "probiotic" for t in iv.times if t <= times[-1]]
+    grid = np.unique(np.r_[times, [t for t, _, _ in doses]])
+    d = np.zeros((len(grid), n))
+    for t, k, amount in doses:
+        d[np.searchsorted(grid, t), k] += amount
+    return grid, np.isin(grid, times), d
+
+
+def _integrate(model: DynamicsModel, r: np.ndarray, A: np.ndarray, B: np.ndarray, start: np.ndarray,
+               grid: np.ndarray, u: np.ndarray, doses: np.ndarray) -> BatchPath:
+    if model.model == "glv":
+        return integrate_glv_batch(r, A, B, start, grid, u, doses=doses)
+    return integrate_clv_batch(r, A, B, start, grid, u, doses=doses, ref_index=model.taxa.index(model.reference))
 
 
 def simulate(model: DynamicsModel, start: np.ndarray, *, times: np.ndarray,
              interventions: Sequence[Intervention] = (), n_boot: int | None = None,
              recovery_threshold: float = 0.1, engraft_ratio: float = 10.0) -> ScenarioResult:
-    """Simulate *interventions* from *start* over *times*, for every bootstrap replicate of *model*.
+    """Simulate *interventions* from *start* over *times*, for every bootstrap replicate of *model* at once.
+
+    All replicates, with and without the interventions, are integrated together as one batch
+    (:mod:`gutlink.dynamics.batch`), not one solver call per replicate.
 
     Parameters
     ----------
     model
-        A fitted gLV model (bands come from its bootstrap replicates; none → the point fit only).
+        A fitted gLV or cLV model (bands come from its bootstrap replicates; none → the point fit only).
     start
-        Absolute abundances at ``times[0]`` (the model's taxa order).
+        Abundances at ``times[0]`` (the model's taxa order): absolute for gLV, relative for cLV.
     times
         Output grid (strictly increasing).
     interventions
-        From :func:`probiotic`, :func:`antibiotic`, :func:`prebiotic`; combined and sequenced freely.
+        From :func:`probiotic`, :func:`antibiotic`, :func:`prebiotic`; combined and sequenced freely (cLV:
+        probiotic doses are fractions of the community).
     n_boot
         Use at most this many bootstrap replicates (default all; 0 = point fit only).
     recovery_threshold
@@ -198,27 +211,30 @@ def simulate(model: DynamicsModel, start: np.ndarray, *, times: np.ndarray,
     """
     _check(model, interventions)
     times = np.asarray(times, float)
+    if times.ndim != 1 or len(times) < 2 or np.any(np.diff(times) <= 0):
+        raise DesignError("times must be at least two strictly increasing values.")
     if len(start) != len(model.taxa):
         raise DesignError(f"start has {len(start)} values but the model has {len(model.taxa)} taxa.")
-    runs, bases, failed = [], [], 0
-    for params in _replicates(model, n_boot):                        # loop over bootstrap replicates
-        traj, ok = _run_one(model, params, start, times, interventions)
-        base, ok_b = _run_one(model, params, start, times, ())
-        if ok and ok_b:
-            runs.append(traj)
-            bases.append(base)
-        else:
-            failed += 1
-    if not runs:
-        raise DesignError(f"every one of the {failed} model replicates blew up or failed to integrate this "
+    r, A, B = _replicates(model, n_boot)
+    K = len(r)
+    grid, out, doses = _grid(times, interventions, len(model.taxa), model.taxa)
+    effects, u = _schedule(model, interventions, grid, r, B)
+    # one batch: the K replicates with the interventions, then the same K without (drive and doses zero)
+    u2 = np.concatenate([np.broadcast_to(u, (K, *u.shape)), np.zeros((K, *u.shape))])
+    d2 = np.concatenate([np.broadcast_to(doses, (K, *doses.shape)), np.zeros((K, *doses.shape))])
+    path = _integrate(model, np.r_[r, r], np.r_[A, A], np.r_[effects, effects], start, grid, u2, d2)
+    ok = path.ok[:K] & path.ok[K:]
+    if not ok.any():
+        raise DesignError(f"every one of the {K} model replicates blew up or failed to integrate this "
                           "scenario: the fitted model is unstable here; nothing to report.")
-    R, Bs = np.stack(runs), np.stack(bases)
+    R, Bs = path.states[:K][ok][:, out], path.states[K:][ok][:, out]
     lo, med, hi = np.quantile(R, [0.025, 0.5, 0.975], axis=0)
     n, k = len(times), len(model.taxa)
     table = pd.DataFrame({"time": np.repeat(times, k), "taxon": np.tile(model.taxa, n), "median": med.ravel(),
                           "low": lo.ravel(), "high": hi.ravel(), "baseline": np.median(Bs, axis=0).ravel()})
     return ScenarioResult(table, _readouts(model, R, Bs, times, interventions, recovery_threshold, engraft_ratio),
-                          len(runs), failed)
+                          int(ok.sum()), int(K - ok.sum()), model=model.model, taxa=model.taxa,
+                          replicates=R, baseline_replicates=Bs)
 
 
 def _readouts(model: DynamicsModel, R: np.ndarray, Bs: np.ndarray, times: np.ndarray,
