@@ -196,8 +196,8 @@ def integrate_clv_batch(growth: np.ndarray, interactions: np.ndarray, effects: n
 
     Examples
     --------
-    >>> p = integrate_clv_batch(np.zeros((3, 1)), -np.ones((3, 1, 1)), np.zeros((3, 1, 0)), np.array([.5, .5]),
-    ...                         np.array([0.0, 5.0]), ref_index=0)
+    >>> p = integrate_clv_batch(np.full((3, 1), 0.5), -np.ones((3, 1, 1)), np.zeros((3, 1, 0)),
+    ...                         np.array([.8, .2]), np.array([0.0, 50.0]), ref_index=0)
     >>> np.round(p.states[0, -1], 3).tolist()
     [0.5, 0.5]
     """
