@@ -5,9 +5,10 @@ Research tool, never medical advice.
 
 from __future__ import annotations
 
-from .analysis import KeystoneResult, SteadyStateResult, keystone, steady_state
+from .analysis import InvasionResult, KeystoneResult, SteadyStateResult, invasion, keystone, steady_state
 from .forecast import ForecastResult, HoldoutResult, forecast, holdout
 from .models import DynamicsModel, fit
+from .readouts import ReadoutResult, dysbiosis_readout, guild_members, guild_prebiotic, guild_readout
 from .scenarios import ScenarioResult, antibiotic, prebiotic, probiotic, simulate
 from .series import (
            SamplingChecks,
@@ -19,7 +20,8 @@ from .series import (
            read_mdsine,
 )
 
-__all__ = ["DynamicsModel", "ForecastResult", "HoldoutResult", "KeystoneResult", "SamplingChecks",
-           "ScenarioResult", "SteadyStateResult", "TimeSeries", "antibiotic", "check_sampling",
-           "consistency_filter", "fit", "forecast", "from_cohort", "from_frames", "holdout", "keystone",
-           "prebiotic", "probiotic", "read_mdsine", "simulate", "steady_state"]
+__all__ = ["DynamicsModel", "ForecastResult", "HoldoutResult", "InvasionResult", "KeystoneResult", "ReadoutResult",
+           "SamplingChecks", "ScenarioResult", "SteadyStateResult", "TimeSeries", "antibiotic", "check_sampling",
+           "consistency_filter", "dysbiosis_readout", "fit", "forecast", "from_cohort", "from_frames",
+           "guild_members", "guild_prebiotic", "guild_readout", "holdout", "invasion", "keystone", "prebiotic",
+           "probiotic", "read_mdsine", "simulate", "steady_state"]
