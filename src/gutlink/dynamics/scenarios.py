@@ -168,8 +168,10 @@ def _grid(times: np.ndarray, interventions: Sequence[Intervention], n: int,
 
 def _integrate(model: DynamicsModel, r: np.ndarray, A: np.ndarray, B: np.ndarray, start: np.ndarray,
                grid: np.ndarray, u: np.ndarray, doses: np.ndarray) -> BatchPath:
-    if model.model == "glv":
-        return integrate_glv_batch(r, A, B, start, grid, u, doses=doses)
+    if model.model == "glv":  # integrated in the fit's scaled units (blow-up is judged there), returned absolute
+        sc = model.scale
+        p = integrate_glv_batch(r, A * sc, B, np.asarray(start, float) / sc, grid, u, doses=doses / sc)
+        return BatchPath(p.times, p.states * sc, p.status, p.n_fallback)
     return integrate_clv_batch(r, A, B, start, grid, u, doses=doses, ref_index=model.taxa.index(model.reference))
 
 
