@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -63,6 +63,8 @@ class ConcordanceResult(Result):
     ``tests``: the overall tests (q by BH across them); ``mapping``: how each cohort feature met a genus taxid;
     ``verdict``: ``concordant``, ``discordant``, ``no evidence of concordance`` or ``not assessable``.
     """
+
+    REPORT_TITLE: ClassVar[str] = "literature concordance — do the taxa that differ agree with published signatures?"
 
     table: pd.DataFrame = field(metadata={"json": False})
     studies: pd.DataFrame = field(metadata={"json": False})
