@@ -51,3 +51,22 @@ def test_cli_fit_forecast_simulate(tmp_path):
     assert main(["dynamics", "simulate", str(model), "--probiotic", "nope:1:2", "--out",
                  str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_report_draws_forecast_scenario_invasion_and_readout_figures(tmp_path):
+    from gutlink.dynamics import guild_readout, invasion, probiotic, simulate
+    taxa = ["Faecalibacterium_prausnitzii", "Escherichia_coli", "Roseburia_intestinalis"]
+    ts = simulate_glv(np.array([1.0, 0.7, 0.5]), -np.eye(3) - 0.05, n_subjects=4, times=np.arange(0, 8, 0.5),
+                      rng=0)
+    ts = from_frames(ts.relative.set_axis(taxa, axis=1), subjects=ts.subjects, times=ts.times, biomass=ts.biomass)
+    m = fit(ts, alphas=[1e-3], l1_ratios=[0.0], n_boot=8, rng=0)
+    start = ts.absolute[0].copy()
+    start[2] = 1e-6 * m.scale
+    sc = simulate(m, start, times=np.arange(0, 20, 0.5), interventions=[probiotic(taxa[2], dose=0.1 * m.scale,
+                                                                                  times=[2.0])])
+    results = (m, holdout(ts, alphas=[1e-3], l1_ratios=[0.0]), sc, invasion(m, (taxa[2],)), guild_readout(sc))
+    out = write(Run(subcommand="dynamics", results=results), tmp_path / "o")
+    page = (out / "report.html").read_text()
+    for fid in ("fig-dyn-holdout", "fig-dyn-forecast", "fig-dyn-scenario", "fig-dyn-readout-guilds"):
+        assert f'id="{fid}-title"' in page
+    assert "Colonisation resistance" in page and "elastic-net" in page

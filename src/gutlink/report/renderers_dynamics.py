@@ -6,16 +6,20 @@ The report only renders: every number comes from the result. Research tool, neve
 from __future__ import annotations
 
 import pandas as pd
+from markupsafe import Markup
 
 from ..dynamics import (
     DynamicsModel,
     ForecastResult,
     HoldoutResult,
+    InvasionResult,
     KeystoneResult,
+    ReadoutResult,
     ScenarioResult,
     SteadyStateResult,
 )
 from .context import Context, Section
+from .figures_dynamics import forecast_figure, holdout_figure, readout_figure, scenario_figure
 from .renderers import render
 
 __all__: list[str] = []
@@ -24,24 +28,32 @@ CAVEAT = "Research tool, never medical advice."
 MAX_ROWS = 30
 
 
-def _section(ctx: Context, sid: str, title: str, lines: list[str], table: pd.DataFrame | None) -> list[Section]:
+def _section(ctx: Context, sid: str, title: str, lines: list[str], table: pd.DataFrame | None,
+             figures: tuple[tuple[str, Markup], ...] = ()) -> list[Section]:
     rows, columns, more = [], [], 0
     if table is not None and len(table):
         shown = table.head(MAX_ROWS)
         columns = [str(c) for c in shown.columns]
         rows = [[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r] for r in shown.itertuples(index=False)]
         more = len(table) - len(shown)
-    body = ctx.render("dynamics.html.j2", caveat=CAVEAT, lines=lines, columns=columns, rows=rows, more=more)
-    return [Section(sid, title, body)]
+    body = ctx.render("dynamics.html.j2", caveat=CAVEAT, lines=lines, columns=columns, rows=rows, more=more,
+                      figures=[svg for _, svg in figures])
+    return [Section(sid, title, body, tuple(fid for fid, _ in figures))]
 
 
 @render.register
 def _(result: DynamicsModel, ctx: Context) -> list[Section]:
     kind = "generalised Lotka–Volterra (absolute abundance)" if result.model == "glv" else \
         "compositional Lotka–Volterra (relative abundance, Joseph et al. 2020)"
+    how = {"forecast": "the held-out subjects' forecast error", "one-step": "held-out one-step log-difference error",
+           "none": "given (one candidate, no cross-validation)"}.get(result.selection, result.selection)
+    stab = {"negdef": "self-interactions negative and the interaction matrix's symmetric part negative definite"
+            + (" (eigenvalues shrunk to reach it)" if result.stabilised else ""),
+            "diagonal": "self-interactions negative", "none": "no stability constraint"}.get(result.stability, "")
     lines = [f"Fitted a {kind} model on {len(result.taxa)} taxa, {result.n_subjects} subjects and "
-             f"{result.n_intervals} intervals by ridge regression on log-differences; penalty {result.alpha:.3g} "
-             "chosen by leave-one-subject-out cross-validation."]
+             f"{result.n_intervals} intervals by elastic-net regression on log-differences ({stab}); penalty "
+             f"{result.alpha:.3g} with L1 share {result.l1_ratio:g}, chosen by leave-one-subject-out "
+             f"cross-validation on {how}."]
     if result.reference:
         lines.append(f"Reference taxon of the log-ratios: {result.reference}.")
     tab = result.table
@@ -58,14 +70,25 @@ def _(result: HoldoutResult, ctx: Context) -> list[Section]:
              f"for the training mean composition.",
              f"{int(s.loc['model', 'n_failed'])} of {len(result.table)} forecasts blew up or failed and are not "
              "in the median."]
-    return _section(ctx, "dynamics-holdout", "Held-out forecasts", lines, result.table)
+    figs = [("fig-dyn-holdout", holdout_figure(result.table, fig_id="fig-dyn-holdout",
+                                               title="Held-out forecast error per subject"))]
+    done = [f for f in result.forecasts if f.status == "ok"]
+    if done:
+        figs.append(("fig-dyn-forecast", forecast_figure(done[0].table, fig_id="fig-dyn-forecast",
+                                                         title=f"Forecast of held-out subject {done[0].subject}")))
+        lines.append(f"The second figure shows held-out subject {done[0].subject}: observed points, the forecast "
+                     "from its first sample, and persistence.")
+    return _section(ctx, "dynamics-holdout", "Held-out forecasts", lines, result.table, tuple(figs))
 
 
 @render.register
 def _(result: ForecastResult, ctx: Context) -> list[Section]:
     lines = [f"Forecast of subject {result.subject}: RMSE {result.rmse:.3f} (persistence "
              f"{result.rmse_persistence:.3f}); solver status {result.status}. {result.message}"]
-    return _section(ctx, "dynamics-forecast", "Forecast", lines, None)
+    figs = (("fig-dyn-forecast1", forecast_figure(result.table, fig_id="fig-dyn-forecast1",
+                                                  title=f"Forecast of subject {result.subject}")),) \
+        if result.status == "ok" else ()
+    return _section(ctx, "dynamics-forecast", "Forecast", lines, None, figs)
 
 
 @render.register
@@ -83,5 +106,35 @@ def _(result: KeystoneResult, ctx: Context) -> list[Section]:
 @render.register
 def _(result: ScenarioResult, ctx: Context) -> list[Section]:
     lines = [f"Scenario simulated over {result.n_models} model replicate(s) (95% bands from the bootstrap over "
-             f"subjects); {result.failed} replicate(s) blew up and are left out."]
-    return _section(ctx, "dynamics-scenario", "What-if scenario", lines, result.readouts)
+             f"subjects, all integrated as one batch); {result.failed} replicate(s) blew up or failed and are "
+             "left out."]
+    fig = scenario_figure(result.table, fig_id="fig-dyn-scenario", title="Scenario trajectories with bands")
+    return _section(ctx, "dynamics-scenario", "What-if scenario", lines, result.readouts,
+                    (("fig-dyn-scenario", fig),))
+
+
+@render.register
+def _(result: InvasionResult, ctx: Context) -> list[Section]:
+    t = result.table
+    est = t[t["establishes"]]["invader"].tolist()
+    lines = ["Colonisation resistance: the growth rate from rare of each invader in the resident steady state "
+             "without it (positive: it establishes; negative: the community keeps it out), with 95% bootstrap "
+             "intervals." + (f" Perturbations held on: {', '.join(result.perturbation)}." if result.perturbation
+                             else ""),
+             (f"{len(est)} of {len(t)} invaders establish in the point fit." if len(t) > 1 else
+              f"{t['invader'].iloc[0]} {'establishes' if len(est) else 'does not establish'} in the point fit "
+              f"(rate {t['invasion_rate'].iloc[0]:.3g} per day; {t['fraction_invades'].iloc[0]:.0%} of the "
+              "bootstrap replicates invade).")]
+    return _section(ctx, "dynamics-invasion", "Colonisation resistance", lines, t)
+
+
+@render.register
+def _(result: ReadoutResult, ctx: Context) -> list[Section]:
+    what = {"guilds": "guild loads and barrier balance (gutlink.guilds) of the final simulated community",
+            "dysbiosis": "dysbiosis score (median Bray–Curtis distance to the reference profiles)"}
+    lines = [f"Readout shifts: {what.get(result.kind, result.kind)}, scenario minus no intervention, median and "
+             "95% band over the bootstrap replicates.", *result.notes]
+    fid = f"fig-dyn-readout-{result.kind}"
+    fig = readout_figure(result.table, fig_id=fid, title=f"Readout shifts ({result.kind})")
+    return _section(ctx, fid.removeprefix("fig-"), f"Scenario readouts: {result.kind}", lines, result.table,
+                    ((fid, fig),))
