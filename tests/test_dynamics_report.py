@@ -41,7 +41,7 @@ def test_cli_fit_forecast_simulate(tmp_path):
     pd.DataFrame({"sampleID": ts.relative.index, "m1": ts.biomass * 1e9}).to_csv(tmp_path / "qpcr.tsv", sep="\t",
                                                                                   index=False)
     common = [str(tmp_path / "counts.tsv"), "--metadata", str(tmp_path / "meta.tsv"), "--subject", "subject",
-              "--time", "time", "--qpcr", str(tmp_path / "qpcr.tsv")]
+              "--time", "time", "--qpcr", str(tmp_path / "qpcr.tsv"), "--l1-ratios", "0"]
     assert main(["dynamics", "fit", *common, "--bootstrap", "5", "--out", str(tmp_path / "fit")]) == 0
     assert main(["dynamics", "forecast", *common, "--out", str(tmp_path / "fc")]) == 0
     model = tmp_path / "fit" / "model.json"
@@ -70,3 +70,29 @@ def test_report_draws_forecast_scenario_invasion_and_readout_figures(tmp_path):
     for fid in ("fig-dyn-holdout", "fig-dyn-forecast", "fig-dyn-scenario", "fig-dyn-readout-guilds"):
         assert f'id="{fid}-title"' in page
     assert "Colonisation resistance" in page and "elastic-net" in page
+
+
+def test_cli_clv_guild_prebiotic_with_readouts(tmp_path):
+    from gutlink.cli import main
+    taxa = ["Faecalibacterium_prausnitzii", "Escherichia_coli", "Roseburia_intestinalis"]
+    ts = simulate_glv(np.array([1.0, 0.7, 0.5]), -np.eye(3) - 0.05, n_subjects=4, times=np.arange(0, 8, 0.5),
+                      rng=0)
+    counts = (ts.relative.set_axis(taxa, axis=1) * 1e4).round().T
+    counts.index.name = "#OTU ID"
+    counts.to_csv(tmp_path / "counts.tsv", sep="\t")
+    pd.DataFrame({"sampleID": ts.relative.index, "subject": ts.subjects, "time": ts.times}).to_csv(
+        tmp_path / "meta.tsv", sep="\t", index=False)
+    pd.DataFrame([[1, 1, 1]], columns=taxa, index=["ref1"]).to_csv(tmp_path / "ref.tsv", sep="\t")
+    assert main(["dynamics", "fit", str(tmp_path / "counts.tsv"), "--metadata", str(tmp_path / "meta.tsv"),
+                 "--subject", "subject", "--time", "time", "--model", "clv", "--l1-ratios", "0",
+                 "--bootstrap", "4", "--out", str(tmp_path / "fit")]) == 0
+    model = json.loads((tmp_path / "fit" / "model.json").read_text())
+    assert model["selection"] == "forecast" and model["stability"] == "negdef"
+    assert main(["dynamics", "simulate", str(tmp_path / "fit" / "model.json"), "--guild-prebiotic",
+                 "butyrate_producer:2:0:10", "--reference", str(tmp_path / "ref.tsv"), "--days", "10",
+                 "--out", str(tmp_path / "sim")]) == 0
+    page = (tmp_path / "sim" / "report.html").read_text()
+    assert "Scenario readouts: guilds" in page and "Scenario readouts: dysbiosis" in page
+    assert main(["dynamics", "simulate", str(tmp_path / "fit" / "model.json"), "--guild-prebiotic",
+                 "fibre_lovers:2:0:10", "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()

@@ -31,6 +31,12 @@ def _series_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--qpcr", default=None, help="qPCR biomass table: sample IDs then one column per replicate")
     p.add_argument("--perturbations", default=None, help="windows table: name, start, end[, subject]")
     p.add_argument("--model", default="glv", choices=["glv", "clv"], help="gLV (needs --qpcr) or cLV")
+    p.add_argument("--l1-ratios", default="0,0.5,0.9", metavar="R1,R2",
+                   help="elastic-net L1 shares tried (0 = ridge)")
+    p.add_argument("--stability", default="negdef", choices=["negdef", "diagonal", "none"],
+                   help="negdef: negative self-interactions and negative definite symmetric part (no blow-up)")
+    p.add_argument("--select", default="forecast", choices=["forecast", "one-step"],
+                   help="choose the penalty by held-out subjects' forecast error or one-step error")
     p.add_argument("--threshold", type=float, default=1e-4, help="consistency filter: relative abundance")
     p.add_argument("--consecutive", type=int, default=2, help="consistency filter: consecutive time points")
     p.add_argument("--subjects", type=int, default=1, help="consistency filter: number of subjects")
@@ -61,6 +67,14 @@ def add_parser(sub: Any) -> None:
                    help="a fitted perturbation switched on over [START, END); repeatable")
     s.add_argument("--prebiotic", action="append", default=[], metavar="TAXA:FACTOR:START:END",
                    help="growth rates of comma-separated TAXA multiplied by FACTOR over [START, END)")
+    s.add_argument("--guild-prebiotic", action="append", default=[], metavar="GUILD:FACTOR:START:END",
+                   help="growth of the model taxa in GUILD (e.g. butyrate_producer) multiplied by FACTOR")
+    s.add_argument("--taxonomy", default=None, help="taxa × ranks table (species, genus, …) for guilds; "
+                   "default: taxon names are read as names")
+    s.add_argument("--reference", default=None, help="reference profiles (samples × model taxa) for the "
+                   "dysbiosis readout")
+    s.add_argument("--start", default=None, help="start abundances: a table taxon, abundance (default: the gLV "
+                   "steady state; cLV: the state after 365 days from an even community)")
     s.add_argument("--out", default="gutlink-scenario", help="output folder (written atomically)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     s.set_defaults(handler=run_simulate)
@@ -91,6 +105,16 @@ def _load_series(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
     return ts, inputs
 
 
+def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
+    from ..errors import DesignError
+
+    try:
+        ratios = [float(x) for x in str(args.l1_ratios).split(",") if x.strip()]
+    except ValueError as err:
+        raise DesignError(f"--l1-ratios {args.l1_ratios!r}: give numbers in [0, 1] separated by commas.") from err
+    return {"l1_ratios": ratios, "stability": args.stability, "select": args.select}
+
+
 def run_fit(args: argparse.Namespace) -> int:
     """``gutlink dynamics fit``: returns the exit code."""
     from ..dynamics import fit
@@ -100,12 +124,13 @@ def run_fit(args: argparse.Namespace) -> int:
 
     check_destination(args.out, args.overwrite)
     ts, inputs = _load_series(args)
-    model = fit(ts, model=args.model, n_boot=args.bootstrap, rng=args.seed)
+    model = fit(ts, model=args.model, n_boot=args.bootstrap, rng=args.seed, **_fit_options(args))
     out = write(Run(subcommand="dynamics fit", results=(model,), inputs=tuple(inputs), command=command_line(),
                     seed=args.seed), args.out, overwrite=args.overwrite,
                 extra_files={"model.json": json.dumps(model.to_json())})
-    print(f"{args.model} on {ts.n_taxa} taxa, {ts.n_subjects} subjects; penalty {model.alpha:.3g} by "
-          f"leave-one-subject-out CV; {args.bootstrap} bootstrap replicates. {CAVEAT}")
+    print(f"{args.model} on {ts.n_taxa} taxa, {ts.n_subjects} subjects; penalty {model.alpha:.3g} (L1 share "
+          f"{model.l1_ratio:g}, stability {model.stability}) by leave-one-subject-out CV on {model.selection} "
+          f"error; {args.bootstrap} bootstrap replicates. {CAVEAT}")
     print(f"Model: {Path(out) / 'model.json'}; report: {Path(out) / 'report.html'}")
     return 0
 
@@ -119,7 +144,7 @@ def run_forecast(args: argparse.Namespace) -> int:
 
     check_destination(args.out, args.overwrite)
     ts, inputs = _load_series(args)
-    res = holdout(ts, model=args.model)
+    res = holdout(ts, model=args.model, **_fit_options(args))
     out = write(Run(subcommand="dynamics forecast", results=(res,), inputs=tuple(inputs), command=command_line(),
                     seed=args.seed), args.out, overwrite=args.overwrite)
     s = res.summary["median_rmse"]
@@ -139,19 +164,9 @@ def _parts(text: str, n: int, flag: str) -> list[str]:
     return parts
 
 
-def run_simulate(args: argparse.Namespace) -> int:
-    """``gutlink dynamics simulate``: returns the exit code."""
-    from ..dynamics import DynamicsModel, antibiotic, prebiotic, probiotic, simulate, steady_state
-    from ..errors import DesignError, InputFormatError
-    from ..report import write
-    from ..report.output import check_destination
-    from ..run import Run, file_record
+def _interventions(args: argparse.Namespace, model: Any, taxonomy: Any) -> list[Any]:
+    from ..dynamics import antibiotic, guild_prebiotic, prebiotic, probiotic
 
-    check_destination(args.out, args.overwrite)
-    try:
-        model = DynamicsModel.from_json(json.loads(Path(args.model_json).read_text()))
-    except (ValueError, KeyError, TypeError) as err:
-        raise InputFormatError(f"not a gutlink dynamics model: {err}", path=args.model_json) from err
     ivs = []
     for t in args.probiotic:
         taxon, dose, times = _parts(t, 3, "--probiotic")
@@ -162,14 +177,85 @@ def run_simulate(args: argparse.Namespace) -> int:
     for t in args.prebiotic:
         taxa, fac, a, b = _parts(t, 4, "--prebiotic")
         ivs.append(prebiotic(taxa.split(","), factor=float(fac), start=float(a), end=float(b)))
+    for t in args.guild_prebiotic:
+        guild, fac, a, b = _parts(t, 4, "--guild-prebiotic")
+        ivs.append(guild_prebiotic(model, guild, factor=float(fac), start=float(a), end=float(b),
+                                   taxonomy=taxonomy))
+    return ivs
+
+
+def _start(args: argparse.Namespace, model: Any) -> tuple[np.ndarray, list[Any]]:
+    """Start abundances and the results that justify them (the steady state)."""
+    import pandas as pd
+
+    from ..dynamics import steady_state
+    from ..dynamics.forecast import trajectory
+    from ..errors import DesignError, InputFormatError
+
+    if args.start:
+        table = pd.read_csv(args.start, sep=None, engine="python", index_col=0).iloc[:, 0]
+        missing = [t for t in model.taxa if t not in table.index]
+        if missing:
+            raise InputFormatError(f"--start has no value for {len(missing)} model taxa (e.g. {missing[:3]}).",
+                                   path=args.start)
+        return table.reindex(list(model.taxa)).to_numpy(float), []
+    if model.model == "clv":
+        path = trajectory(model, np.full(len(model.taxa), 1.0 / len(model.taxa)), np.array([0.0, 365.0]))
+        if path.status != "ok":
+            raise DesignError(f"the cLV model could not be run to a start state: {path.message}; give --start.")
+        return path.states[-1], []
     base = steady_state(model)
     if not (base.stable and base.uninvadable):
-        raise DesignError(f"the scenario starts from the model's steady state, but {base.message}.")
-    start = np.maximum(base.table["abundance"].to_numpy(), 1e-9 * model.scale)
+        raise DesignError(f"the scenario starts from the model's steady state, but {base.message}; give --start.")
+    return np.maximum(base.table["abundance"].to_numpy(), 1e-9 * model.scale), [base]
+
+
+def _readouts(args: argparse.Namespace, model: Any, res: Any, ivs: list[Any], taxonomy: Any) -> list[Any]:
+    import pandas as pd
+
+    from ..dynamics import dysbiosis_readout, guild_members, guild_readout, invasion
+
+    out: list[Any] = []
+    probiotics = tuple(dict.fromkeys(iv.taxa[0] for iv in ivs if iv.kind == "probiotic"))
+    if probiotics and model.model == "glv":
+        out.append(invasion(model, probiotics))
+    if any(guild_members(model.taxa, g, taxonomy=taxonomy) for g in ("butyrate_producer", "lps_producer",
+                                                                     "mucin_degrader")):
+        out.append(guild_readout(res, taxonomy=taxonomy))
+    if args.reference:
+        ref = pd.read_csv(args.reference, sep=None, engine="python", index_col=0)
+        out.append(dysbiosis_readout(res, ref.reindex(columns=list(model.taxa), fill_value=0.0)))
+    return out
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    """``gutlink dynamics simulate``: returns the exit code."""
+    import pandas as pd
+
+    from ..dynamics import DynamicsModel, simulate
+    from ..errors import InputFormatError
+    from ..report import write
+    from ..report.output import check_destination
+    from ..run import Run, file_record
+
+    check_destination(args.out, args.overwrite)
+    try:
+        model = DynamicsModel.from_json(json.loads(Path(args.model_json).read_text()))
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputFormatError(f"not a gutlink dynamics model: {err}", path=args.model_json) from err
+    taxonomy = None if args.taxonomy is None else pd.read_csv(args.taxonomy, sep=None, engine="python",
+                                                              index_col=0)
+    ivs = _interventions(args, model, taxonomy)
+    start, extra = _start(args, model)
     res = simulate(model, start, times=np.arange(0.0, args.days + 1e-9, args.step), interventions=ivs)
-    out = write(Run(subcommand="dynamics simulate", results=(res, base),
-                    inputs=(file_record(args.model_json, "model"),), command=command_line()),
-                args.out, overwrite=args.overwrite)
+    readouts = _readouts(args, model, res, ivs, taxonomy)
+    inputs = [file_record(args.model_json, "model")]
+    inputs += [file_record(f, role) for f, role in ((args.taxonomy, "taxonomy"), (args.reference, "reference"),
+                                                    (args.start, "start")) if f]
+    out = write(Run(subcommand="dynamics simulate", results=(res, *extra, *readouts), inputs=tuple(inputs),
+                    command=command_line()), args.out, overwrite=args.overwrite)
     print(res.readouts.to_string(index=False))
+    for r in readouts:
+        print(r.table.to_string(index=False))
     print(f"{CAVEAT} Report: {Path(out) / 'report.html'}")
     return 0
