@@ -18,6 +18,7 @@ from ..dynamics import (
     ScenarioResult,
     SteadyStateResult,
 )
+from ..dynamics.trial import TrialResult
 from .context import Context, Section
 from .figures_dynamics import forecast_figure, holdout_figure, readout_figure, scenario_figure
 from .renderers import render
@@ -138,3 +139,19 @@ def _(result: ReadoutResult, ctx: Context) -> list[Section]:
     fig = readout_figure(result.table, fig_id=fid, title=f"Readout shifts ({result.kind})")
     return _section(ctx, fid.removeprefix("fig-"), f"Scenario readouts: {result.kind}", lines, result.table,
                     ((fid, fig),))
+
+
+@render.register
+def _(result: TrialResult, ctx: Context) -> list[Section]:
+    t = result.table
+    tested = t[t["q_value"].notna()]
+    hits = tested[tested["q_value"] < 0.1].sort_values("p_value")
+    lines = [f"Within-subject change from the pre window {result.pre[0]:g}–{result.pre[1]:g} to the post window "
+             f"{result.post[0]:g}–{result.post[1]:g} (subject means per window; Wilcoxon signed-rank across subjects; "
+             f"Benjamini–Hochberg within each arm and analysis); arms: {', '.join(result.arms)}. Effects are median "
+             "changes (taxa: CLR; diversity: Shannon; guilds: load fraction or barrier balance).",
+             f"{len(hits)} of {len(tested)} tested changes have q < 0.1." if len(hits) else
+             f"No change reaches q < 0.1 among {len(tested)} tests: no evidence of a within-subject change at "
+             "this sample size (absence of evidence, not evidence of no change).", *result.notes]
+    shown = hits if len(hits) else tested.sort_values("p_value")
+    return _section(ctx, "trial", "Intervention trial", lines, shown)
