@@ -171,3 +171,18 @@ def test_checks_do_not_depend_on_row_order(diabimmune):
     d = Design(group="Study.Group", case=("case",), control=("control",))
     rev = diabimmune.subset(samples=np.arange(diabimmune.n_samples)[::-1])
     pd.testing.assert_frame_equal(check(diabimmune, d).table, check(rev, d).table)
+
+
+def test_subject_crossing_blocks_is_fatal_and_nesting_is_green(prism):
+    n = prism.n_samples
+    house = np.array([f"h{i // 4}" for i in range(n)])
+    person = np.array([f"p{i // 2}" for i in range(n)])
+    d = Design(group="Diagnosis", case=("CD", "UC"), control=("Control",), subject="person", block="house")
+    # a person's label is the diagnosis of their first sample, so that every subject holds one class
+    dx = prism.metadata["Diagnosis"].astype(str).to_numpy()
+    meta = prism.metadata.assign(Diagnosis=dx[np.arange(n) // 2 * 2], person=person, house=house)
+    nested = check(prism.with_metadata(meta), d)
+    assert _status(nested, "subjects in blocks") == {"green"}
+    crossed = check(prism.with_metadata(meta.assign(house=np.roll(house, 1))), d)
+    assert "subjects in blocks" in set(crossed.fatal["check"])
+    assert "person" in set(crossed.fatal["column"])

@@ -46,7 +46,8 @@ LABEL = "group_label"
 CHECK_COLUMNS = ["check", "status", "column", "message", "fix"]
 Status = Literal["green", "amber", "red"]
 #: Checks whose red status makes a design unfittable (every command then refuses).
-_FATAL = frozenset({"group sizes", "missing values", "constant covariate", "covariate levels", "strata"})
+_FATAL = frozenset({"group sizes", "missing values", "constant covariate", "covariate levels", "strata",
+                    "subjects in blocks"})
 _ROLES = ("group", "subject", "block", "study", "batch", "strata", "time")
 #: Column names that usually hold a technical or recruitment variable (confounding is then fatal).
 _TECHNICAL = re.compile(r"batch|run|plate|lane|flowcell|study|cohort|center|centre|site|country|extraction|"
@@ -254,6 +255,7 @@ def check(cohort: Cohort, design: Design, *, min_level_n: int = 5) -> DesignChec
     subjects = _subject_rows(sub, y, design)
     nuisance = {r["column"] for r in subjects if r["status"] == "red"}
     rows = [*_size_rows(y), *_missing_rows(sub, design, min_level_n), *subjects, *_block_rows(sub, y, design),
+            *_nesting_rows(sub, design),
             *_strata_rows(sub, y, design),
             *_confounding_rows(sub.drop(columns=list(nuisance)), y, design), *_depth_rows(cohort, keep, y),
             *_separation_rows(cohort, keep, y)]
@@ -355,6 +357,23 @@ def _subject_rows(sub: pd.DataFrame, y: np.ndarray, design: Design) -> list[dict
 
 def _integer_ids(x: pd.Series) -> bool:
     return bool(pd.api.types.is_integer_dtype(x))
+
+
+def _nesting_rows(sub: pd.DataFrame, design: Design) -> list[dict[str, str]]:
+    """Subjects must nest in blocks: every sample of a subject in one block (household, family)."""
+    if design.subject is None or design.block is None:
+        return []
+    pairs = sub[[design.subject, design.block]].dropna().astype("string")
+    spans = pairs.groupby(design.subject)[design.block].nunique()
+    crossed = spans[spans > 1]
+    if len(crossed):
+        return [_row("subjects in blocks", "red", f"{len(crossed)} subject(s) of {design.subject!r} have samples in "
+                     f"several blocks of {design.block!r} (e.g. {crossed.index[0]!r} in {int(crossed.iloc[0])}): "
+                     "permutations and nested models move whole subjects within one block.",
+                     column=design.subject, fix=f"Check {design.subject!r} and {design.block!r} (a subject belongs to "
+                     "one household / family), or give only one of them.")]
+    return [_row("subjects in blocks", "green", f"every subject of {design.subject!r} lies in one block of "
+                 f"{design.block!r}.", column=design.subject)]
 
 
 def _block_rows(sub: pd.DataFrame, y: np.ndarray, design: Design) -> list[dict[str, str]]:
