@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from gutlink.io import infer_dtypes, read_metadata
 
@@ -66,3 +67,45 @@ def test_infer_dtypes_rules():
     assert out["text"].isna().tolist() == [False, True, False]
     assert out["empty"].isna().all() and out["dash"].dtype == np.float64
     assert out["float_whole"].dtype == np.float64
+
+
+def _diabimmune_like(tmp_path, extra=""):
+    path = tmp_path / "m.csv"
+    path.write_text("Gid_16S,Gid_shotgun,Subject_ID,IAA\nG1,X1,E1,0.5\nG2,X2,E1,0.7\nG2,X3,E1,0.7" + extra + "\n")
+    return path
+
+
+def test_repeated_ids_are_an_error_that_names_the_ways_out(tmp_path):
+    from gutlink.errors import InputFormatError
+
+    with pytest.raises(InputFormatError) as err:
+        read_metadata(_diabimmune_like(tmp_path))
+    e = err.value
+    assert e.column == "Gid_16S" and e.line == 4 and "1 sample ID(s) repeat" in str(e)
+    assert "differ in ['Gid_shotgun']" in str(e) and "--sample-id-column" in e.hint
+    assert "['Gid_shotgun']" in e.hint and "--duplicate-ids collapse" in e.hint and "never picks" in e.hint
+
+
+def test_repeated_ids_collapse_only_when_the_rows_are_one_sample(tmp_path):
+    from gutlink.errors import InputFormatError
+
+    m = read_metadata(_diabimmune_like(tmp_path), duplicate_ids="collapse")
+    assert m.index.tolist() == ["G1", "G2"] and m.loc["G2", "Gid_shotgun"] == "X2;X3"
+    assert m["IAA"].dtype == np.float64 and m.loc["G2", "IAA"] == 0.7
+    path = tmp_path / "c.csv"
+    path.write_text("Gid_16S,Gid_shotgun,IAA\nG1,X1,0.5\nG1,X2,0.9\n")
+    with pytest.raises(InputFormatError, match=r"disagree in \['IAA'\]") as err:
+        read_metadata(path, duplicate_ids="collapse")
+    assert err.value.column == "Gid_16S"
+
+
+@pytest.mark.realdata
+def test_diabimmune_wgs_metadata_repeats_16s_ids(shared_data):
+    from gutlink.errors import InputFormatError
+
+    path = shared_data / "t1d" / "kostic2015_wgs" / "diabimmune_t1d_wgs_metadata.csv"
+    with pytest.raises(InputFormatError, match="4 sample ID"):
+        read_metadata(path)
+    m = read_metadata(path, duplicate_ids="collapse")
+    assert len(m) == 124 and m.index.is_unique and m.loc["G36886", "Gid_shotgun"] == "G45233;G45110"
+    assert len(read_metadata(path, id_column="Gid_shotgun")) == 128

@@ -20,6 +20,7 @@ import csv
 import io
 import re
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -220,7 +221,8 @@ def _numeric_or_error(s: pd.Series, col: str, source: Source, numbers: list[int]
     return coerced.astype("float64")
 
 
-def read_metadata(path: str | Path, *, id_column: str | None = None, max_input: int = MAX_INPUT) -> pd.DataFrame:
+def read_metadata(path: str | Path, *, id_column: str | None = None,
+                  duplicate_ids: Literal["error", "collapse"] = "error", max_input: int = MAX_INPUT) -> pd.DataFrame:
     """Read a sample metadata table (TSV, CSV or QIIME 2 metadata), indexed by sample ID.
 
     Parameters
@@ -232,7 +234,15 @@ def read_metadata(path: str | Path, *, id_column: str | None = None, max_input: 
     id_column
         The column holding sample IDs. Default: the first column, unless it holds R's row numbers
         (then the next one), or a later column is named like a sample ID (``Sample``, ``SampleID``,
-        ``Row.names``) while the first is not.
+        ``Row.names``) while the first is not. An ID column whose IDs repeat is never replaced by another column
+        silently: the error names the columns where the repeated rows differ and the columns that would be
+        unique IDs.
+    duplicate_ids
+        ``"error"`` (default): a repeated ID is an error. ``"collapse"``: rows sharing an ID are one sample
+        described twice (e.g. two sequencing runs of one stool sample under one 16S ID): they become one row when
+        they agree in every column except per-row identifier columns (every value distinct in the file, such as
+        a run accession: a text column), whose values are joined with ``;``; any other disagreement is still an
+        error.
     max_input
         The most bytes the file may hold, before and after decompression (default 20 GiB).
 
@@ -259,8 +269,79 @@ def read_metadata(path: str | Path, *, id_column: str | None = None, max_input: 
         raise source.error("no header line (every line is blank or a comment).",
                            hint="The first non-comment line must name the columns, starting with the ID column.")
     frame, numbers, types = _parse(source, lines, start)
+    if duplicate_ids not in ("error", "collapse"):
+        raise ValueError(f"duplicate_ids must be 'error' or 'collapse'; got {duplicate_ids!r}.")
     key, drop = _pick_id_column(frame, id_column, source)
-    return _index_by(frame.drop(columns=drop), key, types, source, numbers)
+    frame = frame.drop(columns=drop)
+    if duplicate_ids == "collapse":
+        frame, numbers = _collapse(frame, key, source, numbers)
+    return _index_by(frame, key, types, source, numbers)
+
+
+def _identifier_columns(frame: pd.DataFrame, key: str) -> list[str]:
+    """Text columns other than *key* whose every value is present and distinct (per-row identifiers such as run
+    accessions; a numeric column is a measurement, never an identifier)."""
+    out = []
+    for col in frame.columns:
+        if str(col) == key:
+            continue
+        values = frame[col].astype(str).str.strip()
+        numeric = pd.to_numeric(values, errors="coerce").notna().all()
+        if not numeric and not (values == "").any() and not values.duplicated().any():
+            out.append(str(col))
+    return out
+
+
+def _differing(frame: pd.DataFrame, key: str, ids: pd.Series) -> list[str]:
+    """Columns in which rows sharing an ID disagree."""
+    dup = frame[ids.duplicated(keep=False).to_numpy()]
+    keys = ids[ids.duplicated(keep=False)]
+    grouped = dup.drop(columns=[key]).astype(str).groupby(keys.to_numpy(), sort=False).nunique()
+    return [str(c) for c in grouped.columns[(grouped > 1).any(axis=0).to_numpy()]]
+
+
+def _collapse(frame: pd.DataFrame, key: str, source: Source, numbers: list[int]) -> tuple[pd.DataFrame, list[int]]:
+    """One row per ID: repeated rows must agree except in per-row identifier columns (joined with ';')."""
+    ids = frame[key].astype(str).str.strip()
+    if not ids.duplicated().any():
+        return frame, numbers
+    idents = set(_identifier_columns(frame, key))
+    conflict = [c for c in _differing(frame, key, ids) if c not in idents]
+    if conflict:
+        row = int(np.argmax(ids.duplicated().to_numpy()))
+        raise source.error(f"duplicate_ids='collapse': rows sharing a sample ID in {key!r} disagree in "
+                           f"{conflict[:5]} (e.g. ID {ids.iloc[row]!r}), so they are not one sample described "
+                           "twice.", line=numbers[row], column=key,
+                           hint="Resolve the repeated rows, or choose another ID column (id_column=, "
+                                "--sample-id-column).")
+    first = ~ids.duplicated().to_numpy()
+    out = frame[first].copy()
+    for col in idents:
+        joined = frame[col].astype(str).groupby(ids.to_numpy(), sort=False).agg(";".join)
+        out[col] = ids[first].map(joined).to_numpy()
+    return out.reset_index(drop=True), [n for n, keep in zip(numbers, first) if keep]
+
+
+def _duplicate_error(frame: pd.DataFrame, key: str, ids: pd.Series, source: Source,
+                     numbers: list[int]) -> Exception:
+    """Say which IDs repeat, where the repeated rows differ, and which columns would be unique IDs."""
+    row = int(np.argmax(ids.duplicated().to_numpy()))
+    repeated = ids[ids.duplicated()].unique().tolist()
+    idents = _identifier_columns(frame, key)
+    differ = _differing(frame, key, ids)
+    message = (f"{len(repeated)} sample ID(s) repeat in the ID column {key!r} (e.g. {repeated[:3]}; first repeat "
+               f"on line {numbers[row]}); the repeated rows differ in "
+               f"{differ[:5] if differ else 'no column (exact copies)'}.")
+    hints = []
+    if idents:
+        hints.append(f"If the samples are identified by another column, pass it: id_column= / --sample-id-column "
+                     f"(columns with unique values: {idents[:5]}).")
+    if set(differ) <= set(idents):
+        hints.append("If each repeated ID is one sample described twice (e.g. two sequencing runs of one 16S "
+                     "sample), pass duplicate_ids='collapse' / --duplicate-ids collapse to keep one row per ID "
+                     "(those per-row identifiers joined with ';').")
+    hints.append("gutlink never picks another ID column by itself.")
+    return source.error(message, line=numbers[row], column=key, hint=" ".join(hints))
 
 
 def _index_by(frame: pd.DataFrame, key: str, types: list[str] | None, source: Source,
@@ -271,9 +352,7 @@ def _index_by(frame: pd.DataFrame, key: str, types: list[str] | None, source: So
         raise source.error("empty sample ID.", line=numbers[row], column=key,
                            hint="Every row needs an ID in the ID column.")
     if ids.duplicated().any():
-        row = int(np.argmax(ids.duplicated().to_numpy()))
-        raise source.error(f"duplicate sample ID {ids.iloc[row]!r}.", line=numbers[row], column=key,
-                           hint="Sample IDs must be unique; rename or merge the duplicated rows.")
+        raise _duplicate_error(frame, key, ids, source, numbers)
     rest = frame.drop(columns=[key])
     if types is not None:
         out = _apply_q2_types(rest, dict(zip(map(str, frame.columns), types)), source, numbers)
