@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,6 +214,28 @@ def assign_features(taxonomy: pd.DataFrame, *, threshold: float = 0.9) -> Featur
     """
     if not 0.5 < threshold <= 1.0:
         raise DesignError(f"threshold must be in (0.5, 1]; got {threshold!r}.")
+    key = (_digest(taxonomy), threshold)
+    if key not in _MEMO:
+        if len(_MEMO) >= 8:
+            _MEMO.pop(next(iter(_MEMO)))
+        _MEMO[key] = _assign(taxonomy, threshold)
+    found = _MEMO[key]
+    return FeatureGuilds(states=found.states.copy(), how=found.how.copy(), threshold=threshold)
+
+
+#: The last few assignments (a pure function of the lineage table and threshold; link's guild and marker layers,
+#: and repeated runs on one table, reuse it). Callers get copies.
+_MEMO: dict[tuple[str, float], FeatureGuilds] = {}
+
+
+def _digest(taxonomy: pd.DataFrame) -> str:
+    text = taxonomy.astype("string").fillna("\x00")
+    h = pd.util.hash_pandas_object(text, index=True).to_numpy()
+    cols = "\x01".join(map(str, taxonomy.columns))
+    return f"{cols}|{len(taxonomy)}|{hashlib.sha256(h.tobytes()).hexdigest()}"
+
+
+def _assign(taxonomy: pd.DataFrame, threshold: float) -> FeatureGuilds:
     names = feature_names(taxonomy)
     resolved = _resolved(names["species"])
     kb = guild_table()
