@@ -2,7 +2,9 @@
 
 Runs the association layer end to end (alpha diversity, beta diversity with PCoA, PERMANOVA, PERMDISP,
 dysbiosis score), then the differential-abundance layer (which taxa differ: :func:`gutlink.differential.test`),
-and writes a plain-language verdict from the numbers.
+the barrier and immune guild layer (:func:`gutlink.guilds.guild_test`, from the bundled trait knowledge base) and,
+with *markers*, the host-marker layer (:func:`gutlink.guilds.marker_association`), and writes a plain-language
+verdict from the numbers.
 
 Examples
 --------
@@ -15,6 +17,8 @@ Examples
 True
 >>> res.differential.model
 'linda-ols'
+>>> res.guilds.table["metric"].iloc[-1]
+'barrier_balance'
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from .differential import DifferentialResult
 from .differential import test as differential_test
 from .errors import DesignError
 from .formula import quote
+from .guilds import GuildTestResult, MarkerResult, guild_test, marker_association
 from .multitest import bh
 from .predict import cross_validate
 from .results import TEST_COLUMNS, Result
@@ -66,6 +71,12 @@ __all__ = ["LinkResult", "link", "ALPHA_LEVEL"]
 
 #: Label-shuffled copies of the differential layer's negative control.
 DIFFERENTIAL_SHUFFLES = 10
+#: Design-keeping label shuffles of the guild layer's negative control.
+GUILD_SHUFFLES = 100
+#: q-value below which a marker × guild/taxon pair is named in the verdict's sentences.
+MARKER_Q = 0.1
+#: Marker pairs named in the verdict's sentences (smallest q first).
+TOP_MARKERS = 3
 Callback = Callable[[str, int, int], None]
 
 
@@ -96,6 +107,8 @@ class LinkResult(Result):
     prediction: Any = None
     structure: dict[str, Any] = field(default_factory=dict)
     design_checks: DesignChecks | None = None
+    guilds: GuildTestResult | None = None
+    markers: MarkerResult | None = None
 
     @property
     def table(self) -> pd.DataFrame:
@@ -242,7 +255,9 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
          rng: int | None = 0, drop_empty: bool = False, inputs: dict[str, Any] | None = None,
          callback: Callback | None = None, differential: bool = True, predict: bool = False,
          by: Literal["margin", "terms"] = "margin", rarefy: int | None = None, block: str | None = None,
-         one_per_subject: str | None = None) -> LinkResult:
+         one_per_subject: str | None = None, guilds: bool = True,
+         markers: Sequence[str] | pd.DataFrame | None = None, guild_shuffles: int = GUILD_SHUFFLES,
+         marker_model: Literal["random", "within"] = "random") -> LinkResult:
     """Test whether the community differs between *case* and *control* samples of column *group*.
 
     Parameters
@@ -299,6 +314,20 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
         a random intercept per *subject* when subjects repeat, and a label-shuffle negative control). Its
         summary joins the verdict's sentences but never changes the verdict's level (see
         :func:`differential_sentences`).
+    guilds
+        Also score the barrier and immune guilds (LPS, butyrate, mucin, H2S producers, Th17 / Treg inducers, …,
+        and the barrier balance) from the bundled knowledge base and test them between cases and controls with
+        the same design (covariates; subject means with repeated *subject*; paired / van Elteren within *block*;
+        *guild_shuffles* label shuffles that keep whole subjects and stay within *block* / *strata*). A guild the
+        knowledge base cannot place is "not assessable", never "no evidence". Its own family of tests with its
+        own BH correction: it joins the sentences, never the verdict's level.
+    markers
+        Host markers (cytokines, calprotectin, CRP, autoantibody titres): metadata columns, or a table indexed by
+        sample ID. Each marker against each guild and prevalent taxon, adjusted for *covariates*, with a random
+        intercept per *subject* when subjects repeat (else per *block*; ``marker_model="within"``: fixed
+        intercepts, within-subject association only); BH over the whole grid. Sentences only.
+    guild_shuffles
+        Label shuffles of the guild layer's negative control (0: none).
 
     Returns
     -------
@@ -307,7 +336,8 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
         analysed in sample-ID order: the row order of the input changes no output.
     """
     cases, controls = as_values(case), as_values(control)
-    step = _progress(callback, 3 + 3 * len(metrics) + int(differential) + int(predict))
+    step = _progress(callback, 3 + 3 * len(metrics) + int(differential) + int(predict) + int(guilds)
+                     + int(markers is not None))
     step("preparing cohort")
     gen = np.random.default_rng(rng)
     c, every = _prepare(cohort, group=group, case=cases, control=controls, covariates=covariates, strata=strata,
@@ -345,11 +375,22 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
     if predict:
         step(f"prediction (lasso, {PREDICT_REPEATS} × {PREDICT_FOLDS}-fold nested CV)")
         prediction = _prediction(every, subject=subject, block=block, gen=gen)
+    guild_res = marker_res = None
+    if guilds:
+        step(f"barrier and immune guilds ({guild_shuffles} label shuffles)")
+        guild_res = _guilds(every, covariates=covariates, subject=subject, strata=strata, block=block,
+                            n_shuffles=guild_shuffles, gen=gen)
+    if markers is not None:
+        step("host markers × guilds and taxa")
+        marker_res = _markers(every, markers, covariates=covariates, subject=subject, block=block,
+                              repeated=marker_model)
     tests = _all_tests(alpha, perms, disps, dys)
     labels = c.metadata[LABEL].astype(str)
     n_per = {"case": int((labels == "case").sum()), "control": int((labels == "control").sum())}
     verdict = community_verdict(tests, perms, disps, dys, n_per, diff, rarefied_history=rarefied)
     verdict["sentences"][-1:-1] = prediction_sentences(prediction)
+    red = checks.status == "red"
+    verdict["sentences"][-1:-1] = guild_sentences(guild_res, red=red) + marker_sentences(marker_res, red=red)
     structure = _structure(c, subject=subject, block=block, strata=strata, one_per_subject=one_per_subject,
                            alpha=alpha, dys=dys, perms=perms)
     verdict["sentences"][-1:-1] = structure["sentences"]
@@ -361,7 +402,7 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
                       cohort_summary=summary, alpha=alpha, ordinations=ords, permanova=perms, permdisp=disps,
                       dysbiosis=dys, tests=tests, verdict=verdict, versions=software_versions(),
                       seed=rng if isinstance(rng, int) else None, differential=diff, prediction=prediction,
-                      structure=structure, design_checks=checks)
+                      structure=structure, design_checks=checks, guilds=guild_res, markers=marker_res)
 
 
 def _checks(cohort: Cohort, design: Design) -> DesignChecks:
@@ -414,6 +455,89 @@ def _differential(cohort: Cohort, *, covariates: Sequence[str], subject: str | N
     return differential_test(cohort, formula, reference={LABEL: "control"},
                              subject=subject if _repeated(cohort, subject) else None, block=block,
                              n_shuffles=DIFFERENTIAL_SHUFFLES, strata=strata, rng=gen, alpha=ALPHA_LEVEL)
+
+
+# ----------------------------------------------------------------------------- guild and host-marker layers
+def _guilds(cohort: Cohort, *, covariates: Sequence[str], subject: str | None, strata: str | None,
+            block: str | None, n_shuffles: int, gen: np.random.Generator) -> GuildTestResult:
+    """Guild loads and the barrier balance, case vs control, on every sample of the design: subject means when
+    subjects repeat (each subject one class; a subject that holds both classes is stratified on), paired or van
+    Elteren within blocks, shuffles that keep whole subjects and stay within blocks / strata."""
+    unit = subject if _repeated(cohort, subject) and strata != subject else None
+    return guild_test(cohort, covariates=covariates, subject=unit, block=block, strata=strata,
+                      n_shuffles=n_shuffles, rng=gen)
+
+
+def _markers(cohort: Cohort, markers: Sequence[str] | pd.DataFrame, *, covariates: Sequence[str],
+             subject: str | None, block: str | None, repeated: Literal["random", "within"]) -> MarkerResult:
+    """Each host marker against each guild and prevalent taxon, with a random intercept per subject (repeated
+    samples) or, without one, per block."""
+    if isinstance(markers, str):
+        markers = [markers]
+    return marker_association(cohort, markers=markers, covariates=covariates,
+                              subject=subject if _repeated(cohort, subject) else None, block=block,
+                              repeated=repeated)
+
+
+def _guild_name(metric: str) -> str:
+    return metric.replace("_", " ")
+
+
+def guild_sentences(res: GuildTestResult | None, *, red: bool = False) -> list[str]:
+    """The guild layer's summary: which scores differ at q < 0.05 (design-aware rank test), which could not be
+    assessed, and the shuffle control. Its own family of tests: it never changes the verdict's level."""
+    if res is None:
+        return []
+    t = res.tests
+    adjusted = t[t["test"].isin(("ols", "mixedlm"))]
+    rank = adjusted if len(adjusted) else t[t["test"].isin(RANK_TESTS)]
+    sig = rank[rank["q_value"] < ALPHA_LEVEL].sort_values("q_value")
+    how = "covariate-adjusted, " if len(adjusted) else ""
+    lead = (f"Barrier and immune guilds ({len(rank)} scores tested on {res.structure}, {how}own BH family, not "
+            "part of the verdict's level): ")
+    if sig.empty:
+        text = lead + f"no guild score differs between cases and controls at q < {ALPHA_LEVEL}."
+    else:
+        word = "difference" if len(adjusted) else "shift"
+        parts = [f"{_guild_name(r.metric)} {'higher' if r.effect > 0 else 'lower'} in cases ({word} {r.effect:.3g}, "
+                 f"q {_fmt_q(r.q_value)})" for r in sig.itertuples()]
+        text = lead + "; ".join(parts) + "."
+        if red:
+            text += " Measured, but not evidence while a design check is red."
+    out = [text]
+    unassessable = t.loc[t["test"] == "not_assessable", "metric"].tolist()
+    if unassessable:
+        out.append(f"Not assessable (the knowledge base places under half of the abundance): "
+                   f"{', '.join(map(_guild_name, unassessable))} — no conclusion either way.")
+    if len(res.shuffle):
+        frac = float(res.shuffle["fraction_p_below_0.05"].median())
+        out.append(f"Guild negative control: with {res.n_shuffles} design-keeping label shuffles a median {frac:.0%} "
+                   "of the guild rank tests had p < 0.05 (about 5 % when calibrated).")
+    return out
+
+
+def marker_sentences(res: MarkerResult | None, *, red: bool = False) -> list[str]:
+    """The host-marker layer's summary: pairs at q < 0.1 over the whole marker × guild/taxon grid, the strongest
+    named with sign and q."""
+    if res is None:
+        return []
+    t = res.table
+    hits = t[t["q_value"] < MARKER_Q].sort_values(["q_value", "p_value"], kind="mergesort")
+    text = (f"Host markers: {t['marker'].nunique()} marker(s) × {t['predictor'].nunique()} guilds and taxa "
+            f"({len(t)} pairs; {res.model}); {len(hits)} pair(s) at q < {MARKER_Q}")
+    if hits.empty:
+        return [text + ": no evidence that a guild or taxon tracks these markers."]
+    named = ", ".join(f"{r.marker} {'rises' if r.effect > 0 else 'falls'} with {_guild_name(str(r.predictor))} "
+                      f"(q {_fmt_q(r.q_value)})" for r in hits.head(TOP_MARKERS).itertuples())
+    text += f", e.g. {named}."
+    if red:
+        text += " Measured, but not evidence while a design check is red."
+    return [text, "Marker associations are correlations in observational data; a guild tracking a marker does not "
+                  "show which drives which."]
+
+
+def _fmt_q(q: float) -> str:
+    return "< 0.001" if q < 0.001 else f"= {q:.2g}"
 
 
 def _progress(callback: Callback | None, total: int) -> Callable[[str], None]:

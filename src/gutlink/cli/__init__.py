@@ -156,6 +156,12 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
     """The input arguments every cohort command shares (read by :func:`load_cohort`)."""
     p.add_argument("abundance", help="abundance table (MetaPhlAn, BIOM, .qza, Kraken/Bracken, TSV/CSV)")
     p.add_argument("--metadata", default=None, help="sample metadata (TSV/CSV/QIIME 2); default: embedded in the table")
+    p.add_argument("--sample-id-column", default=None, metavar="COL",
+                   help="the --metadata column holding sample IDs (default: the first column, or a later one named "
+                        "like a sample ID; never another column when IDs repeat)")
+    p.add_argument("--duplicate-ids", choices=("error", "collapse"), default="error",
+                   help="metadata rows repeating a sample ID: an error, or collapsed into one when they differ only "
+                        "in per-row identifiers such as run accessions (joined with ';')")
     p.add_argument("--format", default=None, help="abundance format (default: detected)")
     p.add_argument("--metadata-columns", default="", metavar="COLS",
                    help="comma-separated sample variables inside the abundance table (clinical columns): moved to "
@@ -181,8 +187,23 @@ def _add_link(sub: Any) -> None:
     p.add_argument("--one-per-subject", default=None, metavar="first-by:COL|random",
                    help="analyse one sample per subject: the smallest COL (e.g. age at sampling) or a seeded random "
                         "one (default: every sample, with whole-subject permutations)")
+    _add_link_layers(p)
     add_design_arguments(p)
     p.set_defaults(handler=cmd_link)
+
+
+def _add_link_layers(p: argparse.ArgumentParser) -> None:
+    """The guild and host-marker layers of ``link``."""
+    p.add_argument("--no-guilds", action="store_true",
+                   help="skip the barrier and immune guild layer (bundled trait knowledge base)")
+    p.add_argument("--guild-shuffles", type=int, default=100, metavar="N",
+                   help="design-keeping label shuffles of the guild layer's negative control")
+    p.add_argument("--markers", default=None, metavar="COL,COL|FILE",
+                   help="host markers (cytokines, calprotectin, CRP, autoantibodies): metadata columns, or a table "
+                        "keyed by sample ID; each tested against every guild and prevalent taxon")
+    p.add_argument("--marker-model", choices=("random", "within"), default="random",
+                   help="with --markers and repeated --subject: a random intercept per subject, or fixed "
+                        "intercepts (within-subject association only)")
 
 
 def _add_demo(sub: Any) -> None:
@@ -290,7 +311,9 @@ def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> 
                   metrics=_split(args.metrics), n_permutations=args.permutations, rng=args.seed,
                   drop_empty=args.drop_empty, inputs=inputs, callback=Progress(args.quiet), by=args.by,
                   predict=args.predict, rarefy=args.rarefy, block=getattr(args, "block", None),
-                  one_per_subject=getattr(args, "one_per_subject", None))
+                  one_per_subject=getattr(args, "one_per_subject", None),
+                  guilds=not getattr(args, "no_guilds", False), guild_shuffles=getattr(args, "guild_shuffles", 100),
+                  markers=_link_markers(args, inputs), marker_model=getattr(args, "marker_model", "random"))
     bundle = Run(subcommand="link", results=(result,), inputs=tuple(inputs["files"]), command=inputs["command"],
                  seed=args.seed, design=design, checks=checks)
     out = write(bundle, args.out, overwrite=args.overwrite)
@@ -299,6 +322,20 @@ def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> 
         print(checks.headline() + " The verdict above does not count as evidence until these are resolved.")
     print(f"Report: {Path(out) / 'report.html'}")
     return Path(out)
+
+
+def _link_markers(args: argparse.Namespace, inputs: dict[str, Any]) -> Any:
+    """``--markers``: a table keyed by sample ID (recorded with its sha256) or metadata column names."""
+    from ..io import read_metadata
+    from ..run import file_record
+
+    spec = getattr(args, "markers", None)
+    if not spec:
+        return None
+    if Path(spec).is_file():
+        inputs["files"].append(file_record(spec, "markers"))
+        return read_metadata(spec)
+    return _split(spec)
 
 
 def load_cohort(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
@@ -315,7 +352,8 @@ def load_cohort(args: argparse.Namespace) -> tuple[Any, list[dict[str, str]]]:
 
     rank = getattr(args, "rank", None)
     limits = {} if getattr(args, "max_input", None) is None else {"max_input": args.max_input}
-    metadata = read_metadata(args.metadata, **limits) if args.metadata else None
+    metadata = read_metadata(args.metadata, id_column=getattr(args, "sample_id_column", None),
+                             duplicate_ids=getattr(args, "duplicate_ids", "error"), **limits) if args.metadata else None
     cohort = read(args.abundance, format=args.format, rank=rank, metadata=metadata, units=getattr(args, "units", None),
                   metadata_columns=_split(getattr(args, "metadata_columns", "")) or None,
                   feature_columns=_split(getattr(args, "feature_columns", "")) or None, **limits)
