@@ -229,6 +229,9 @@ def _values(frame: pd.DataFrame, name: object, notes: list[str]) -> tuple[pd.Ser
     values, censored = parse_marker(frame[name], name=str(name))
     if not censored.any():
         y, how = _transform(values)
+        if set(values.dropna().unique()) == {0.0, 1.0}:
+            notes.append(f"{name}: a 0/1 status, fitted as a linear probability model (effect: change in the "
+                         "probability per unit of the predictor).")
         return y, censored, how
     if not values[~censored].notna().any():
         return pd.Series(np.nan, index=values.index), censored, "censored"
