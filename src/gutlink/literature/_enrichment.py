@@ -12,21 +12,9 @@ from scipy import stats
 from ..multitest import bh
 from .signatures import genus_names, incidence
 
-__all__ = ["overall_tests", "p_upper", "random_sums", "replication", "score_all", "signature_nulls",
+__all__ = ["overall_tests", "p_upper", "replication", "score_all", "signature_nulls", "standardised",
+           "study_agreement",
            "study_table", "study_weights", "visible_scores"]
-
-
-def random_sums(values: np.ndarray, sizes: np.ndarray, n_perm: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_perm, len(sizes)) sums of *values* over random subsets of each size, drawn without replacement."""
-    n = len(values)
-    out = np.zeros((n_perm, len(sizes)))
-    for j, k in enumerate(sizes):
-        if k >= n:
-            out[:, j] = values.sum()
-            continue
-        idx = np.argpartition(rng.random((n_perm, n)), k - 1, axis=1)[:, :k]
-        out[:, j] = values[idx].sum(axis=1)
-    return out
 
 
 def study_weights(study: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -43,43 +31,73 @@ def p_upper(null: np.ndarray, observed: float) -> float:
     return float((1 + np.sum(null >= observed - 1e-12)) / (len(null) + 1)) if np.isfinite(observed) else np.nan
 
 
-def visible_scores(per_taxon: pd.DataFrame, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Over BugSigDB's taxid columns: visible mask, centred rank score (−½ … ½) and sign of the cohort statistic."""
+def visible_scores(per_taxon: pd.DataFrame, columns: np.ndarray,
+                   alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Over BugSigDB's taxid columns: visible mask, centred rank score (−½ … ½) of the cohort statistic, and its
+    significant direction (+1 / −1 where the cohort's q < *alpha*, else 0)."""
     vis = np.zeros(len(columns))
     rank = np.zeros(len(columns))
-    sign = np.zeros(len(columns))
+    code = np.zeros(len(columns))
     if len(per_taxon):
         pos = np.searchsorted(columns, per_taxon["taxid"].to_numpy(dtype=np.int64))
         n = len(pos)
         vis[pos] = 1.0
         rank[pos] = (stats.rankdata(per_taxon["z"].to_numpy()) - (n + 1) / 2.0) / n
-        sign[pos] = np.sign(per_taxon["z"].to_numpy())
-    return vis, rank, sign
+        significant = per_taxon["q_value"].to_numpy(dtype=float) < alpha
+        code[pos] = np.where(significant, np.sign(per_taxon["z"].to_numpy()), 0.0)
+    return vis, rank, code
 
 
-def score_all(vis: np.ndarray, rank: np.ndarray, sign: np.ndarray, signs: np.ndarray) -> pd.DataFrame:
-    """Overlap, signed enrichment score and direction agreement of every signature at once (sparse products)."""
+def score_all(vis: np.ndarray, rank: np.ndarray, code: np.ndarray, signs: np.ndarray) -> pd.DataFrame:
+    """Overlap, signed enrichment score and direction agreement of every signature at once (sparse products).
+
+    ``agreement``: of the signature's genera that differ significantly in the cohort, the fraction that differ
+    in the published direction (NaN when none differs).
+    """
     m, _ = incidence()
     k = m @ vis
+    up, down = m @ (vis * (code > 0)), m @ (vis * (code < 0))
+    n_agree = np.where(signs > 0, up, np.where(signs < 0, down, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_rank = np.where(k > 0, (m @ rank) / k, np.nan)
-        up, down = m @ (vis * (sign > 0)), m @ (vis * (sign < 0))
-        agree = np.where(signs > 0, up, np.where(signs < 0, down, np.nan)) / np.where(k > 0, k, np.nan)
-    return pd.DataFrame({"n_visible": k.astype(int), "score": signs * mean_rank, "agreement": agree})
+        agree = np.where(up + down > 0, n_agree / (up + down), np.nan)
+    return pd.DataFrame({"n_visible": k.astype(int), "score": signs * mean_rank,
+                         "n_significant": (up + down).astype(int), "n_agree": n_agree.astype(int),
+                         "agreement": agree})
 
 
-def signature_nulls(frame: pd.DataFrame, values: tuple[np.ndarray, np.ndarray], n_perm: int,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Random-signature null of each assessable signature: (n_perm, n) null scores and agreements."""
-    r_vis, s_vis = values
-    sizes = frame["n_visible"].to_numpy()
-    sgn = frame["sign"].to_numpy()
-    null_score = random_sums(r_vis, sizes, n_perm, rng) / sizes * sgn
-    # the agreement null reuses the same kind of draws, on the indicator of the published sign
-    pos = random_sums((s_vis > 0).astype(float), sizes, n_perm, rng)
-    neg = random_sums((s_vis < 0).astype(float), sizes, n_perm, rng)
-    null_agree = np.where(sgn > 0, pos, neg) / sizes
-    return null_score, null_agree
+def signature_nulls(frame: pd.DataFrame, visible: np.ndarray, values: tuple[np.ndarray, np.ndarray], n_perm: int,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random-signature null of each assessable signature: (n_perm, n) null scores, agreeing and significant
+    counts.
+
+    Each permutation relabels the visible genera at random (one permutation of the cohort's statistic over them)
+    and rescores every signature: each becomes a random set of its visible size, and signatures that share a
+    genus keep sharing one, so the overall null keeps the overlap between published signatures.
+    """
+    r_vis, c_vis = values
+    m, _ = incidence()
+    sub = m[frame["row"].to_numpy()][:, np.flatnonzero(visible > 0)]
+    sizes = frame["n_visible"].to_numpy(dtype=float)[:, None]
+    sgn = frame["sign"].to_numpy(dtype=float)[:, None]
+    perm = np.argsort(rng.random((len(r_vis), n_perm)), axis=0)
+    null_score = (sub @ r_vis[perm]) / sizes * sgn
+    pos, neg = sub @ (c_vis[perm] > 0).astype(float), sub @ (c_vis[perm] < 0).astype(float)
+    return np.asarray(null_score).T, np.asarray(np.where(sgn > 0, pos, neg)).T, np.asarray(pos + neg).T
+
+
+def study_agreement(agree: np.ndarray, significant: np.ndarray, study: np.ndarray) -> np.ndarray:
+    """Direction agreement pooled within each study, then averaged over the studies with a significant genus;
+    *agree* / *significant* are counts per signature, (n,) or (n_perm, n)."""
+    codes, index = np.unique(study, return_inverse=True)
+    g = np.zeros((len(study), len(codes)))
+    g[np.arange(len(study)), index] = 1.0
+    a, n = np.atleast_2d(agree) @ g, np.atleast_2d(significant) @ g
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per = np.where(n > 0, a / n, np.nan)
+    with np.errstate(invalid="ignore"):
+        out = np.where((n > 0).any(axis=1), np.nansum(per, axis=1) / np.maximum((n > 0).sum(axis=1), 1), np.nan)
+    return out
 
 
 def study_table(frame: pd.DataFrame, null_score: np.ndarray) -> pd.DataFrame:
@@ -91,19 +109,37 @@ def study_table(frame: pd.DataFrame, null_score: np.ndarray) -> pd.DataFrame:
         rows.append({"study": study, "pmid": sub["pmid"].iloc[0], "n_signatures": len(idx),
                      "n_up": int((sub["sign"] > 0).sum()), "n_down": int((sub["sign"] < 0).sum()),
                      "n_visible": int(sub["n_visible"].sum()), "score": obs,
-                     "agreement": float(sub["agreement"].mean()), "p_value": p_upper(null, obs)})
+                     "n_significant": int(sub["n_significant"].sum()),
+                     "agreement": (float(sub["n_agree"].sum() / sub["n_significant"].sum())
+                                   if sub["n_significant"].sum() else np.nan), "p_value": p_upper(null, obs)})
     out = pd.DataFrame(rows, columns=["study", "pmid", "n_signatures", "n_up", "n_down", "n_visible", "score",
-                                      "agreement", "p_value"])
+                                      "n_significant", "agreement", "p_value"])
     out["q_value"] = bh(out["p_value"].to_numpy()) if len(out) else []
     return out
 
 
-def overall_tests(frame: pd.DataFrame, null_score: np.ndarray, null_agree: np.ndarray, other: np.ndarray,
-             n_perm: int, rng: np.random.Generator) -> tuple[pd.DataFrame, dict[str, Any]]:
+def standardised(score: np.ndarray, null_score: np.ndarray, study: np.ndarray,
+                 keep: np.ndarray) -> tuple[float, np.ndarray]:
+    """Stouffer's Z across studies, each study's mean signature score standardised by its own null: every study
+    counts once, and one with a single visible genus (a noisy score) swings the total no more than one with
+    thirty. Returns the observed Z and its (n_perm,) null."""
+    codes, index = np.unique(study[keep], return_inverse=True)
+    g = np.zeros((int(keep.sum()), len(codes)))
+    g[np.arange(len(index)), index] = 1.0
+    g /= g.sum(axis=0, keepdims=True)
+    obs, null = score[keep] @ g, null_score[:, keep] @ g
+    centre, spread = null.mean(axis=0), null.std(axis=0)
+    spread = np.where(spread > 0, spread, np.inf)
+    z_obs, z_null = (obs - centre) / spread, (null - centre) / spread
+    return float(z_obs.sum() / np.sqrt(len(codes))), z_null.sum(axis=1) / np.sqrt(len(codes))
+
+
+def overall_tests(frame: pd.DataFrame, null_score: np.ndarray, null_counts: tuple[np.ndarray, np.ndarray],
+                  other: np.ndarray, n_perm: int, rng: np.random.Generator) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Study-weighted score and agreement with their random-signature nulls, and the other-conditions null."""
     study = frame["study"].to_numpy()
     sgn = frame["sign"].to_numpy()
-    score, agree = frame["score"].to_numpy(), frame["agreement"].to_numpy()
+    score = frame["score"].to_numpy()
     rows: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
     for name, keep in (("enrichment", np.ones(len(frame), bool)), ("enrichment_up", sgn > 0),
@@ -113,16 +149,20 @@ def overall_tests(frame: pd.DataFrame, null_score: np.ndarray, null_agree: np.nd
             rows.append({"test": name, "statistic": np.nan, "null_mean": np.nan, "p_value": np.nan,
                          "n_signatures": 0, "n_studies": 0})
             continue
-        obs, null = float(w @ score), null_score @ w
+        obs, null = standardised(score, null_score, study, keep)
         rows.append({"test": name, "statistic": obs, "null_mean": float(null.mean()), "p_value": p_upper(null, obs),
                      "n_signatures": int(keep.sum()), "n_studies": int(pd.Series(study[keep]).nunique())})
         if name == "enrichment":
-            summary.update(score=obs, p_discordant=p_upper(-null, -obs))
-            wa = w
-    obs_a, null_a = float(wa @ agree), null_agree @ wa
-    rows.append({"test": "direction_agreement", "statistic": obs_a, "null_mean": float(null_a.mean()),
-                 "p_value": p_upper(null_a, obs_a), "n_signatures": len(frame),
-                 "n_studies": int(pd.Series(study).nunique())})
+            summary.update(score=float(w @ score), z=obs, p_discordant=p_upper(-null, -obs))
+    obs_a = float(study_agreement(frame["n_agree"].to_numpy(float), frame["n_significant"].to_numpy(float),
+                                  study)[0])
+    null_a = study_agreement(null_counts[0], null_counts[1], study)
+    null_a = null_a[np.isfinite(null_a)]
+    rows.append({"test": "direction_agreement", "statistic": obs_a,
+                 "null_mean": float(null_a.mean()) if len(null_a) else np.nan,
+                 "p_value": p_upper(null_a, obs_a) if len(null_a) else np.nan,
+                 "n_signatures": int((frame["n_significant"] > 0).sum()),
+                 "n_studies": int(pd.Series(study[frame["n_significant"].to_numpy() > 0]).nunique())})
     n_studies = int(pd.Series(study).nunique())
     if len(other) >= n_studies:
         draws = np.argpartition(rng.random((n_perm, len(other))), n_studies - 1, axis=1)[:, :n_studies]
@@ -132,7 +172,9 @@ def overall_tests(frame: pd.DataFrame, null_score: np.ndarray, null_agree: np.nd
                      "n_signatures": len(frame), "n_studies": n_studies})
     tests = pd.DataFrame(rows)
     tests["q_value"] = bh(tests["p_value"].to_numpy())
-    summary.update(agreement=obs_a, agreement_null=float(null_a.mean()), n_other_studies=len(other))
+    summary["p_disagreement"] = p_upper(-null_a, -obs_a) if len(null_a) else np.nan
+    summary.update(agreement=obs_a, agreement_null=float(null_a.mean()) if len(null_a) else np.nan,
+                   n_other_studies=len(other))
     return tests, summary
 
 

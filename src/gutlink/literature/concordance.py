@@ -10,15 +10,24 @@ Per published signature (oriented disease vs control; see :func:`gutlink.literat
 
 - ``score``: the mean centred rank (−½ … ½) of its visible genera in the cohort's statistic, signed by the
   signature's direction — a rank-based enrichment of the up (or down) set, > 0 when the cohort agrees;
-- ``agreement``: the fraction of its visible genera whose cohort sign matches the published direction;
-- ``p_value``: against size-matched random signatures drawn from the visible genera (``n_permutations``), BH
-  ``q_value`` across the condition's signatures (:func:`gutlink.multitest.bh`).
+- ``agreement``: of its visible genera that differ in the cohort (q < ``alpha``), the fraction that differ in
+  the published direction;
+- ``p_value``: against size-matched random signatures drawn from the visible genera: each of
+  ``n_permutations`` permutations relabels the visible genera at random, so every signature becomes a random
+  set of its size while signatures sharing a genus keep sharing one; BH ``q_value`` across the condition's
+  signatures (:func:`gutlink.multitest.bh`).
 
-Overall, signatures are averaged within each study and studies weighted equally, so that a paper with twelve
-signatures counts once. The overall score and agreement are tested against the same random-signature null
-(every signature replaced by a random one of its size, in every permutation), and the score against a
-study-level null: as many studies of *other* conditions (outside the condition's family), drawn at random.
-An empty differential result, or no visible genus in any signature, is *not assessable* — never discordant.
+Overall, signatures are averaged within each study, each study's score is standardised by its own null, and
+studies are combined by Stouffer's method with equal weights, so a paper with twelve signatures counts once and
+a study with one visible genus swings the total no more than one with thirty. The agreement is pooled within
+studies and averaged over studies. Both are tested against the same permutations; the score also against a
+study-level null (as many studies of *other* conditions, outside the condition's family, drawn at random).
+The overall q-values are BH across these tests. *Concordant*: enrichment q < ``alpha`` and agreement above the
+null (p < ``alpha``); *discordant*: both significantly below their nulls. An empty differential result, or no
+visible genus in any signature, is *not assessable* — never discordant.
+
+The random-signature null treats genera as exchangeable; genera that co-vary in the cohort make it somewhat
+liberal (as for any competitive set test), so check a label-shuffled copy of the cohort, as the tests do.
 """
 
 from __future__ import annotations
@@ -228,19 +237,24 @@ def _coverage(stat: pd.DataFrame, mapping: pd.DataFrame, per_taxon: pd.DataFrame
             "how": {str(k): int(v) for k, v in mapping["how"].value_counts().items()}}
 
 
+def _agreement_text(summary: dict[str, Any], p_a: float) -> str:
+    if not np.isfinite(summary["agreement"]):
+        return "no genus of the signatures differs significantly in the cohort, so direction agreement is not measured"
+    return (f"{summary['agreement']:.0%} of the signature genera that differ in the cohort differ in the published "
+            f"direction, vs {summary['agreement_null']:.0%} for random signatures (p = {p_a:.2g})")
+
+
 def _verdict(tests: pd.DataFrame, summary: dict[str, Any], alpha: float) -> tuple[str, str]:
     t = tests.set_index("test")
-    q_e, p_a = t.loc["enrichment", "q_value"], t.loc["direction_agreement", "p_value"]
+    q_e, p_a = float(t.loc["enrichment", "q_value"]), float(t.loc["direction_agreement", "p_value"])
+    agreement = _agreement_text(summary, p_a)
     if q_e < alpha and p_a < alpha:
         return "concordant", (f"the published signatures are enriched in the cohort's statistic in their direction "
-                              f"(q = {q_e:.2g}) and agree in direction more often than random signatures "
-                              f"({summary['agreement']:.0%} vs {summary['agreement_null']:.0%}, p = {p_a:.2g})")
-    if summary["p_discordant"] < alpha:
+                              f"(q = {q_e:.2g}) and {agreement}")
+    if summary["p_discordant"] < alpha and summary["p_disagreement"] < alpha:
         return "discordant", (f"the cohort goes against the published directions more than random signatures do "
-                              f"(p = {summary['p_discordant']:.2g})")
-    return "no evidence of concordance", (f"enrichment q = {q_e:.2g}; direction agreement "
-                                           f"{summary['agreement']:.0%} vs {summary['agreement_null']:.0%} for "
-                                           f"random signatures (p = {p_a:.2g})")
+                              f"(p = {summary['p_discordant']:.2g}); {agreement}")
+    return "no evidence of concordance", f"enrichment q = {q_e:.2g}; {agreement}"
 
 
 def _not_assessable(reason: str, **parts: Any) -> ConcordanceResult:
@@ -325,8 +339,9 @@ def concordance(differential: Any, *, condition: str, term: str | None = None, s
     contrast[member] = [orient(a, b, terms) for a, b in zip(sigs.loc[member, "group1"], sigs.loc[member, "group0"])]
     signs = _signs(sigs, contrast, contrasts)
     _, columns = incidence()
-    vis, rank, sign = visible_scores(per_taxon, columns)
-    scored = pd.concat([sigs, score_all(vis, rank, sign, signs)], axis=1).assign(sign=signs, contrast=contrast)
+    vis, rank, code = visible_scores(per_taxon, columns, alpha)
+    scored = pd.concat([sigs, score_all(vis, rank, code, signs)], axis=1).assign(sign=signs, contrast=contrast,
+                                                                              row=np.arange(len(sigs)))
     frame = scored[member & (signs != 0)].reset_index(drop=True)
     frame_taxa = {int(t) for ids in frame["taxids"] for t in ids.split(";")}
     parts.update(term=name, statistic=used, mapping=mapping,
@@ -341,12 +356,12 @@ def concordance(differential: Any, *, condition: str, term: str | None = None, s
     if assess.empty:
         return _not_assessable("no genus of the condition's signatures is among the cohort's tested genera "
                                "(zero overlap)", table=_signature_frame(frame), **parts)
-    r_vis, s_vis = rank[vis > 0], sign[vis > 0]
-    null_score, null_agree = signature_nulls(assess, (r_vis, s_vis), n_permutations, gen)
+    null_score, null_agree, null_sig = signature_nulls(assess, vis, (rank[vis > 0], code[vis > 0]),
+                                                       n_permutations, gen)
     assess["p_value"] = [p_upper(null_score[:, j], s) for j, s in enumerate(assess["score"])]
     assess["q_value"] = bh(assess["p_value"].to_numpy())
     other = _other_studies(scored, member, cond, signs)
-    tests, summary = overall_tests(assess, null_score, null_agree, other, n_permutations, gen)
+    tests, summary = overall_tests(assess, null_score, (null_agree, null_sig), other, n_permutations, gen)
     verdict, reason = _verdict(tests, summary, alpha)
     studies = study_table(assess, null_score)
     summary.update(n_studies=len(studies), n_studies_concordant=int((studies["q_value"] < alpha).sum()),
@@ -370,7 +385,7 @@ def _other_studies(scored: pd.DataFrame, member: np.ndarray, cond: Condition, si
 
 def _signature_frame(frame: pd.DataFrame) -> pd.DataFrame:
     cols = ["bsdb_id", "study", "pmid", "condition", "group1", "group0", "contrast", "direction", "sign", "n_taxa",
-            "n_visible", "score", "agreement", "p_value", "q_value", "taxids"]
+            "n_visible", "score", "n_significant", "n_agree", "agreement", "p_value", "q_value", "taxids"]
     out = frame.reindex(columns=cols)
     out["direction_in_disease"] = np.where(out["sign"] > 0, "up", "down")
     return out
