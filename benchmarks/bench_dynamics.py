@@ -23,6 +23,13 @@ from gutlink.dynamics.models import fit
 from gutlink.dynamics.series import TimeSeries, consistency_filter, from_frames, read_mdsine
 from gutlink.dynamics.simulate import integrate_glv, simulate_glv
 
+#: (column, model, fit options): the defaults (elastic net, negdef stability, penalty by held-out forecast error)
+#: and, for comparison, the first version (ridge, no constraint, penalty by one-step error) and negdef + one-step.
+CONFIGS = [("clv", "clv", {}), ("glv", "glv", {}),
+           ("glv_negdef_onestep", "glv", {"select": "one-step"}),
+           ("clv_v1_ridge", "clv", {"stability": "none", "select": "one-step", "l1_ratios": [0.0]}),
+           ("glv_v1_ridge", "glv", {"stability": "none", "select": "one-step", "l1_ratios": [0.0]})]
+
 PUBLISHED = {"Bucci diet": (0.033, 0.048, 0.140), "Bucci C. diff": (0.052, 0.056, 0.124), "Stein": (0.080, 0.119, 0.277)}
 
 
@@ -60,19 +67,36 @@ def bench_clv(data: Path) -> tuple[list[dict], list[str]]:
     for name, load in sets.items():
         ts = load()
         row = {"dataset": name, "subjects": ts.n_subjects, "taxa": ts.n_taxa}
-        for model in ("clv", "glv"):
+        for label, model, kw in CONFIGS:
             t0 = time.perf_counter()
-            res = holdout(ts, model=model)
+            res = holdout(ts, model=model, **kw)
             s = res.summary
-            row[f"gutlink_{model}"] = s.loc["model", "median_rmse"]
-            row[f"{model}_failed"] = int(s.loc["model", "n_failed"])
+            row[label] = s.loc["model", "median_rmse"]
+            row[f"{label}_failed"] = int(s.loc["model", "n_failed"])
             row["persistence"] = s.loc["persistence", "median_rmse"]
             row["mean_composition"] = s.loc["mean_composition", "median_rmse"]
-            notes.append(f"{name} {model}: {time.perf_counter() - t0:.2f} s for {ts.n_subjects} held-out fits; "
-                         f"statuses {res.table['status'].value_counts().to_dict()}")
+            chosen = res.table[["alpha", "l1_ratio"]].round(4).astype(str).agg("/".join, axis=1)
+            notes.append(f"{name} {label}: {time.perf_counter() - t0:.1f} s for {ts.n_subjects} held-out fits; "
+                         f"statuses {res.table['status'].value_counts().to_dict()}; alpha/l1_ratio chosen per fold "
+                         f"{chosen.tolist()}")
         row["published_clv"], row["published_glv"], row["published_persistence"] = PUBLISHED[name]
         rows.append(row)
     return rows, notes
+
+
+def reading(table: pd.DataFrame) -> list[str]:
+    """Plain sentences from the numbers: does each default model beat persistence, the mean composition and the
+    published model on each dataset."""
+    out = ["Reading (generated from the table):", ""]
+    for row in table.itertuples(index=False):
+        for label, pub in (("clv", row.published_clv), ("glv", row.published_glv)):
+            v = getattr(row, label)
+            verdict = lambda ok: "beats" if ok else "does not beat"  # noqa: E731
+            out.append(f"- {row.dataset}, gutlink {label} {v:.3f} ({getattr(row, label + '_failed')} failed): "
+                       f"{verdict(v < row.persistence)} persistence ({row.persistence:.3f}), "
+                       f"{verdict(v < row.mean_composition)} the mean composition ({row.mean_composition:.3f}), "
+                       f"{verdict(v <= pub)} the published {label} ({pub:.3f}).")
+    return out
 
 
 def bench_mdsine2(data: Path, n_top: int = 20) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -142,27 +166,94 @@ def bench_stein_params(data: Path) -> list[str]:
     return lines
 
 
+#: (table, rank, taxon, direction on the animal diet in David et al. 2014); prevalence filter per table below
+DAVID = [("gg", "genus", "Alistipes", "up"), ("gg", "genus", "Bilophila", "up"), ("gg", "genus", "Bacteroides", "up"),
+         ("gg", "genus", "Roseburia", "down"), ("refseq", "species", "[Eubacterium] rectale", "down"),
+         ("refseq", "species", "Ruminococcus bromii", "down"), ("refseq", "genus", "Alistipes", "up")]
+PREVALENCE = {"gg": 0.05, "refseq": 0.0}
+
+
+def bench_david(data: Path) -> pd.DataFrame:
+    """David et al. 2014: within-subject change on the animal-based diet (days 1-4 against days -4 to -1), the
+    plant arm and the crossover contrast, for the genera / species the paper names."""
+    from gutlink.dynamics.trial import trial
+    from gutlink.io import read
+
+    d = data / "dynamics" / "david2014_mlrepo"
+    meta = pd.read_csv(d / "mapping-orig.txt", sep="\t", index_col=0)
+    meta.index = meta.index.astype(str)
+    rows, cache = [], {}
+    for table, rank, taxon, expected in DAVID:
+        if (table, rank) not in cache:
+            c = read(d / table / "taxatable.txt", units="counts")
+            c = c.subset(samples=[x for x in c.sample_ids if x in meta.index])
+            c = c.with_metadata(meta.reindex(c.sample_ids))
+            cache[(table, rank)] = trial(c, subject="SubjectFood", time="Day", arm="Diet", arms=["Animal", "Plant"],
+                                         pre=(-4, -1), post=(1, 4), rank=rank, min_prevalence=PREVALENCE[table],
+                                         guilds=False).table.set_index(["arm", "feature_id"])
+        t = cache[(table, rank)]
+        for arm in ("Animal", "Animal - Plant"):
+            if (arm, taxon) not in t.index:
+                rows.append({"table": table, "taxon": taxon, "expected": expected, "arm": arm,
+                             "median_clr_change": np.nan, "up/down": "not tested (rare)",
+                             "q_value": np.nan, "sign_agrees": False, "q<0.1_and_sign": False})
+                continue
+            r = t.loc[(arm, taxon)]
+            sign_ok = (r["effect"] > 0) == (expected == "up")
+            rows.append({"table": table, "taxon": taxon, "expected": expected, "arm": arm,
+                         "median_clr_change": float(r["effect"]), "up/down": f"{int(r['n_up'])}/{int(r['n_down'])}",
+                         "q_value": float(r["q_value"]), "sign_agrees": bool(sign_ok),
+                         "q<0.1_and_sign": bool(sign_ok and r["q_value"] < 0.1)})
+    return pd.DataFrame(rows)
+
+
+def bench_invasion(data: Path) -> list[str]:
+    from gutlink.dynamics.analysis import invasion
+    from gutlink.dynamics.models import DynamicsModel
+    p = pd.read_csv(data / "dynamics" / "published_glv_params" / "stein2013_glv_params.csv", index_col=0)
+    m = DynamicsModel("glv", tuple(p.index), ("clindamycin",), p["growth_rate_per_day"].to_numpy(),
+                      p.loc[:, p.index].to_numpy(), p[["clindamycin_susceptibility"]].to_numpy(), 0.0, 1.0, 1e-5)
+    out = []
+    for label, pert in (("no antibiotic", None), ("clindamycin held on", {"clindamycin": 1.0})):
+        r = invasion(m, ("Clostridium_difficile",), perturbation=pert).table.iloc[0]
+        out.append(f"Stein 2013 published parameters, C. difficile invading the resident community ({label}): "
+                   f"invasion growth rate {r['invasion_rate']:.3g} per day ({'establishes' if r['establishes'] else 'kept out'})")
+    out.append("(the resident community without C. difficile has no valid saturated steady state in these parameters, so "
+               "it is simulated from an even start for 2,000 days; a permanent clindamycin drive keeps C. difficile out "
+               "through its own susceptibility — the paper's scenario is a pulse, simulated above)")
+    return out
+
+
 def bench_speed() -> list[str]:
+    from gutlink.dynamics.scenarios import probiotic, simulate
     rng = np.random.default_rng(0)
     lines = []
     for n in (25, 50, 100):
         A = -np.eye(n) + rng.normal(0, 0.02, (n, n)) * (rng.random((n, n)) < 0.2)
         ts = simulate_glv(rng.uniform(0.5, 1, n), A, n_subjects=10, times=np.arange(80) * 0.25, rng=1)
-        t0 = time.perf_counter()
-        fit(ts, model="glv")
-        lines.append(f"fit {n} taxa × 10 subjects × 80 time points, 13-penalty leave-one-subject-out CV: "
-                     f"{time.perf_counter() - t0:.2f} s")
-    from gutlink.dynamics.scenarios import probiotic, simulate
+        for select, ratios in (("one-step", None), ("forecast", None), ("one-step", [0.0]), ("forecast", [0.0])):
+            t0 = time.perf_counter()
+            fit(ts, model="glv", select=select, l1_ratios=ratios)
+            what = "ridge + negdef, 13 alpha" if ratios else "elastic net + negdef, 39 (alpha, l1_ratio)"
+            lines.append(f"fit {n} taxa × 10 subjects × 80 time points, {what} candidates, leave-one-subject-out "
+                         f"CV by {select} error: {time.perf_counter() - t0:.2f} s")
     n = 20
     A = -np.eye(n) + rng.normal(0, 0.02, (n, n)) * (rng.random((n, n)) < 0.2)
     ts = simulate_glv(rng.uniform(0.5, 1, n), A, n_subjects=10, times=np.arange(80) * 0.25, noise=0.02, rng=2)
+    times = np.arange(0, 30, 0.5)
+    for n_boot in (100, 1000):
+        m = fit(ts, model="glv", n_boot=n_boot, rng=0)
+        t0 = time.perf_counter()
+        res = simulate(m, ts.absolute[0], times=times, interventions=[probiotic("taxon3", dose=0.1, times=[5.0, 6.0])])
+        lines.append(f"scenario on {n} taxa × {n_boot} bootstrap replicates (plus their {n_boot} no-intervention "
+                     f"baselines, one vectorised batch), {len(times)} output times: {time.perf_counter() - t0:.2f} s "
+                     f"({res.failed} replicates failed)")
     m = fit(ts, model="glv", n_boot=100, rng=0)
     t0 = time.perf_counter()
-    res = simulate(m, ts.absolute[0], times=np.arange(0, 30, 0.5),
-                   interventions=[probiotic("taxon3", dose=0.1, times=[5.0, 6.0])])
-    lines.append(f"scenario on {n} taxa × 100 bootstrap replicates (plus their no-intervention baselines), 60 output "
-                 f"times: {time.perf_counter() - t0:.2f} s ({res.failed} replicates failed) — one solve_ivp call "
-                 "per replicate and segment, not yet vectorised across replicates")
+    for k in range(100):                                          # the first version: one LSODA call per replicate
+        integrate_glv(m.boot_growth[k], m.boot_interactions[k], m.boot_effects[k], ts.absolute[0], times)
+    lines.append(f"for comparison, 100 of those trajectories one solve_ivp (LSODA) call each: "
+                 f"{time.perf_counter() - t0:.2f} s")
     return lines
 
 
@@ -175,22 +266,39 @@ def main(argv: list[str] | None = None) -> int:
     md_rows, md_taxa, md_desc = bench_mdsine2(args.data)
     stein = bench_stein_params(args.data)
     speed = bench_speed()
+    david = bench_david(args.data)
+    inv = bench_invasion(args.data)
     table = pd.DataFrame(clv)
+    mdsine = markdown(md_rows) + "\n\nTaxa driving the gLV error (mean squared log10 error over completed " \
+        "forecasts, top 8):\n\n" + (markdown(md_taxa.head(8), index=True) if len(md_taxa) else "none completed")
     out = ["# gutlink.dynamics benchmark", "", "Research tool, never medical advice.", "",
            "Command: `python benchmarks/bench_dynamics.py` (from the repository root; data in ../shared/data).", "",
            "## Held-out-mouse forecasts, relative abundance (Joseph et al. 2020 datasets)", "",
            "Median over held-out mice of the RMSE of relative abundance, each mouse forecast from its first "
-           "observation and known perturbations by a model fitted on the other mice (penalty by "
-           "leave-one-subject-out CV among them). `*_failed`: forecasts that blew up or failed (excluded from the "
-           "median, counted here). Published numbers recomputed from Joseph et al.'s released predictions "
+           "observation and known perturbations by a model fitted on the other mice (penalty chosen by "
+           "leave-one-subject-out CV among them only). `clv`, `glv`: the defaults — elastic net (alpha in 1e-4…1e2, "
+           "l1_ratio 0 / 0.5 / 0.9), stability 'negdef' (self-interactions ≤ −1e-3 and the symmetric part of A "
+           "negative definite), penalty chosen by the held-out subjects' forecast RMSE. `glv_negdef_onestep`: the "
+           "same but the penalty chosen by one-step log-difference error. `*_v1_ridge`: the first version (ridge, "
+           "no constraint, one-step CV). `*_failed`: forecasts that blew up or failed (excluded from the median, "
+           "counted here). Published numbers recomputed from Joseph et al.'s released predictions "
            "(../shared/data/README.md).", "", markdown(table), "",
-           *[f"- {n}" for n in notes], "",
-           "Reading: gutlink's cLV beats persistence on every dataset but is worse than Joseph et al.'s published "
-           "cLV; the training-set mean composition (a baseline the paper does not report) beats gutlink's cLV on "
-           "both Bucci sets and ties it on Stein, and beats gutlink's gLV on both Bucci sets. gLV forecasts blow up "
-           "on several held-out mice (unstable fitted interaction matrices; no stability constraint yet), and "
-           "their medians cover only the completed forecasts. Bucci diet's biomass.txt is all 1, so its gLV is "
-           "fitted on relative abundance.", "", *[f"- {s}" for s in stein], "",
+           *[f"- {n}" for n in notes], "", *reading(table), "",
+           "Bucci diet's biomass.txt is all 1, so its gLV is fitted on relative abundance.", "",
+           *[f"- {s}" for s in stein], *[f"- {s}" for s in inv], "",
+           "## MDSINE2 healthy cohort: held-out mouse, log10 absolute abundance", "",
+           f"{md_desc}; gLV with the defaults, forecast from each mouse's first sample with the known diet and "
+           "antibiotic windows; log10 floor 1e5 for zeros. RMSE over all later samples and taxa.", "", mdsine, "",
+           "## David et al. 2014 diet trial (`gutlink trial`)", "",
+           "Within-subject median CLR change, animal-based diet days 1–4 against days −4…−1 (10 subjects), and the "
+           "crossover contrast animal − plant (9 subjects who did both); Wilcoxon signed-rank, BH within arm and "
+           "analysis (taxa present in ≥ 5% of samples for gg, every taxon for refseq). `gg`: the Greengenes taxa table, `refseq`: the RefSeq "
+           "one (E. rectale and R. bromii are species there; Bilophila is only in gg). Command: "
+           "`gutlink trial ../shared/data/dynamics/david2014_mlrepo/gg/taxatable.txt --metadata "
+           "../shared/data/dynamics/david2014_mlrepo/mapping-orig.txt --subject SubjectFood --time Day --arm Diet "
+           "--arms Animal,Plant --pre=-4:-1 --post 1:4 --min-prevalence 0.05` (refseq: `--rank species --min-prevalence 0`).", "", markdown(david), "",
+           f"Signs agree for {int(david['sign_agrees'].sum())} of {len(david)} rows; "
+           f"{int(david['q<0.1_and_sign'].sum())} also reach q < 0.1.", "",
            "## Speed", "", *[f"- {s}" for s in speed], ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(out))

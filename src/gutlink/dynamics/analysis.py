@@ -32,6 +32,10 @@ from .models import DynamicsModel
 __all__ = ["SteadyStateResult", "KeystoneResult", "InvasionResult", "steady_state", "keystone", "invasion"]
 
 CAVEAT = "Research tool, never medical advice."
+#: Days a resident community is simulated when elimination finds no valid steady state (invasion analysis).
+RESIDENT_DAYS = 2000.0
+#: An invasion rate above this (per day) counts as establishing; |rate| below it is neutral.
+ESTABLISH_RATE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,7 @@ class InvasionResult(Result):
 
     ``table``: invader, invasion_rate (per day, point fit: ``r_i + (B u)_i + Σ_j A_ij x*_j`` at the resident
     steady state without it), ci_low / ci_high (95% over bootstrap replicates), fraction_invades (replicates with a
-    positive rate among those with a stable resident state), n_replicates, establishes (point fit: positive rate),
+    positive rate among those with a stable resident state), n_replicates, establishes (point fit: rate above ESTABLISH_RATE),
     resistance (= −invasion_rate: how strongly the community keeps the invader out).
     """
 
@@ -203,12 +207,46 @@ def _resident(r: np.ndarray, A: np.ndarray, present: np.ndarray) -> np.ndarray |
     return x
 
 
+def _simulated_residents(model: DynamicsModel, sets: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                         u: np.ndarray, invaders: tuple[str, ...], rates: np.ndarray) -> None:
+    """Where elimination finds no valid resident state, run the resident community (invader absent) from an even
+    start for RESIDENT_DAYS (all such cases as one batch) and use its end state when it has settled (every
+    present taxon's per-capita rate below 1e-4 per day); the rest stay NaN."""
+    from .batch import integrate_glv_batch
+
+    todo = np.argwhere(np.isnan(rates))
+    if len(todo) == 0:
+        return
+    n, sc = len(model.taxa), model.scale
+    r = np.stack([sets[b][0] + sets[b][2] @ u for b, _ in todo])
+    A = np.stack([sets[b][1] for b, _ in todo]) * sc
+    x0 = np.full((len(todo), n), 1.0 / n)
+    r_sim = r.copy()
+    for k, (_, j) in enumerate(todo):                               # the invader is absent and kept absent
+        x0[k, model.taxa.index(invaders[j])] = 0.0
+        r_sim[k, model.taxa.index(invaders[j])] = -10.0
+    path = integrate_glv_batch(r_sim, A, np.zeros((len(todo), n, 0)), x0, np.array([0.0, RESIDENT_DAYS]))
+    for k, (b, j) in enumerate(todo):                               # read out each settled resident state
+        if not path.ok[k]:
+            continue
+        x = path.states[k, -1]
+        rate = r[k] + A[k] @ x
+        alive = x > 1e-8
+        i = model.taxa.index(invaders[j])
+        alive[i] = False
+        if np.all(np.abs(rate[alive]) < 1e-4):
+            rates[b, j] = rate[i]
+
+
 def invasion(model: DynamicsModel, invaders: tuple[str, ...] | None = None, *,
              perturbation: Mapping[str, float] | None = None) -> InvasionResult:
     """Invasion growth rate of each *invader* (default every taxon) into the community of the others.
 
     An invader whose rate is positive establishes from a small dose (a probiotic that engrafts); a negative rate
-    is colonisation resistance. Computed for the point fit and every bootstrap replicate.
+    is colonisation resistance. Computed for the point fit and every bootstrap replicate. The resident state is
+    the saturated steady state without the invader; where that is unstable or invadable by a resident, the
+    resident community is simulated from an even start instead and its end state used if it has settled
+    (otherwise the rate is NaN: no steady resident community to invade).
 
     Parameters
     ----------
@@ -251,13 +289,14 @@ def invasion(model: DynamicsModel, invaders: tuple[str, ...] | None = None, *,
             x = _resident(r, A, present)
             if x is not None:
                 rates[b, j] = r[i] + A[i] @ x
+    _simulated_residents(model, sets, u, invaders, rates)
     point, boot = rates[0], rates[1:]
     scored = np.isfinite(boot).sum(axis=0)
     with np.errstate(invalid="ignore"):
         lo, hi = (np.nanquantile(boot, [0.025, 0.975], axis=0) if len(boot) and scored.all()
                   else (np.full(len(invaders), np.nan),) * 2)
-        frac = np.where(scored > 0, (boot > 0).sum(axis=0) / np.maximum(scored, 1), np.nan)
+        frac = np.where(scored > 0, (boot > ESTABLISH_RATE).sum(axis=0) / np.maximum(scored, 1), np.nan)
     table = pd.DataFrame({"invader": invaders, "invasion_rate": point, "ci_low": lo, "ci_high": hi,
-                          "fraction_invades": frac, "n_replicates": scored, "establishes": point > 0,
+                          "fraction_invades": frac, "n_replicates": scored, "establishes": point > ESTABLISH_RATE,
                           "resistance": -point})
     return InvasionResult(table, tuple(k for k, v in (perturbation or {}).items() if v))
