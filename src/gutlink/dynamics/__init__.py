@@ -1,4 +1,4 @@
-"""Community dynamics: time series, gLV / cLV fits, forecasts and what-if scenarios.
+"""Community dynamics: time series, gLV / cLV fits, forecasts, what-if scenarios and intervention trials.
 
 Research tool, never medical advice.
 """
@@ -19,9 +19,10 @@ from .series import (
            from_frames,
            read_mdsine,
 )
+from .trial import TrialResult, trial
 
 __all__ = ["DynamicsModel", "ForecastResult", "HoldoutResult", "InvasionResult", "KeystoneResult", "ReadoutResult",
-           "SamplingChecks", "ScenarioResult", "SteadyStateResult", "TimeSeries", "antibiotic", "check_sampling",
+           "SamplingChecks", "ScenarioResult", "SteadyStateResult", "TimeSeries", "TrialResult", "antibiotic", "check_sampling",
            "consistency_filter", "dysbiosis_readout", "fit", "forecast", "from_cohort", "from_frames",
            "guild_members", "guild_prebiotic", "guild_readout", "holdout", "invasion", "keystone", "prebiotic",
-           "probiotic", "read_mdsine", "simulate", "steady_state"]
+           "probiotic", "read_mdsine", "simulate", "steady_state", "trial"]
