@@ -116,9 +116,14 @@ def _(result: LinkResult) -> dict[str, pd.DataFrame]:
 
 
 def to_tsv(frame: pd.DataFrame) -> str:
-    """Tab-separated text; a named index becomes the first column; missing values are ``NA``; text that a
-    spreadsheet would run as a formula gets a leading ``'`` (:func:`gutlink.io.writers.neutralise`)."""
+    """Tab-separated text; a named index becomes the first column; missing values — NaN, None and empty text —
+    are ``NA`` (one convention in every table); text that a spreadsheet would run as a formula gets a leading
+    ``'`` (:func:`gutlink.io.writers.neutralise`)."""
     safe = neutralise(frame)
+    for position in range(safe.shape[1]):
+        column = safe.iloc[:, position]
+        if column.dtype == object:
+            safe.isetitem(position, column.mask(column.eq(""), None))
     return safe.to_csv(sep="\t", index=frame.index.name is not None, na_rep="NA", lineterminator="\n")
 
 
