@@ -42,6 +42,8 @@ def test_link_run_report_and_tables_hold_the_layers(prism, tmp_path):
     html = render_html(run)
     at = {k: html.index(f'id="{k}"') for k in ("barrier", "immune-markers", "tests", "design-checks")}
     assert at["barrier"] < at["immune-markers"] < at["tests"]
+    for fig in ("fig-barrier", "fig-guild-loads", "fig-marker-heatmap"):
+        assert f'id="{fig}-title"' in html
     assert {"guild_tests.tsv", "guild_scores.tsv", "markers.tsv"} <= set(tables(run))
     out = write(run, tmp_path / "r")
     assert (out / "guild_tests.tsv").is_file() and (out / "markers.tsv").is_file()

@@ -9,6 +9,7 @@ from ..guilds.scores import BALANCE
 from .context import Context, Section
 from .export import tables
 from .figures import box_strip_figure
+from .figures_guilds import guild_panels_figure, marker_heatmap_figure
 from .renderers import render
 
 __all__: list[str] = []
@@ -31,11 +32,14 @@ def _findings(tests: pd.DataFrame, q: float) -> list[str]:
 
 def _section(ctx: Context, scores: GuildScoresResult, test: GuildTestResult | None) -> list[Section]:
     bal = scores.table[scores.table["guild"] == BALANCE].set_index("sample_id")["load"]
-    svg = ""
+    svg, figs = "", tuple[str, ...]()
     if ctx.labels is not None:
-        svg = box_strip_figure(bal, ctx.labels.reindex(bal.index).fillna("samples"), ctx.groups,
-                               fig_id="fig-barrier", title="Barrier balance per sample",
+        labels = ctx.labels.reindex(bal.index).fillna("samples")
+        svg = box_strip_figure(bal, labels, ctx.groups, fig_id="fig-barrier", title="Barrier balance per sample",
                                ylabel="butyrate producers vs eroding guilds (ilr)")
+        svg += guild_panels_figure(scores.wide("load").reindex(bal.index), labels, ctx.groups,
+                                   fig_id="fig-guild-loads", title="Guild loads per sample, by group")
+        figs = ("fig-barrier", "fig-guild-loads")
     shuffle = test.shuffle if test is not None else pd.DataFrame()
     body = ctx.render("guilds.html.j2", scores=scores, n_guilds=int(scores.coverage.shape[0]), svg=svg,
                       structure=(f"Tests on {test.structure}" if test is not None else "Scores only, no groups"),
@@ -45,7 +49,7 @@ def _section(ctx: Context, scores: GuildScoresResult, test: GuildTestResult | No
                       shuffle_median=float(shuffle["fraction_p_below_0.05"].median()) if len(shuffle) else None,
                       coverage=scores.coverage.to_dict(orient="records"),
                       notes=test.notes if test is not None else ())
-    return [Section("barrier", "Barrier and immune guilds", body, ("fig-barrier",) if svg else ())]
+    return [Section("barrier", "Barrier and immune guilds", body, figs)]
 
 
 @render.register
@@ -77,10 +81,13 @@ def _(result: GuildTestResult) -> dict[str, pd.DataFrame]:
 def _(result: MarkerResult, ctx: Context) -> list[Section]:
     t = result.table.sort_values("p_value", kind="mergesort")
     top = t[t["q_value"] < 0.1].head(40)
-    body = ctx.render("guild_markers.html.j2", r=result, rows=top.to_dict(orient="records"), n=len(t),
+    has_guilds = bool((t["kind"] == "guild").any())
+    svg = marker_heatmap_figure(t, fig_id="fig-marker-heatmap",
+                                title="Host markers × guilds: partial correlation") if has_guilds else ""
+    body = ctx.render("guild_markers.html.j2", r=result, rows=top.to_dict(orient="records"), n=len(t), svg=svg,
                       n_markers=int(t["marker"].nunique()), n_pred=int(t["predictor"].nunique()),
                       n_hits=int((t["q_value"] < 0.1).sum()))
-    return [Section("immune-markers", "Immune markers", body)]
+    return [Section("immune-markers", "Immune markers", body, ("fig-marker-heatmap",) if svg else ())]
 
 
 @tables.register
