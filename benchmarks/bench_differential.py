@@ -32,6 +32,15 @@ species each method calls, and the calls on a few taxa with an expected directio
 
 Speed: synthetic log-normal Poisson counts (samples × features, 3 covariates), time and peak traced memory.
 
+Real designs (``--design``, code in ``benchmarks/differential_design.py``; writes
+benchmarks/results/differential_design.md and ``differential_design_*.svg``): implanted signal with a 3× depth
+imbalance between the groups (gutlink ``abundance_depth`` auto / on / off), with repeated measures (labels per
+subject; with and without ``subject=``) and in case–control households (``block=`` vs unpaired), on DIABIMMUNE,
+iHMP and MetAML tables, beside the scikit-bio peers and Wilcoxon (the R, LEfSe and biotapy peers need their own
+set-up, see below)::
+
+    python benchmarks/bench_differential.py --design --repeats 20 --peer-repeats 10
+
 Run (writes benchmarks/results/differential.md)::
 
     python benchmarks/bench_differential.py --repeats 20 --peer-repeats 10 --peer-max-n 100 --real
@@ -643,11 +652,22 @@ def _arguments() -> argparse.Namespace:
     p.add_argument("--csv", default=None, help="also write the raw per-run rows here")
     p.add_argument("--extra-csv", action="append", default=[], help="merge raw rows of another run (e.g. 'before')")
     p.add_argument("--out", default=str(OUT))
+    p.add_argument("--design", action="store_true",
+                   help="the real-design scenarios instead (depth imbalance, repeated measures, households): "
+                        "writes benchmarks/results/differential_design.md and its SVG figures")
+    p.add_argument("--design-depth", type=float, default=1000.0, help="(a): the controls' reads per sample")
+    p.add_argument("--households", type=int, default=50, help="(c): households per data set")
+    p.add_argument("--predict-repeats", type=int, default=5, help="(c): data sets run through predict")
     return p.parse_args()
 
 
 def main() -> None:
     args = _arguments()
+    if args.design:
+        from differential_design import design_main
+
+        design_main(args)
+        return
     base = healthy_stool()
     sizes = [20, 50] if args.quick else [int(v) for v in args.sizes.split(",")]
     levels = {"abundance": [2.0] if args.quick else [float(v) for v in args.lfcs.split(",")],
