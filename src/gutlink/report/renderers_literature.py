@@ -13,7 +13,7 @@ Examples
 >>> from gutlink.report import render_html
 >>> empty = pd.DataFrame(columns=["feature_id", "term", "effect", "p_value"])
 >>> html = render_html(concordance(empty, condition="RA"))
->>> "not assessable" in html and "CC BY 4.0" in html
+>>> "not assessable" in html.lower() and "CC BY 4.0" in html
 True
 """
 
