@@ -376,10 +376,14 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
         step(f"prediction (lasso, {PREDICT_REPEATS} × {PREDICT_FOLDS}-fold nested CV)")
         prediction = _prediction(every, subject=subject, block=block, gen=gen)
     guild_res = marker_res = None
+    guild_skipped: list[str] = []
     if guilds:
         step(f"barrier and immune guilds ({guild_shuffles} label shuffles)")
-        guild_res = _guilds(every, covariates=covariates, subject=subject, strata=strata, block=block,
-                            n_shuffles=guild_shuffles, gen=gen)
+        try:
+            guild_res = _guilds(every, covariates=covariates, subject=subject, strata=strata, block=block,
+                                n_shuffles=guild_shuffles, gen=gen)
+        except DesignError as err:  # the table holds no taxa the trait knowledge base can place
+            guild_skipped = [f"Barrier and immune guilds: not assessable ({err})"]
     if markers is not None:
         step("host markers × guilds and taxa")
         marker_res = _markers(every, markers, covariates=covariates, subject=subject, block=block,
@@ -390,7 +394,8 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
     verdict = community_verdict(tests, perms, disps, dys, n_per, diff, rarefied_history=rarefied)
     verdict["sentences"][-1:-1] = prediction_sentences(prediction)
     red = checks.status == "red"
-    verdict["sentences"][-1:-1] = guild_sentences(guild_res, red=red) + marker_sentences(marker_res, red=red)
+    verdict["sentences"][-1:-1] = (guild_sentences(guild_res, red=red) + guild_skipped
+                                   + marker_sentences(marker_res, red=red))
     structure = _structure(c, subject=subject, block=block, strata=strata, one_per_subject=one_per_subject,
                            alpha=alpha, dys=dys, perms=perms)
     verdict["sentences"][-1:-1] = structure["sentences"]

@@ -27,6 +27,7 @@ import pandas as pd
 
 from ..errors import DesignError
 from ..results import Result
+from .batch import integrate_glv_batch
 from .models import DynamicsModel
 
 __all__ = ["SteadyStateResult", "KeystoneResult", "InvasionResult", "steady_state", "keystone", "invasion"]
@@ -212,8 +213,6 @@ def _simulated_residents(model: DynamicsModel, sets: list[tuple[np.ndarray, np.n
     """Where elimination finds no valid resident state, run the resident community (invader absent) from an even
     start for RESIDENT_DAYS (all such cases as one batch) and use its end state when it has settled (every
     present taxon's per-capita rate below 1e-4 per day); the rest stay NaN."""
-    from .batch import integrate_glv_batch
-
     todo = np.argwhere(np.isnan(rates))
     if len(todo) == 0:
         return

@@ -35,6 +35,7 @@ from scipy import stats
 
 from ..cohort import Cohort
 from ..errors import DesignError
+from ..guilds import guild_scores
 from ..multitest import bh
 from ..results import Result
 
@@ -97,8 +98,6 @@ def _layers(cohort: Cohort, rank: str | None, min_prevalence: float, guilds: boo
         shannon = -np.nansum(np.where(rel > 0, rel * np.log(rel), 0.0), axis=1)
     out = {"taxon": clr.loc[:, keep], "diversity": pd.DataFrame({"shannon": shannon}, index=c.sample_ids)}
     if guilds:
-        from ..guilds import guild_scores
-
         out["guild"] = guild_scores(cohort).wide("load").reindex(cohort.sample_ids)
     return out
 

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import UnknownConditionError
+from .signatures import condition_labels
 
 __all__ = ["Condition", "VOCABULARY", "resolve"]
 
@@ -139,8 +140,6 @@ def resolve(name: str, known: Iterable[str] | None = None) -> Condition:
         _, labels, family, terms = VOCABULARY[canonical]
         return Condition(canonical, tuple(sorted(labels)), tuple(sorted(set(family) | set(labels))), terms)
     if known is None:
-        from .signatures import condition_labels
-
         known = condition_labels()
     labels_by_key = {key(lb): lb for lb in known}
     if k in labels_by_key:
