@@ -5,6 +5,7 @@ Every test reports an effect size, a confidence interval where one is defined, a
 
 from __future__ import annotations
 
+from ._progress import progress_to
 from ._stats import hodges_lehmann
 from .alpha import AlphaResult, alpha_test
 from .diversity import ALPHA_METRICS, BETA_METRICS, OrdinationResult, alpha_diversity, beta_diversity, pcoa
@@ -15,5 +16,5 @@ from .permdisp import PermdispResult, permdisp, permdisp_table
 __all__ = [
     "ALPHA_METRICS", "BETA_METRICS", "AlphaResult", "DysbiosisResult", "OrdinationResult", "PermanovaResult",
     "PermdispResult", "alpha_diversity", "alpha_test", "beta_diversity", "dysbiosis_score", "hodges_lehmann",
-    "pcoa", "permanova", "permanova_table", "permdisp", "permdisp_table", "permutation_matrix",
+    "pcoa", "permanova", "permanova_table", "permdisp", "permdisp_table", "permutation_matrix", "progress_to",
 ]

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,10 @@ from ..errors import DesignError, InputFormatError, SampleMismatchError
 from ..formula import Formula, aliases, environment, quote, restore_names, safe_frame
 from ..formula import parse as parse_formula
 from ..results import Result
+from . import _memory
+from ._progress import Ticker
 from .diversity import distances_for as _distances
+from .diversity import euclidean_coordinates
 
 __all__ = ["PermanovaResult", "gower_centre", "permanova", "permanova_table", "permutation_matrix", "permutation_scheme"]
 
@@ -242,17 +245,25 @@ def gower_centre(distances: ArrayLike) -> np.ndarray:
     array([[ 1., -1.],
            [-1.,  1.]])
     """
-    a = np.square(np.asarray(distances, dtype=float))
+    return _gower_inplace(np.array(distances, dtype=float))
+
+
+def _gower_inplace(a: np.ndarray) -> np.ndarray:
+    """Gower-centre the float64 distance matrix *a* in place (no second n x n array) and return it."""
+    np.square(a, out=a)
     a *= -0.5
     a -= a.mean(axis=0, keepdims=True)
     a -= a.mean(axis=1, keepdims=True)
     return a
 
 
-def _column_traces(g: np.ndarray, basis: np.ndarray, perms: np.ndarray) -> np.ndarray:
+def _column_traces(g: np.ndarray | None, basis: np.ndarray, perms: np.ndarray,
+                   coords: np.ndarray | None = None) -> np.ndarray:
     """``diag(Q_p' G Q_p)`` for every permutation p (rows of perms); shape (P, k).
 
-    ``Q_p[p[i]] = Q[i]``, so that ``trace(Q_p' G Q_p) = trace(Q' G[p][:, p] Q)``.
+    ``Q_p[p[i]] = Q[i]``, so that ``trace(Q_p' G Q_p) = trace(Q' G[p][:, p] Q)``. With *coords* (column-centred
+    Euclidean coordinates Z, so that ``G = Z Z'``), ``q' G q = |Z' q|²``: O(n p) per column instead of O(n²), and
+    no n x n matrix (*g* is then unused).
     """
     n, k = basis.shape
     out = np.empty((len(perms), k))
@@ -263,7 +274,11 @@ def _column_traces(g: np.ndarray, basis: np.ndarray, perms: np.ndarray) -> np.nd
         scattered = np.empty((n, b, k))
         scattered[chunk.T, np.arange(b)[None, :], :] = basis[:, None, :]
         moved = scattered.reshape(n, b * k)
-        out[start : start + b] = np.einsum("ij,ij->j", moved, g @ moved).reshape(b, k)
+        if coords is not None:
+            out[start : start + b] = np.square(coords.T @ moved).sum(axis=0).reshape(b, k)
+        else:
+            assert g is not None
+            out[start : start + b] = np.einsum("ij,ij->j", moved, g @ moved).reshape(b, k)
     return out
 
 
@@ -537,22 +552,59 @@ def permanova_table(
     >>> t[["term", "df", "sum_of_squares"]].round(2).values.tolist()
     [['group', 1, 150.0], ['age', 1, 3.96], ['Residual', 3, 0.04], ['Total', 5, 154.0]]
     """
-    by = "overall" if by is None else by
-    if by not in ("terms", "margin", "overall"):
-        raise DesignError(f"by must be 'terms', 'margin', 'overall' or None; got {by!r}.")
+    scheme = _check_by(by)
     d = _as_distance_array(distances)
     _check_rows(metadata, d.shape[0])
     _check_ids(distances, metadata)
+    return _table(d, None, metadata, formula, by=scheme, strata=strata, plots=plots, n_permutations=n_permutations,
+                  rng=rng, owned=False)
+
+
+def _check_by(by: str | None) -> str:
+    by = "overall" if by is None else by
+    if by not in ("terms", "margin", "overall"):
+        raise DesignError(f"by must be 'terms', 'margin', 'overall' or None; got {by!r}.")
+    return by
+
+
+def _ticking(stream: Iterable[np.ndarray], total: int, label: str) -> Iterator[np.ndarray]:
+    """Pass the blocks of permutations through, reporting progress (with an ETA) after each one."""
+    tick, done = Ticker(label, total, unit="permutations"), 0
+    for block in stream:
+        yield block
+        done += len(block)
+        tick(done)
+
+
+def _count(n_permutations: int | ArrayLike) -> int:
+    if np.isscalar(n_permutations):
+        return int(n_permutations)  # type: ignore[arg-type]
+    return len(np.asarray(n_permutations))
+
+
+def _table(d: np.ndarray | None, coords: np.ndarray | None, metadata: pd.DataFrame, formula: str, *, by: str,
+           strata: ArrayLike | None, plots: ArrayLike | None, n_permutations: int | ArrayLike,
+           rng: int | np.random.Generator | None, owned: bool, label: str = "PERMANOVA") -> pd.DataFrame:
+    """The PERMANOVA table from validated distances *d* (centred in place when *owned*) or from Euclidean
+    coordinates *coords* (``G = Zc Zc'``, Zc the column-centred coordinates: the same numbers, no n x n matrix)."""
+    n = coords.shape[0] if coords is not None else d.shape[0]  # type: ignore[union-attr]
     plan = _plan(_build_design(metadata, formula), by)
-    stream = _permutation_stream(d.shape[0], n_permutations, strata, rng, plots)
-    g = gower_centre(d)
-    del d  # keep one n x n matrix alive, not two
-    total = float(np.trace(g))
-    traces = _column_traces(g, plan.basis, np.arange(g.shape[0])[None, :])
+    stream = _ticking(_permutation_stream(n, n_permutations, strata, rng, plots), _count(n_permutations),
+                     f"{label} permutations")
+    g, z = None, None
+    if coords is not None:
+        z = coords - coords.mean(axis=0)
+        total = float(np.square(z).sum())
+    else:
+        assert d is not None
+        g = _gower_inplace(d) if owned else gower_centre(d)
+        del d  # keep one n x n matrix alive, not two
+        total = float(np.trace(g))
+    traces = _column_traces(g, plan.basis, np.arange(n)[None, :], z)
     f_obs = _f_statistics(traces, plan, total)[0]
 
     def f_perm(perms: np.ndarray) -> np.ndarray:
-        return _f_statistics(_column_traces(g, plan.basis, perms), plan, total)
+        return _f_statistics(_column_traces(g, plan.basis, perms, z), plan, total)
 
     return _permanova_frame(plan, traces[0], f_obs, _permutation_p(f_obs, f_perm, stream), total)
 
@@ -622,7 +674,7 @@ def permanova(cohort: Cohort, formula: str | None = None, *, metric: str = "bray
     """
     if formula is None:
         formula = "~ " + " + ".join(quote(c) for c in [*covariates, LABEL])
-    dm = _distances(cohort, metric, distances)
+    dm = _coordinates_or_distances(cohort, metric, distances)
     order = np.argsort(np.asarray(cohort.sample_ids, dtype=str), kind="stable")
     meta = cohort.metadata.iloc[order]
     restrict = [c for c in (strata, block) if c is not None]
@@ -631,10 +683,42 @@ def permanova(cohort: Cohort, formula: str | None = None, *, metric: str = "bray
             raise DesignError(f"metadata has no column {col!r} (given to restrict the PERMANOVA permutations).")
     blocks = restriction(meta, strata, block)
     plots = None if subject is None else meta[subject].astype(str).to_numpy()
-    table = permanova_table(dm.data[np.ix_(order, order)], meta, formula, by=by, strata=blocks, plots=plots,
-                            n_permutations=n_permutations, rng=rng)
+    by = _check_by(by)  # type: ignore[assignment]
+    _check_rows(meta, dm.shape[0])
+    label = f"PERMANOVA ({metric})"
+    coords = _euclidean(dm)
+    if coords is not None and coords.shape[1] < coords.shape[0]:  # Aitchison: from the CLR coordinates, O(n p)
+        table = _table(None, coords[order], meta, formula, by=by, strata=blocks, plots=plots,
+                       n_permutations=n_permutations, rng=rng, owned=False, label=label)
+    else:
+        n = dm.shape[0]
+        _memory.check(f"PERMANOVA of {n:,} samples ({metric})", _memory.square_bytes(n, 1.125) + 2 * _BLOCK_BYTES)
+        in_order = bool(np.array_equal(order, np.arange(n)))
+        d = _as_distance_array(dm.data if in_order else dm.data[np.ix_(order, order)])
+        table = _table(d, None, meta, formula, by=by, strata=blocks, plots=plots, n_permutations=n_permutations,
+                       rng=rng, owned=not in_order, label=label)
+        del d
     return PermanovaResult(metric=metric, formula=formula, by=by, permutations=n_permutations, strata=strata,
                            table=table, block=block, subject=subject, scheme=permutation_scheme(strata, block, subject))
+
+
+class _Coordinates:
+    """Stands for an Aitchison distance matrix never formed: its CLR coordinates, ids and shape."""
+
+    def __init__(self, coords: np.ndarray, ids: Sequence[str]) -> None:
+        self.coords, self.ids, self.shape = coords, list(ids), (len(ids), len(ids))
+
+
+def _coordinates_or_distances(cohort: Cohort, metric: str, distances: DistanceMatrix | None) -> Any:
+    """Without given *distances*, Aitchison comes as its CLR coordinates (no n x n matrix) when there are fewer
+    taxa than samples (then O(n p) beats O(n²)); else the matrix."""
+    if distances is None and metric == "aitchison" and cohort.n_features < cohort.n_samples:
+        return _Coordinates(cohort.clr().to_numpy(), cohort.sample_ids)
+    return _distances(cohort, metric, distances)
+
+
+def _euclidean(dm: object) -> np.ndarray | None:
+    return dm.coords if isinstance(dm, _Coordinates) else euclidean_coordinates(dm)
 
 
 def restriction(meta: pd.DataFrame, strata: str | None, block: str | None) -> np.ndarray | None:

@@ -17,8 +17,21 @@ from ..compat import renamed
 from ..design import labels as _labels
 from ..errors import DesignError
 from ..results import Result
-from .diversity import distances_for as _distances
-from .permanova import _as_distance_array, _check_labels, _permutation_p, _permutation_stream, gower_centre, restriction
+from . import _memory
+from .permanova import (
+    _BLOCK_BYTES,
+    _as_distance_array,
+    _check_labels,
+    _coordinates_or_distances,
+    _count,
+    _euclidean,
+    _gower_inplace,
+    _permutation_p,
+    _permutation_stream,
+    _ticking,
+    gower_centre,
+    restriction,
+)
 
 __all__ = ["PermdispResult", "permdisp", "permdisp_table"]
 
@@ -77,10 +90,24 @@ def permdisp_table(
     (2.118, [0.667, 2.667])
     """
     d = _as_distance_array(distances)
-    codes, levels = _group_codes(groups, d.shape[0])
+    return _test(d, None, groups, n_permutations=n_permutations, strata=strata, plots=plots, rng=rng, owned=False)
+
+
+def _test(d: np.ndarray | None, coords: np.ndarray | None, groups: ArrayLike, *, n_permutations: int | ArrayLike,
+          strata: ArrayLike | None, plots: ArrayLike | None, rng: int | np.random.Generator | None, owned: bool,
+          label: str = "PERMDISP") -> tuple[float, float, pd.DataFrame]:
+    """PERMDISP from validated distances *d* (Gower-centred in place when *owned*) or Euclidean coordinates."""
+    n = coords.shape[0] if coords is not None else d.shape[0]  # type: ignore[union-attr]
+    codes, levels = _group_codes(groups, n)
     k = len(levels)
-    stream = _permutation_stream(d.shape[0], n_permutations, strata, rng, plots)
-    z = _centroid_distances(gower_centre(d), codes, k)
+    stream = _ticking(_permutation_stream(n, n_permutations, strata, rng, plots), _count(n_permutations),
+                      f"{label} permutations")
+    if coords is not None:
+        z = _coordinate_distances(coords, codes, k)
+    else:
+        assert d is not None
+        z = _centroid_distances(_gower_inplace(d) if owned else gower_centre(d), codes, k)
+        del d
     means = np.bincount(codes, z) / np.bincount(codes)
     f_obs = _anova_f(z[None, :], codes, k)
     resid = z - means[codes]
@@ -113,6 +140,15 @@ def _centroid_distances(g: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
     within = np.einsum("ig,ig->g", member, gm)
     sq = np.diag(g) - 2 * gm[np.arange(len(codes)), codes] + within[codes]
     return np.sqrt(np.clip(sq, 0.0, None))
+
+
+def _coordinate_distances(coords: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
+    """Euclidean distance of each sample to its group centroid, from coordinates (what
+    :func:`_centroid_distances` computes from their Gower matrix, without it)."""
+    member = np.zeros((len(codes), k))
+    member[np.arange(len(codes)), codes] = 1.0 / np.bincount(codes, minlength=k)[codes]
+    centroids = member.T @ coords
+    return np.sqrt(np.square(coords - centroids[codes]).sum(axis=1))
 
 
 def _anova_f(y: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
@@ -156,12 +192,22 @@ def permdisp(cohort: Cohort, *, metric: str = "braycurtis", n_permutations: int 
     subjects with *subject* (:func:`gutlink.community.permutation_matrix`), in sample-ID order so that the row
     order of the cohort never changes the p-value.
     """
-    dm = _distances(cohort, metric, distances)
+    dm = _coordinates_or_distances(cohort, metric, distances)
     order = np.argsort(np.asarray(cohort.sample_ids, dtype=str), kind="stable")
     meta = cohort.metadata.iloc[order]
     plots = None if subject is None else meta[subject].astype(str).to_numpy()
-    stat, p, groups = permdisp_table(dm.data[np.ix_(order, order)], _labels(cohort).to_numpy()[order],
-                                     n_permutations=n_permutations, strata=restriction(meta, strata, block),
-                                     plots=plots, rng=rng)
+    labels = _labels(cohort).to_numpy()[order]
+    options = {"n_permutations": n_permutations, "strata": restriction(meta, strata, block), "plots": plots,
+               "rng": rng, "label": f"PERMDISP ({metric})"}
+    coords = _euclidean(dm)
+    if coords is not None and coords.shape[1] < coords.shape[0]:  # Aitchison: from the CLR coordinates, O(n p)
+        stat, p, groups = _test(None, coords[order], labels, owned=False, **options)  # type: ignore[arg-type]
+    else:
+        n = dm.shape[0]
+        _memory.check(f"PERMDISP of {n:,} samples ({metric})", _memory.square_bytes(n, 1.125) + _BLOCK_BYTES)
+        in_order = bool(np.array_equal(order, np.arange(n)))
+        d = _as_distance_array(dm.data if in_order else dm.data[np.ix_(order, order)])
+        stat, p, groups = _test(d, None, labels, owned=not in_order, **options)  # type: ignore[arg-type]
+        del d
     return PermdispResult(metric=metric, statistic=float(stat), p_value=float(p), permutations=n_permutations,
                           groups=groups)
