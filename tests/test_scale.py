@@ -14,6 +14,7 @@ from gutlink.community import (
     _blocked,
     beta_diversity,
     diversity,
+    ordination,
     pcoa,
     permanova,
     permanova_table,
@@ -213,3 +214,15 @@ def test_real_cohort_prism_scale_paths_equal_the_exact_ones(monkeypatch):
     f2, p2, g2 = permdisp_table(exact["aitchison"].data[np.ix_(order, order)], labels, n_permutations=499, rng=9)
     assert f1 == pytest.approx(f2, rel=TOL) and p1 == p2
     pd.testing.assert_frame_equal(g1, g2, rtol=TOL)
+
+
+def test_ordination_of_aitchison_without_distances_equals_pcoa():
+    c = _cohort(n=120, p=40)
+    exact = pcoa(beta_diversity(c, "aitchison"), metric="aitchison", dimensions=4)  # scikit-bio eigh
+    fast = ordination(c, "aitchison", dimensions=4)  # CLR coordinates, no n x n matrix
+    np.testing.assert_allclose(fast.proportion_explained.to_numpy(), exact.proportion_explained.to_numpy(),
+                               rtol=1e-9)
+    a, b = fast.coordinates.to_numpy(), exact.coordinates.to_numpy()
+    np.testing.assert_allclose(a * np.sign((a * b).sum(axis=0)), b, atol=1e-8 * np.abs(b).max())
+    bc = ordination(c, "braycurtis", dimensions=3)
+    assert bc.coordinates.shape == (120, 3) and bc.metric == "braycurtis"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ._progress import progress_to
 from ._stats import hodges_lehmann
 from .alpha import AlphaResult, alpha_test
-from .diversity import ALPHA_METRICS, BETA_METRICS, OrdinationResult, alpha_diversity, beta_diversity, pcoa
+from .diversity import ALPHA_METRICS, BETA_METRICS, OrdinationResult, alpha_diversity, beta_diversity, ordination, pcoa
 from .dysbiosis import DysbiosisResult, dysbiosis_score
 from .permanova import PermanovaResult, permanova, permanova_table, permutation_matrix
 from .permdisp import PermdispResult, permdisp, permdisp_table
@@ -16,5 +16,5 @@ from .permdisp import PermdispResult, permdisp, permdisp_table
 __all__ = [
     "ALPHA_METRICS", "BETA_METRICS", "AlphaResult", "DysbiosisResult", "OrdinationResult", "PermanovaResult",
     "PermdispResult", "alpha_diversity", "alpha_test", "beta_diversity", "dysbiosis_score", "hodges_lehmann",
-    "pcoa", "permanova", "permanova_table", "permdisp", "permdisp_table", "permutation_matrix", "progress_to",
+    "ordination", "pcoa", "permanova", "permanova_table", "permdisp", "permdisp_table", "permutation_matrix", "progress_to",
 ]

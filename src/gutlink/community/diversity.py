@@ -32,7 +32,7 @@ from ..results import Result
 from . import _blocked, _memory
 
 __all__ = ["ALPHA_METRICS", "BETA_METRICS", "alpha_diversity", "beta_diversity", "distances_for", "pcoa",
-           "OrdinationResult", "euclidean_coordinates"]
+           "OrdinationResult", "euclidean_coordinates", "ordination"]
 
 ALPHA_METRICS = ("observed", "shannon", "simpson", "chao1")
 BETA_METRICS = ("braycurtis", "jaccard", "aitchison")
@@ -162,31 +162,57 @@ def pcoa(distances: DistanceMatrix, *, metric: str = "", dimensions: int = 10) -
     return OrdinationResult(metric=metric, coordinates=coords, proportion_explained=prop)
 
 
+def ordination(cohort: Cohort, metric: str = "braycurtis", *, dimensions: int = 10,
+               distances: DistanceMatrix | None = None) -> OrdinationResult:
+    """PCoA of the cohort's *metric* distances (or of *distances*), as :func:`pcoa` gives it.
+
+    For Aitchison with more samples than taxa and no *distances*, the axes come from the CLR coordinates
+    directly (PCoA of Euclidean distances is the PCA of the centred coordinates): no n × n matrix is formed, so
+    this runs at sizes where the distance matrix would not fit (100,000 samples × 2,000 taxa: 1.6 GB).
+
+    Examples
+    --------
+    >>> from gutlink.datasets import toy
+    >>> ordination(toy(), "jaccard", dimensions=2).coordinates.columns.tolist()
+    ['PC1', 'PC2']
+    """
+    if distances is None and metric == "aitchison" and cohort.n_features < cohort.n_samples:
+        dims = max(1, min(dimensions, cohort.n_samples - 1))
+        return _coordinate_pcoa(cohort.clr().to_numpy(), list(cohort.sample_ids), metric, dims)
+    return pcoa(distances_for(cohort, metric, distances), metric=metric, dimensions=dimensions)
+
+
+def _coordinate_pcoa(z: np.ndarray, ids: list[str], metric: str, dims: int) -> OrdinationResult:
+    """PCoA of the Euclidean distances between the rows of *z*, from the p x p cross-product (exact)."""
+    zc = z - z.mean(axis=0)
+    values, vectors = np.linalg.eigh(zc.T @ zc)  # eigenvalues of G = Zc Zc'
+    top = np.argsort(values)[::-1][:dims]
+    values, axes = np.clip(values[top], 0.0, None), zc @ vectors[:, top]  # eigenvectors of G x sqrt(eigenvalue)
+    axes = np.where(values > 0, axes, 0.0)
+    cols = [f"PC{i + 1}" for i in range(len(top))]
+    coords = pd.DataFrame(axes, index=pd.Index(ids, dtype=object, name="sample_id"), columns=cols)
+    return OrdinationResult(metric=metric, coordinates=coords,
+                            proportion_explained=pd.Series(values / float(np.square(zc).sum()), index=cols))
+
+
 def _large_pcoa(distances: DistanceMatrix, metric: str, dims: int) -> OrdinationResult:
     n = distances.shape[0]
     z = euclidean_coordinates(distances)
     if z is not None and z.shape[1] < n:
-        zc = z - z.mean(axis=0)
-        values, vectors = np.linalg.eigh(zc.T @ zc)  # eigenvalues of G = Zc Zc'
-        top = np.argsort(values)[::-1][:dims]
-        values, axes = values[top], zc @ vectors[:, top]  # = eigenvectors of G times sqrt(eigenvalue)
-        total = float(np.square(zc).sum())
-    else:
-        _memory.check(f"PCoA of {n:,} samples ({metric or 'distances'})", _memory.square_bytes(n, 1.2))
-        g = np.array(distances.data, dtype=float)
-        np.square(g, out=g)
-        g *= -0.5
-        g -= g.mean(axis=0, keepdims=True)
-        g -= g.mean(axis=1, keepdims=True)
-        total = float(np.trace(g))
-        start = np.random.default_rng(0)  # a fixed start vector: the same axes on every run
-        values, vectors = eigsh(g, k=dims, which="LA", v0=start.standard_normal(n))
-        del g
-        order = np.argsort(values)[::-1]
-        values, vectors = values[order], vectors[:, order]
-        axes = vectors * np.sqrt(np.clip(values, 0.0, None))
-    values = np.clip(values, 0.0, None)
-    axes = np.where(values > 0, axes, 0.0)
+        return _coordinate_pcoa(z, list(distances.ids), metric, dims)
+    _memory.check(f"PCoA of {n:,} samples ({metric or 'distances'})", _memory.square_bytes(n, 1.2))
+    g = np.array(distances.data, dtype=float)
+    np.square(g, out=g)
+    g *= -0.5
+    g -= g.mean(axis=0, keepdims=True)
+    g -= g.mean(axis=1, keepdims=True)
+    total = float(np.trace(g))
+    start = np.random.default_rng(0)  # a fixed start vector: the same axes on every run
+    values, vectors = eigsh(g, k=dims, which="LA", v0=start.standard_normal(n))
+    del g
+    order = np.argsort(values)[::-1]
+    values = np.clip(values[order], 0.0, None)
+    axes = np.where(values > 0, vectors[:, order] * np.sqrt(values), 0.0)
     cols = [f"PC{i + 1}" for i in range(dims)]
     coords = pd.DataFrame(axes, index=pd.Index(distances.ids, dtype=object, name="sample_id"), columns=cols)
     return OrdinationResult(metric=metric, coordinates=coords,
