@@ -3,8 +3,9 @@
 Runs the association layer end to end (alpha diversity, beta diversity with PCoA, PERMANOVA, PERMDISP,
 dysbiosis score), then the differential-abundance layer (which taxa differ: :func:`gutlink.differential.test`),
 the barrier and immune guild layer (:func:`gutlink.guilds.guild_test`, from the bundled trait knowledge base) and,
-with *markers*, the host-marker layer (:func:`gutlink.guilds.marker_association`), and writes a plain-language
-verdict from the numbers.
+with *markers*, the host-marker layer (:func:`gutlink.guilds.marker_association`), the literature layer
+(:func:`gutlink.literature.concordance` of the differential results with BugSigDB's signatures of the condition,
+given or inferred from the case label), and writes a plain-language verdict from the numbers.
 
 Examples
 --------
@@ -49,9 +50,10 @@ from .compat import renamed
 from .design import LABEL, Design, DesignChecks, as_values, case_control, check
 from .differential import DifferentialResult
 from .differential import test as differential_test
-from .errors import DesignError
+from .errors import DesignError, UnknownConditionError
 from .formula import quote
 from .guilds import GuildTestResult, MarkerResult, guild_test, marker_association
+from .literature import ConcordanceResult, concordance, resolve
 from .multitest import bh
 from .predict import cross_validate
 from .results import TEST_COLUMNS, Result
@@ -109,6 +111,8 @@ class LinkResult(Result):
     design_checks: DesignChecks | None = None
     guilds: GuildTestResult | None = None
     markers: MarkerResult | None = None
+    literature: ConcordanceResult | None = None
+    literature_info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -257,7 +261,8 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
          by: Literal["margin", "terms"] = "margin", rarefy: int | None = None, block: str | None = None,
          one_per_subject: str | None = None, guilds: bool = True,
          markers: Sequence[str] | pd.DataFrame | None = None, guild_shuffles: int = GUILD_SHUFFLES,
-         marker_model: Literal["random", "within"] = "random") -> LinkResult:
+         marker_model: Literal["random", "within"] = "random", literature: bool = True,
+         condition: str | None = None) -> LinkResult:
     """Test whether the community differs between *case* and *control* samples of column *group*.
 
     Parameters
@@ -328,6 +333,16 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
         intercepts, within-subject association only); BH over the whole grid. Sentences only.
     guild_shuffles
         Label shuffles of the guild layer's negative control (0: none).
+    literature, condition
+        The literature layer: the differential layer's per-taxon results (run inside the layer with the same
+        design when *differential* is off) tested against BugSigDB's published signatures of *condition*
+        (:func:`gutlink.literature.concordance`, *n_permutations* random signatures). Without *condition*, the
+        condition is inferred from the case label(s) through the literature condition vocabulary (``"CD"``,
+        ``"RA"``, ``"Crohn disease"``, …) and the sentence says so; when no case label names a condition, or the
+        differential result is empty, the layer is "not assessable" with the reason (never "discordant", never an
+        error). An explicit *condition* BugSigDB does not know is an
+        :class:`~gutlink.errors.UnknownConditionError` naming the nearest conditions. Its sentences never change
+        the verdict's level; ``literature_info`` records how the condition was chosen.
 
     Returns
     -------
@@ -336,8 +351,9 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
         analysed in sample-ID order: the row order of the input changes no output.
     """
     cases, controls = as_values(case), as_values(control)
+    cond_source = _condition(condition, cases) if literature else {}
     step = _progress(callback, 3 + 3 * len(metrics) + int(differential) + int(predict) + int(guilds)
-                     + int(markers is not None))
+                     + int(markers is not None) + int(literature))
     step("preparing cohort")
     gen = np.random.default_rng(rng)
     c, every = _prepare(cohort, group=group, case=cases, control=controls, covariates=covariates, strata=strata,
@@ -388,6 +404,11 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
         step("host markers × guilds and taxa")
         marker_res = _markers(every, markers, covariates=covariates, subject=subject, block=block,
                               repeated=marker_model)
+    lit_res, lit_info = None, dict(cond_source)
+    if literature:
+        step("literature concordance (BugSigDB)")
+        lit_res, lit_info = _literature(every, diff, cond_source, covariates=covariates, subject=subject,
+                                        strata=strata, block=block, n_permutations=n_permutations, gen=gen)
     tests = _all_tests(alpha, perms, disps, dys)
     labels = c.metadata[LABEL].astype(str)
     n_per = {"case": int((labels == "case").sum()), "control": int((labels == "control").sum())}
@@ -395,7 +416,8 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
     verdict["sentences"][-1:-1] = prediction_sentences(prediction)
     red = checks.status == "red"
     verdict["sentences"][-1:-1] = (guild_sentences(guild_res, red=red) + guild_skipped
-                                   + marker_sentences(marker_res, red=red))
+                                   + marker_sentences(marker_res, red=red)
+                                   + literature_sentences(lit_res, lit_info, red=red))
     structure = _structure(c, subject=subject, block=block, strata=strata, one_per_subject=one_per_subject,
                            alpha=alpha, dys=dys, perms=perms)
     verdict["sentences"][-1:-1] = structure["sentences"]
@@ -407,7 +429,8 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
                       cohort_summary=summary, alpha=alpha, ordinations=ords, permanova=perms, permdisp=disps,
                       dysbiosis=dys, tests=tests, verdict=verdict, versions=software_versions(),
                       seed=rng if isinstance(rng, int) else None, differential=diff, prediction=prediction,
-                      structure=structure, design_checks=checks, guilds=guild_res, markers=marker_res)
+                      structure=structure, design_checks=checks, guilds=guild_res, markers=marker_res,
+                      literature=lit_res, literature_info=lit_info)
 
 
 def _checks(cohort: Cohort, design: Design) -> DesignChecks:
@@ -460,6 +483,64 @@ def _differential(cohort: Cohort, *, covariates: Sequence[str], subject: str | N
     return differential_test(cohort, formula, reference={LABEL: "control"},
                              subject=subject if _repeated(cohort, subject) else None, block=block,
                              n_shuffles=DIFFERENTIAL_SHUFFLES, strata=strata, rng=gen, alpha=ALPHA_LEVEL)
+
+
+# ----------------------------------------------------------------------------- literature layer
+def _condition(condition: str | None, cases: Sequence[str]) -> dict[str, Any]:
+    """How the literature layer's condition is chosen: given (an unknown name is an error naming the nearest
+    ones), inferred from a case label through the vocabulary, or none (the layer is then not assessable)."""
+    if condition is not None:
+        cond = resolve(condition)
+        return {"condition": cond.name, "labels": list(cond.labels), "source": "given", "given": condition}
+    for value in cases:
+        try:
+            cond = resolve(str(value))
+        except UnknownConditionError:
+            continue
+        return {"condition": cond.name, "labels": list(cond.labels), "source": "inferred", "case_label": str(value)}
+    return {"condition": None, "source": "none",
+            "reason": f"no condition given and the case label(s) {', '.join(map(repr, cases))} name no condition "
+                      "the literature vocabulary knows; pass condition= (--condition NAME)"}
+
+
+def _literature(cohort: Cohort, diff: DifferentialResult | None, info: dict[str, Any], *,
+                covariates: Sequence[str], subject: str | None, strata: str | None, block: str | None,
+                n_permutations: int, gen: np.random.Generator) -> tuple[ConcordanceResult | None, dict[str, Any]]:
+    """Concordance of the per-taxon results with BugSigDB (the differential layer's, else run here with the
+    same design); not assessable, with the reason, when no condition is known or the taxa cannot be placed."""
+    out = dict(info)
+    if info.get("condition") is None:
+        return None, {**out, "verdict": "not assessable"}
+    if diff is None:
+        diff = _differential(cohort, covariates=covariates, subject=subject, strata=strata, block=block, gen=gen)
+        out["differential"] = "run inside the literature layer (same design)"
+    try:
+        res = concordance(diff, condition=str(info.get("given", info["condition"])), term=diff.terms[0]
+                          if diff.terms else None, n_permutations=n_permutations, alpha=ALPHA_LEVEL, rng=gen)
+    except DesignError as err:  # every feature above genus rank, no tested term
+        return None, {**out, "verdict": "not assessable", "reason": str(err)}
+    return res, {**out, "verdict": res.verdict, "reason": res.reason}
+
+
+def literature_sentences(res: ConcordanceResult | None, info: dict[str, Any], *, red: bool = False) -> list[str]:
+    """The literature layer's summary: the concordance verdict with its numbers, how the condition was chosen,
+    and the coverage; "not assessable" with the reason. Sentences only: never the verdict's level."""
+    if not info:
+        return []
+    how = {"given": "", "inferred": f", inferred from the case label {info.get('case_label')!r}"}.get(
+        str(info.get("source")), "")
+    if res is None:
+        name = info.get("condition") or "no condition"
+        return [f"Literature (BugSigDB, {name}{how}): not assessable — {info.get('reason', '')}."]
+    text = f"Literature (BugSigDB {', '.join(res.labels)}{how}): {res.verdict} — {res.reason}."
+    cov = res.coverage
+    if cov:
+        text += (f" {cov['n_features_matched']} of {cov['n_features']} tested taxa matched an NCBI genus "
+                 f"(unmatched taxa never count as disagreement); the cohort sees {cov['n_signature_genera_visible']} "
+                 f"of {cov['n_signature_genera']} signature genera.")
+    if red and res.verdict == "concordant":
+        text += " Measured, but not evidence while a design check is red."
+    return [text]
 
 
 # ----------------------------------------------------------------------------- guild and host-marker layers

@@ -204,6 +204,11 @@ def _add_link_layers(p: argparse.ArgumentParser) -> None:
     p.add_argument("--marker-model", choices=("random", "within"), default="random",
                    help="with --markers and repeated --subject: a random intercept per subject, or fixed "
                         "intercepts (within-subject association only)")
+    p.add_argument("--condition", default=None, metavar="NAME",
+                   help="condition of the literature layer (RA, MS, T1D, CD, UC, IBD, AS, SLE, … or a BugSigDB "
+                        "label); default: inferred from the case label, else the layer is not assessable")
+    p.add_argument("--no-literature", action="store_true",
+                   help="skip the literature layer (concordance of the taxa that differ with BugSigDB)")
 
 
 def _add_demo(sub: Any) -> None:
@@ -313,7 +318,8 @@ def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> 
                   predict=args.predict, rarefy=args.rarefy, block=getattr(args, "block", None),
                   one_per_subject=getattr(args, "one_per_subject", None),
                   guilds=not getattr(args, "no_guilds", False), guild_shuffles=getattr(args, "guild_shuffles", 100),
-                  markers=_link_markers(args, inputs), marker_model=getattr(args, "marker_model", "random"))
+                  markers=_link_markers(args, inputs), marker_model=getattr(args, "marker_model", "random"),
+                  literature=not getattr(args, "no_literature", False), condition=getattr(args, "condition", None))
     bundle = Run(subcommand="link", results=(result,), inputs=tuple(inputs["files"]), command=inputs["command"],
                  seed=args.seed, design=design, checks=checks)
     out = write(bundle, args.out, overwrite=args.overwrite)
