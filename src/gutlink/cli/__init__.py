@@ -24,7 +24,7 @@ __all__ = ["main", "build_parser"]
 #: Sub-command modules of this package. Each defines ``add_parser(subparsers)``, which adds its parser and sets
 #: ``handler=<function(args) -> int>`` with ``set_defaults``.
 _PLUGINS: tuple[str, ...] = ("differential", "predict", "index", "mimicry", "guilds", "dynamics", "literature",
-                             "trial")
+                             "trial", "atlas")
 
 
 def build_parser() -> argparse.ArgumentParser:

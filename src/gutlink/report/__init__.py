@@ -19,6 +19,7 @@ __all__ = ["Context", "OutputExistsError", "Section", "context_for", "render", "
 # importing these modules registers their renderers with :func:`render`
 from . import renderers_indices  # noqa: E402,F401,I001
 from . import renderers_dynamics  # noqa: E402,F401
+from . import renderers_evidence  # noqa: E402,F401
 from . import renderers_guilds  # noqa: E402,F401
 from . import renderers_literature  # noqa: E402,F401
 from . import renderers_mimicry  # noqa: E402,F401
