@@ -33,7 +33,7 @@ from ..link import LinkResult
 from ..meta import random_effects
 from ..results import Result
 from .layers import ROW_COLUMNS, link_rows, meta_rows, prediction_across_rows
-from .rubric import EFFECT_THRESHOLDS, GRADES, LAYERS, grade_from_points, rubric_table
+from .rubric import EFFECT_THRESHOLDS, GRADES, LAYERS, RUBRIC, grade_from_points, rubric_table
 
 __all__ = ["Evidence", "evidence", "fmt"]
 
@@ -177,7 +177,7 @@ def _sentence(r: Mapping[str, Any], condition: str) -> str:
             text = (f"{name}: the community's signal does not transfer across {condition} cohorts — {eff} {where}; "
                     "what separates cases from controls inside one cohort does not predict them in another.")
         return text
-    return f"{name}: {grade} evidence — {eff} {where}; {int(r['points'])} of 5 rubric points."
+    return f"{name}: {grade} evidence — {eff} {where}; {int(r['points'])} of {len(RUBRIC)} rubric points."
 
 
 _RANK = {g: i for i, g in enumerate(GRADES)}
@@ -199,7 +199,7 @@ def _overall(layers: pd.DataFrame, condition: str) -> dict[str, Any]:
                                                                     kind="mergesort").iloc[0]
     others = graded[graded["layer"] != best["layer"]]
     text = (f"{condition}: {best['grade']} evidence of a link at best, from {best['name'].lower()} "
-            f"({int(best['points'])} of 5 rubric points)")
+            f"({int(best['points'])} of {len(RUBRIC)} rubric points)")
     if len(others):
         text += "; also graded: " + ", ".join(f"{n.lower()} {g}" for n, g in zip(others["name"], others["grade"]))
     absent = layers[layers["grade"] == "no evidence"]
@@ -255,10 +255,17 @@ def evidence(condition: str, *, links: Mapping[str, LinkResult] | Sequence[LinkR
         cohorts[flag] = cohorts[flag].fillna(flag == "assessable").astype(bool)
     for text in ("design_red", "reason", "test", "effect_name", "negative_control", "literature"):
         cohorts[text] = cohorts[text].fillna("").astype(str)
-    lit_concordant = bool((cohorts.loc[cohorts["layer"] == "literature", "literature"] == "concordant").any())
+    lit = cohorts[(cohorts["layer"] == "literature") & cohorts["assessable"]]
+    n_conc = int((lit["literature"] == "concordant").sum())
+    lit_concordant = bool(n_conc > 0 and 2 * n_conc >= len(lit))  # the literature layer's own pass
     order = [k for k in LAYERS if k in set(cohorts["layer"])] + sorted(set(cohorts["layer"]) - set(LAYERS))
     graded = pd.DataFrame([_grade(k, cohorts[cohorts["layer"] == k], lit_concordant) for k in order])
     graded["sentence"] = [_sentence(r, condition) for r in graded.to_dict("records")]
-    overall = _overall(graded, condition)
+    counts = graded["grade"].value_counts()
+    overall = {**_overall(graded, condition), "max_points": len(RUBRIC),
+               "n_layers_no_evidence": int(counts.get("no evidence", 0)),
+               "n_layers_not_gradable": int(counts.get("not gradable", 0)),
+               "n_layers_assessed": int(graded["grade"].isin(("no evidence", "not gradable", "strong", "moderate",
+                                                               "weak")).sum())}
     return Evidence(condition=condition, layers=graded, cohorts=cohorts.reset_index(drop=True),
                     grid=dict(zip(graded["layer"], graded["grade"])), overall=overall, rubric=rubric_table())
