@@ -180,7 +180,7 @@ def test_progress_lines_with_eta():
     c = _cohort()
     with progress_to(lines.append, every=0.0):
         permanova(c, metric="jaccard", n_permutations=1200, rng=1)
-    assert lines[-1].startswith("PERMANOVA (jaccard) permutations: 1200/1200 permutations (100%)")
+    assert lines[-1].startswith("PERMANOVA (jaccard): 1200/1200 permutations (100%)")
     assert any("ETA" in line for line in lines[:-1])
     quiet: list[str] = []
     tick = Ticker("x", 3)  # no sink installed: nothing reported

@@ -590,7 +590,7 @@ def _table(d: np.ndarray | None, coords: np.ndarray | None, metadata: pd.DataFra
     n = coords.shape[0] if coords is not None else d.shape[0]  # type: ignore[union-attr]
     plan = _plan(_build_design(metadata, formula), by)
     stream = _ticking(_permutation_stream(n, n_permutations, strata, rng, plots), _count(n_permutations),
-                     f"{label} permutations")
+                     label)
     g, z = None, None
     if coords is not None:
         z = coords - coords.mean(axis=0)

@@ -101,7 +101,7 @@ def _test(d: np.ndarray | None, coords: np.ndarray | None, groups: ArrayLike, *,
     codes, levels = _group_codes(groups, n)
     k = len(levels)
     stream = _ticking(_permutation_stream(n, n_permutations, strata, rng, plots), _count(n_permutations),
-                      f"{label} permutations")
+                      label)
     if coords is not None:
         z = _coordinate_distances(coords, codes, k)
     else:
