@@ -42,6 +42,29 @@ def _dynamics_inputs(folder: Path) -> list[str]:
             "--time", "time"]
 
 
+def _trial_inputs(folder: Path) -> list[str]:
+    """A pre/post design: eight subjects sampled daily from day -4 to day 4 (genus lineages, so --rank genus works)."""
+    ts = simulate_glv(np.array([1.0, 0.7, 0.5, 0.6]), -np.eye(4) - 0.05, n_subjects=8, times=np.arange(0, 9, 1.0),
+                      rng=1)
+    counts = (ts.relative * 1e4).round().T
+    counts.index = pd.Index([f"k__Bacteria;p__Firmicutes;c__C;o__O;f__F;g__Genus{i}" for i in range(4)],
+                            name="#OTU ID")
+    counts.to_csv(folder / "trial_counts.tsv", sep="\t")
+    pd.DataFrame({"sampleID": ts.relative.index, "subject": ts.subjects, "day": np.asarray(ts.times) - 4}).to_csv(
+        folder / "trial_meta.tsv", sep="\t", index=False)
+    return [str(folder / "trial_counts.tsv"), "--metadata", str(folder / "trial_meta.tsv"), "--subject", "subject",
+            "--time", "day", "--pre=-4:-1", "--post", "1:4"]
+
+
+def _atlas_config(folder: Path) -> str:
+    """One cohort (the demo) for gutlink atlas, with few permutations."""
+    cfg = folder / "atlas.toml"
+    cfg.write_text(f'[atlas]\npermutations = 19\n\n[[cohort]]\nname = "PRISM"\ntable = "{TAXA}"\n'
+                   f'metadata = "{META}"\ngroup = "Diagnosis"\ncase = "CD"\ncontrol = "Control"\n'
+                   'condition = "CD"\n', encoding="utf-8")
+    return str(cfg)
+
+
 def _genomes(folder: Path) -> str:
     d = folder / "genomes"
     d.mkdir()
@@ -50,7 +73,8 @@ def _genomes(folder: Path) -> str:
     return str(d)
 
 
-def _commands(inputs: Path) -> dict[str, list[str]]:
+def _commands(inputs: Path, outs: Path) -> dict[str, list[str]]:
+    """Each command's argv, in run order (literature reads differential's output folder)."""
     series = _dynamics_inputs(inputs)
     return {
         "link": ["link", TAXA, *CD, "--metrics", "braycurtis", "--permutations", "19"],
@@ -60,7 +84,14 @@ def _commands(inputs: Path) -> dict[str, list[str]]:
         "index": ["index", "gmhi", TAXA],
         "mimicry": ["mimicry", "--proteomes", _genomes(inputs), "--epitopes", "builtin:MS", "--min-score", "40"],
         "dynamics": ["dynamics", "fit", *series, "--model", "clv", "--bootstrap", "2"],
+        "literature": ["literature", str(outs / "differential"), "--condition", "Crohn disease"],
+        "trial": ["trial", *_trial_inputs(inputs), "--no-guilds"],
+        "atlas": ["atlas", _atlas_config(inputs)],
     }
+
+
+#: Commands without a ``--quiet`` flag (they print one summary line).
+_NO_QUIET = {"index", "literature", "trial"}
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +102,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     outs = root / "outs"
     outs.mkdir()
     folders = {}
-    for name, argv in _commands(inputs).items():
-        quiet = [] if name == "index" else ["--quiet"]
+    for name, argv in _commands(inputs, outs).items():
+        quiet = [] if name in _NO_QUIET else ["--quiet"]
         assert main([*argv, "--out", str(outs / name), *quiet]) == 0, name
         folders[name] = outs / name
     return folders
@@ -82,13 +113,13 @@ def test_every_command_was_walked(runs):
     from gutlink.cli import build_parser
 
     commands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
-    # demo is link on this data (tests/test_cli.py); convert writes tables; literature and trial are walked in
-    # their own tests for now (to be added here: they need a differential folder / a trial design)
-    walked = set(runs) | {"demo", "convert", "literature", "trial"}
+    # demo is link on this data (tests/test_cli.py); convert writes tables, not a folder (tested below)
+    walked = set(runs) | {"demo", "convert"}
     assert commands - walked == set(), "a new command: add it to _commands() so its outputs are checked"
 
 
-@pytest.mark.parametrize("name", ["link", "differential", "predict", "guilds", "index", "mimicry", "dynamics"])
+@pytest.mark.parametrize("name", ["link", "differential", "predict", "guilds", "index", "mimicry", "dynamics",
+                                  "literature", "trial", "atlas"])
 def test_outputs_share_provenance_listing_and_formats(runs, name):
     folder = runs[name]
     summary = json.loads((folder / "summary.json").read_text())
@@ -144,6 +175,8 @@ def _bad_table(tmp: Path) -> str:
     ["index", "gmhi", "{bad}"],
     ["mimicry", "--proteomes", "{bad}"],
     ["dynamics", "fit", "{bad}", "--metadata", META, "--subject", "id", "--time", "Age"],
+    ["literature", "{bad}", "--condition", "Crohn disease"],
+    ["trial", "{bad}", "--metadata", META, "--subject", "id", "--time", "Age", "--pre=-4:-1", "--post", "1:4"],
     ["convert", "{bad}"],
 ], ids=lambda argv: argv[0])
 def test_every_command_answers_bad_input_with_exit_2_and_a_message(tmp_path, capsys, command):
