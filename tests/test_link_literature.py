@@ -72,3 +72,25 @@ def test_cli_link_flags():
     args = build_parser().parse_args(["link", "t.tsv", "--group", "g", "--case", "a", "--control", "b",
                                       "--no-literature"])
     assert args.no_literature is True and args.condition is None
+
+
+def test_the_layer_is_written_and_rendered_in_the_link_folder(tmp_path, capsys):
+    from gutlink.cli import main
+    from gutlink.datasets import resources
+
+    demo = resources.files("gutlink.datasets") / "franzosa2019"
+    out = tmp_path / "link"
+    code = main(["link", str(demo / "ibd_taxa.csv"), "--metadata", str(demo / "ibd_metadata.csv"), "--group",
+                 "Diagnosis", "--case", "CD", "--control", "Control", "--metrics", "braycurtis", "--permutations",
+                 "19", "--no-guilds", "--out", str(out), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    tests = pd.read_csv(out / "literature_tests.tsv", sep="\t")
+    assert len(tests) >= 1
+    html = (out / "report.html").read_text()
+    assert 'id="literature"' in html and html.index('id="literature"') < html.index('id="tests"')
+    capsys.readouterr()
+    assert main(["link", str(demo / "ibd_taxa.csv"), "--metadata", str(demo / "ibd_metadata.csv"), "--group",
+                 "Diagnosis", "--case", "CD", "--control", "Control", "--metrics", "braycurtis", "--permutations",
+                 "19", "--no-guilds", "--no-literature", "--out", str(tmp_path / "none"), "--quiet"]) == 0
+    assert not list((tmp_path / "none").glob("literature_*")) and 'id="literature"' not in \
+        (tmp_path / "none" / "report.html").read_text()

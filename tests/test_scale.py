@@ -226,3 +226,26 @@ def test_ordination_of_aitchison_without_distances_equals_pcoa():
     np.testing.assert_allclose(a * np.sign((a * b).sum(axis=0)), b, atol=1e-8 * np.abs(b).max())
     bc = ordination(c, "braycurtis", dimensions=3)
     assert bc.coordinates.shape == (120, 3) and bc.metric == "braycurtis"
+
+
+def test_link_runs_aitchison_on_clr_coordinates_and_keeps_only_the_reference_matrix(monkeypatch):
+    """With more samples than taxa, link never forms the Aitchison n x n matrix (the coordinate path equals the
+    matrix path: test_aitchison_permanova_and_permdisp_from_coordinates_equal_the_gower_path)."""
+    import gutlink.link as link_module
+
+    c = franzosa2019().aggregate("phylum")
+    assert c.n_features < c.n_samples
+    formed = []
+    real = link_module.beta_diversity
+
+    def spy(cohort, metric, *args, **kwargs):
+        formed.append(metric)
+        return real(cohort, metric, *args, **kwargs)
+
+    monkeypatch.setattr(link_module, "beta_diversity", spy)
+    kwargs = dict(group="Diagnosis", case="CD", control="Control", n_permutations=99, rng=5, guilds=False,
+                  literature=False)
+    res = link_module.link(c, metrics=("braycurtis", "aitchison"), **kwargs)
+    assert "aitchison" not in formed and "braycurtis" in formed
+    assert res.ordinations["aitchison"].coordinates.shape[0] == res.ordinations["braycurtis"].coordinates.shape[0]
+    assert np.isfinite(res.permanova["aitchison"].table["r2"].iloc[0])

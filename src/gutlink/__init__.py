@@ -21,8 +21,8 @@ from .taxonomy import RANKS, lineage_table, parse_lineage
 __version__ = "0.1.0"
 
 #: The analysis namespaces, imported on first use (SPEC 1 lazy loading: ``import gutlink`` stays fast).
-SUBMODULES = ("community", "datasets", "design", "differential", "dynamics", "guilds", "indices", "io", "link",
-              "literature", "meta", "mimicry", "predict", "report", "run")
+SUBMODULES = ("community", "datasets", "design", "differential", "dynamics", "evidence", "guilds", "indices", "io",
+              "link", "literature", "meta", "mimicry", "predict", "report", "run")
 
 
 def __getattr__(name: str) -> object:

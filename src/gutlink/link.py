@@ -42,6 +42,7 @@ from .community import (
     alpha_test,
     beta_diversity,
     dysbiosis_score,
+    ordination,
     pcoa,
     permanova,
     permdisp,
@@ -368,19 +369,27 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
     alpha_cohort = _rarefied(c, rarefy, gen, group, cases, controls)
     alpha = alpha_test(alpha_cohort, covariates=covariates, levels_column=levels, block=block, subject=unit)
     rarefied = [{**h, "scope": "alpha diversity only"} for h in alpha_cohort.history if h.get("op") == "rarefy"]
-    ords, perms, disps, dms = {}, {}, {}, {}
+    ords, perms, disps = {}, {}, {}
+    dms: dict[str, Any] = {}  # DistanceMatrix, or None where the tests run on CLR coordinates
+    ref_metric = "braycurtis" if "braycurtis" in metrics else metrics[0]
     for metric in metrics:
         step(f"{METRIC_NAMES.get(metric, metric)} distances and PCoA")
-        dms[metric] = beta_diversity(c, metric)  # type: ignore[arg-type]
-        ords[metric] = pcoa(dms[metric], metric=metric)
+        if metric == "aitchison" and c.n_features < c.n_samples:
+            # Euclidean on CLR: PCoA, PERMANOVA and PERMDISP run on the coordinates, no n x n matrix
+            dms[metric] = None
+            ords[metric] = ordination(c, metric)
+        else:
+            dms[metric] = beta_diversity(c, metric)  # type: ignore[arg-type]
+            ords[metric] = pcoa(dms[metric], metric=metric)
         step(f"PERMANOVA ({METRIC_NAMES.get(metric, metric)}, {n_permutations} permutations)")
         perms[metric] = permanova(c, metric=metric, covariates=covariates, strata=strata, block=block, subject=unit,
                                   by=by, n_permutations=n_permutations, rng=gen, distances=dms[metric])
         step(f"PERMDISP ({METRIC_NAMES.get(metric, metric)})")
         disps[metric] = permdisp(c, metric=metric, n_permutations=n_permutations, strata=strata, block=block,
                                  subject=unit, rng=gen, distances=dms[metric])
+        if metric != ref_metric:
+            dms.pop(metric, None)  # only the reference metric's matrix is needed later (dysbiosis): free the rest
     step("dysbiosis score")
-    ref_metric = "braycurtis" if "braycurtis" in dms else metrics[0]
     dys = _dysbiosis(c, metric=ref_metric, subject=subject, unit=unit, strata=strata, block=block,
                      distances=dms.get(ref_metric))
     diff = None

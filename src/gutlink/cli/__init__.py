@@ -253,6 +253,13 @@ class Progress:
         print(f"\r[{'#' * done}{'.' * (24 - done)}] {i + 1}/{n} {elapsed:5.1f}s {label[:60]:<60}", end=end,
               file=sys.stderr, flush=True)
 
+    def detail(self, text: str) -> None:
+        """One indented line inside the current step (e.g. permutations done and the time left)."""
+        if self.quiet:
+            return
+        prefix = "\r" if self.tty else ""
+        print(f"{prefix}      {text:<92}", file=sys.stderr, flush=True)
+
 
 def _warn_unmatched(al: Any, path: str, n_meta: int, n_abund: int) -> None:
     """Say on stderr how many IDs of either side found no partner (they are left out, and recorded)."""
@@ -301,6 +308,7 @@ def _apply_where(cohort: Any, clauses: list[str]) -> Any:
 
 # ----------------------------------------------------------------------------- commands
 def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> Path:
+    from ..community import progress_to
     from ..link import link
     from ..report import write
     from ..report.output import check_destination
@@ -311,15 +319,17 @@ def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> 
                                     control=_split(args.control), covariates=_split(args.covariates),
                                     subject=args.subject, block=getattr(args, "block", None),
                                     batch=getattr(args, "batch", None), strata=args.strata)
-    result = link(cohort, group=args.group, case=_split(args.case), control=_split(args.control),
-                  covariates=_split(args.covariates), strata=args.strata, subject=args.subject, rank=args.rank,
-                  metrics=_split(args.metrics), n_permutations=args.permutations, rng=args.seed,
-                  drop_empty=args.drop_empty, inputs=inputs, callback=Progress(args.quiet), by=args.by,
-                  predict=args.predict, rarefy=args.rarefy, block=getattr(args, "block", None),
-                  one_per_subject=getattr(args, "one_per_subject", None),
-                  guilds=not getattr(args, "no_guilds", False), guild_shuffles=getattr(args, "guild_shuffles", 100),
-                  markers=_link_markers(args, inputs), marker_model=getattr(args, "marker_model", "random"),
-                  literature=not getattr(args, "no_literature", False), condition=getattr(args, "condition", None))
+    progress = Progress(args.quiet)
+    with progress_to(progress.detail):
+        result = link(cohort, group=args.group, case=_split(args.case), control=_split(args.control),
+                      covariates=_split(args.covariates), strata=args.strata, subject=args.subject, rank=args.rank,
+                      metrics=_split(args.metrics), n_permutations=args.permutations, rng=args.seed,
+                      drop_empty=args.drop_empty, inputs=inputs, callback=progress, by=args.by,
+                      predict=args.predict, rarefy=args.rarefy, block=getattr(args, "block", None),
+                      one_per_subject=getattr(args, "one_per_subject", None),
+                      guilds=not getattr(args, "no_guilds", False), guild_shuffles=getattr(args, "guild_shuffles", 100),
+                      markers=_link_markers(args, inputs), marker_model=getattr(args, "marker_model", "random"),
+                      literature=not getattr(args, "no_literature", False), condition=getattr(args, "condition", None))
     bundle = Run(subcommand="link", results=(result,), inputs=tuple(inputs["files"]), command=inputs["command"],
                  seed=args.seed, design=design, checks=checks)
     out = write(bundle, args.out, overwrite=args.overwrite)

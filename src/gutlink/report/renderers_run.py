@@ -34,10 +34,11 @@ def _(result: DesignChecks, ctx: Context) -> list[Section]:
 
 
 def _layers(result: Result) -> list[Result]:
-    """The guild and host-marker layers of a link result (rendered and written like results of their own)."""
+    """The guild, host-marker and literature layers of a link result (rendered and written like results of their
+    own)."""
     if not isinstance(result, LinkResult):
         return []
-    return [r for r in (result.guilds, result.markers) if r is not None]
+    return [r for r in (result.guilds, result.markers, result.literature) if r is not None]
 
 
 def _with_layers(result: Result, ctx: Context) -> list[Section]:
