@@ -27,6 +27,7 @@ def files(tmp_path_factory):
     ibd = m["Diagnosis"].isin(["CD", "UC"]).to_numpy()
     rng = np.random.default_rng(0)
     meta = m.assign(allnan=np.nan, const="x", site=np.where(ibd, "A", "B"), household=np.arange(ibd.size) // 2,
+                    lone=[f"L{i}" for i in range(ibd.size)],
                     seq_run=np.where(ibd, np.where(rng.random(ibd.size) < 0.9, "run1", "run0"), "run0"))
     write_tsv(c, folder / "abundance.tsv")
     meta.rename_axis("sample_id").to_csv(folder / "metadata.tsv", sep="\t")
@@ -46,6 +47,8 @@ BAD = [
     (["--covariates", "const"], "const", "link"),
     (["--covariates", "site"], "site", "link"),  # perfectly confounded: no level holds both groups
     (["--strata", "site"], "site", "link"),
+    (["--covariates", "lone"], "lone", "link"),  # one sample per level
+    (["--formula", "~ Diagnosis + lone"], "lone", "differential"),
     (["--strata", "site"], "site", "differential"),
     (["--batch", "seq_run", "--strict"], "seq_run", "link"),
     (["--batch", "seq_run", "--strict"], "seq_run", "differential"),

@@ -252,9 +252,15 @@ def _check_rank(x: pd.DataFrame) -> None:
         raise DesignError("the design has no columns.")
     bad = collinear_columns(x.to_numpy(), list(x.columns))
     if bad:
-        text = "; ".join(f"{c!r} = a combination of {p}" if p else f"{c!r} is constant zero" for c, p in bad)
-        raise DesignError(f"the design is collinear: {text}. Remove one of each set (e.g. a covariate that is "
-                          "identical to or determined by the group), or merge levels.")
+        shown = [(c, p if len(p) <= 6 else [*p[:6], f"… {len(p) - 6} more"]) for c, p in bad[:3]]
+        text = "; ".join(f"{c!r} = a combination of {p}" if p else f"{c!r} is constant zero" for c, p in shown)
+        if len(bad) > 3:
+            text += f"; and {len(bad) - 3} more such column(s)"
+        variables = list(dict.fromkeys(c.split("[", 1)[0] for c, _ in bad))
+        raise DesignError(f"the design is collinear in {', '.join(map(repr, variables))}: {text}. Remove one of "
+                          "each set (e.g. a covariate that is identical to or determined by the group), or merge "
+                          "levels (a column with about one sample per level holds IDs: give it as --subject or "
+                          "--block).")
 
 
 def _check_size(n: int, p: int) -> None:
