@@ -24,9 +24,13 @@ Examples
 
 from __future__ import annotations
 
+import faulthandler
 import io
 import json
+import os
 import re
+import signal
+import time
 from typing import Any
 
 import biom
@@ -87,9 +91,64 @@ def _check_matrix(handle: h5py.File, source: Source) -> None:
                            hint="The file is corrupt; re-export it (`biom validate-table -i FILE` checks it).")
 
 
+def _touch(handle: h5py.File) -> None:
+    """Read every attribute and every string dataset of *handle*: the parts libhdf5 takes from its global heap,
+    where a corrupt file can make it loop forever (found by fuzzing). Numeric datasets are left unread."""
+    def visit(_: str, obj: Any) -> None:
+        for key in obj.attrs:
+            obj.attrs[key]
+        if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "OSU":
+            obj[()]
+
+    for key in handle.attrs:
+        handle.attrs[key]
+    handle.visititems(visit)
+
+
+def hdf5_time_limit(n_bytes: int) -> float:
+    """Seconds the HDF5 probe may take: 30 s, plus 2 s per MB of input."""
+    return 30.0 + 2.0 * n_bytes / 1e6
+
+
+def _probe_hdf5(source: Source) -> None:
+    """Read the file's string parts in a forked child with a time limit before the real parse, so that a corrupt
+    file that makes libhdf5 loop forever or crash ends in an error instead of a hung or killed run."""
+    if not hasattr(os, "fork"):
+        return
+    limit = hdf5_time_limit(len(source.data))
+    pid = os.fork()
+    if pid == 0:  # the child: parse, then leave without running any of the parent's exit handlers
+        faulthandler.disable()  # a crash here is the parent's to report, in one line
+        code = 0
+        try:
+            with h5py.File(io.BytesIO(source.data), "r") as handle:
+                _touch(handle)
+        except BaseException:
+            code = 3  # an error the parent's own parse reports with its message
+        os._exit(code)
+    deadline = time.monotonic() + limit
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise source.error(f"reading its HDF5 structure did not finish within {limit:.0f} s: the file is "
+                               "corrupt (libhdf5 loops on some damaged string attributes).",
+                               hint="Re-export the table, and check it with `biom validate-table -i FILE`.")
+        time.sleep(0.005)
+    if os.WIFSIGNALED(status):
+        raise source.error(f"the HDF5 library crashed reading it (signal {os.WTERMSIG(status)}): the file is "
+                           "corrupt.", hint="Re-export the table, and check it with `biom validate-table -i FILE`.")
+
+
 def load_biom_table(source: Source) -> biom.Table:
-    """Parse a BIOM 2.x HDF5 or 1.0 JSON file from memory into a :class:`biom.Table`."""
+    """Parse a BIOM 2.x HDF5 or 1.0 JSON file from memory into a :class:`biom.Table`.
+
+    An HDF5 file is first probed in a forked child with a time limit (:func:`hdf5_time_limit`)."""
     if source.data.startswith(HDF5_MAGIC):
+        _probe_hdf5(source)
         try:
             with h5py.File(io.BytesIO(source.data), "r") as handle:
                 _check_stored_size(handle, source)
