@@ -113,3 +113,24 @@ def test_paired_hodges_lehmann_selection_equals_the_sorted_walsh_averages(monkey
     monkeypatch.setattr(s, "_HL_LIST", 0)
     selected = [s.paired_hodges_lehmann(d) for d in cases]
     np.testing.assert_array_equal(np.array(selected), np.array(exact))
+
+
+def test_stratified_hodges_lehmann_selection_equals_the_sorted_differences(monkeypatch):
+    """van Elteren's stratified shift and interval by selection equal the dense weighted order statistics."""
+    import gutlink.community._stats as s
+
+    rng = np.random.default_rng(2)
+    cases = []
+    for t in range(80):
+        n = int(rng.integers(4, 120))
+        tied = t % 2 == 1
+        x = rng.integers(0, 6, n).astype(float) if tied else rng.normal(size=n)
+        case = rng.random(n) < 0.5
+        strata = rng.integers(0, int(rng.integers(1, 5)), n)
+        cases.append((x, case, strata))
+    monkeypatch.setattr(s, "_HL_DENSE", 10**12)
+    exact = [s.stratified_hodges_lehmann(*c) for c in cases]
+    monkeypatch.setattr(s, "_HL_DENSE", 0)
+    monkeypatch.setattr(s, "_HL_LIST", 0)
+    selected = [s.stratified_hodges_lehmann(*c) for c in cases]
+    np.testing.assert_array_equal(np.array(selected), np.array(exact))

@@ -200,6 +200,9 @@ def stratified_hodges_lehmann(values: Any, is_case: Any, strata: Any = None, *,
     x = np.asarray(values, dtype=float)
     case = np.asarray(is_case, dtype=bool)
     blocks = _blocks(_codes(strata, x.size), x.size)
+    pairs = sum(int(case[b].sum()) * int((~case[b]).sum()) for b in blocks)
+    if pairs > _HL_DENSE:
+        return _stratified_hl_selected(x, case, blocks, level)
     diffs, weights = [], []
     var = 0.0
     for wb, b in zip(_weights(blocks), blocks):
@@ -220,6 +223,84 @@ def stratified_hodges_lehmann(values: Any, is_case: Any, strata: Any = None, *,
         return float(shift), float("nan"), float("nan")
     lo = d[np.argmax(below > a + eps)]
     hi = d[np.flatnonzero(above > a + eps)[-1]]
+    return float(shift), float(lo), float(hi)
+
+
+class _WeightedDifferences:
+    """The weighted within-stratum differences ``a - c`` (case minus control, weight ``w`` per stratum), never
+    formed: counts by ``searchsorted`` on each stratum's sorted values, O(n) memory."""
+
+    def __init__(self, parts: list[tuple[np.ndarray, np.ndarray, float]]) -> None:
+        self.parts = [(np.sort(a), np.sort(c), w) for a, c, w in parts if a.size and c.size]
+
+    def counts(self, t: float) -> tuple[float, int]:
+        """Weighted and plain number of differences <= t."""
+        weighted, plain = 0.0, 0
+        for a, c, w in self.parts:
+            k = int((c.size - np.searchsorted(c, a - t, side="left")).sum())
+            weighted, plain = weighted + w * k, plain + k
+        return weighted, plain
+
+    def between(self, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+        """The differences in (lo, hi] and their weights, sorted by value (stable: stratum order within ties)."""
+        values, weights = [], []
+        for a, c, w in self.parts:
+            start = np.searchsorted(c, a - hi, side="left")
+            stop = np.searchsorted(c, a - lo, side="left")
+            sizes = stop - start
+            rows = np.repeat(np.arange(a.size), sizes)
+            offsets = np.arange(rows.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+            values.append(a[rows] - c[start[rows] + offsets])
+            weights.append(np.full(rows.size, w))
+        v, wt = np.concatenate(values), np.concatenate(weights)
+        order = np.argsort(v, kind="stable")
+        return v[order], wt[order]
+
+    def first(self, x: float, *, strict: bool, eps: float) -> float:
+        """The smallest difference v whose weighted count of differences <= v reaches *x* (exceeds it: *strict*)."""
+        def reached(weighted: float) -> bool:
+            return weighted > x + eps if strict else weighted >= x - eps
+
+        lo = min(float(a[0] - c[-1]) for a, c, _ in self.parts)
+        hi = max(float(a[-1] - c[0]) for a, c, _ in self.parts)
+        lo -= 1.0 + abs(lo)
+        (w_lo, n_lo), limit = self.counts(lo), max(8 * sum(a.size + c.size for a, c, _ in self.parts), _HL_LIST)
+        while True:
+            n_hi = self.counts(hi)[1]
+            mid = lo + (hi - lo) / 2
+            if n_hi - n_lo <= limit or mid <= lo or mid >= hi:
+                v, w = self.between(lo, hi)
+                cum = w_lo + np.cumsum(w)
+                hit = np.flatnonzero(cum > x + eps) if strict else np.flatnonzero(cum >= x - eps)
+                return float(v[hit[0]]) if hit.size else float(v[-1])
+            w_mid, n_mid = self.counts(mid)
+            if reached(w_mid):
+                hi = mid
+            else:
+                lo, w_lo, n_lo = mid, w_mid, n_mid
+
+
+def _stratified_hl_selected(x: np.ndarray, case: np.ndarray, blocks: list[np.ndarray],
+                            level: float) -> tuple[float, float, float]:
+    """:func:`stratified_hodges_lehmann` by selection (beyond ``_HL_DENSE`` differences): the same order
+    statistics of the weighted differences, found by bisection on the value."""
+    parts, var = [], 0.0
+    for wb, b in zip(_weights(blocks), blocks):
+        a, c = x[b][case[b]], x[b][~case[b]]
+        parts.append((a, c, wb))
+        var += wb ** 2 * a.size * c.size * (b.size + 1) / 12
+    up = _WeightedDifferences(parts)
+    if not up.parts:
+        return float("nan"), float("nan"), float("nan")
+    down = _WeightedDifferences([(c, a, w) for a, c, w in parts])  # c - a: the upper end from below
+    total = up.counts(float("inf"))[0]
+    half, eps = total / 2, 1e-9 * total
+    shift = (up.first(half, strict=False, eps=eps) + up.first(half, strict=True, eps=eps)) / 2
+    a_crit = half - stats.norm.ppf(0.5 + level / 2) * np.sqrt(var)
+    if a_crit < 0:
+        return float(shift), float("nan"), float("nan")
+    lo = up.first(a_crit, strict=True, eps=eps)
+    hi = -down.first(a_crit, strict=True, eps=eps)
     return float(shift), float(lo), float(hi)
 
 
