@@ -22,11 +22,18 @@ The configuration (TOML, read with :mod:`tomllib`) has an optional ``[atlas]`` t
     rank = "genus"                        # optional
     options = { covariates = ["sex"], guilds = false }
 
+    [[layer]]                             # optional: results of commands run on their own
+    kind = "mimicry"                      # a `gutlink mimicry --abundance ... --group ...` folder (burden test)
+    results = "mimicry-out"               # or kind = "interventions": a `gutlink trial` folder
+    condition = "MS"
+    name = "iMSMS burden"
+
 Each cohort (each *study* level) runs :func:`gutlink.link.link` (community, diversity, dysbiosis, taxa and the
 literature layer against the cohort's condition; prediction when asked); the cohorts of one table with a
 *study* column are also scored leave-one-study-out (:func:`gutlink.predict.loso`); the differential results of
-each condition's cohorts are pooled by random effects (:func:`gutlink.meta.combine`); and
-:func:`gutlink.evidence.evidence` grades each condition.
+each condition's cohorts are pooled by random effects (:func:`gutlink.meta.combine`); the ``[[layer]]`` results
+add mimicry and intervention rows (:mod:`gutlink.evidence.mechanisms`); and :func:`gutlink.evidence.evidence`
+grades each condition.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from ..literature import resolve
 from ..meta import combine
 from ..predict import loso
 from ..results import Result
+from .mechanisms import KINDS, rows_from_folder
 from .rubric import LAYERS
 from .synthesis import Evidence, evidence
 
@@ -65,6 +73,7 @@ Callback = Callable[[str, int, int], None]
 _RUN_KEYS = {"permutations", "seed", "predict", "transfer", "metrics", "guilds", "guild_shuffles"}
 _COHORT_KEYS = {"name", "table", "metadata", "group", "case", "control", "condition", "study", "rank", "options",
                 "where"}
+_LAYER_KEYS = {"kind", "results", "condition", "name"}
 _OPTION_KEYS = {"covariates", "strata", "subject", "block", "metrics", "guilds", "guild_shuffles", "predict",
                 "differential", "rarefy", "drop_empty", "by", "one_per_subject"}
 
@@ -146,7 +155,29 @@ def read_config(path: str | Path) -> dict[str, Any]:
     names = [e["name"] for e in out]
     if len(set(names)) < len(names):
         raise _bad(p, "two cohorts share a name.", "Give each [[cohort]] a distinct name.")
-    return {"atlas": run, "cohort": out, "path": str(p)}
+    return {"atlas": run, "cohort": out, "layer": _layer_entries(p, data.get("layer", [])), "path": str(p)}
+
+
+def _layer_entries(p: Path, layers: Any) -> list[dict[str, Any]]:
+    """The ``[[layer]]`` tables: results of ``gutlink mimicry`` / ``gutlink trial`` runs, read as layer rows."""
+    if not isinstance(layers, list):
+        raise _bad(p, "layer must be an array of tables ([[layer]]).", "Write one [[layer]] table per result.")
+    out = []
+    for i, entry in enumerate(layers, start=1):
+        where = f"[[layer]] number {i}"
+        unknown = set(entry) - _LAYER_KEYS
+        if unknown:
+            raise _bad(p, f"{where} has unknown key(s) {sorted(unknown)}.", f"Known keys: {sorted(_LAYER_KEYS)}.")
+        missing = [k for k in ("kind", "results", "condition") if k not in entry]
+        if missing:
+            raise _bad(p, f"{where} lacks {', '.join(missing)}.", "Each layer needs kind, results and condition.")
+        if entry["kind"] not in KINDS:
+            raise _bad(p, f"{where}: unknown kind {entry['kind']!r}.", f"Known kinds: {sorted(KINDS)}.")
+        resolve(str(entry["condition"]))
+        f = Path(str(entry["results"]))
+        out.append({**entry, "results": str(f if f.is_absolute() else (p.parent / f).resolve()),
+                    "name": str(entry.get("name", f.name))})
+    return out
 
 
 def _load(entry: Mapping[str, Any]) -> Cohort:
@@ -214,7 +245,8 @@ def atlas(config: Mapping[str, Any] | str | Path, *, callback: Callback | None =
     split = [(e, _split(c, e), c) for e, c in loaded]
     n_steps = sum(len(s) for _, s, _ in split) + sum(bool(e.get("study") and run.get("transfer", True)
                                                           and len(s) > 1) for e, s, _ in split)
-    conditions = list(dict.fromkeys(resolve(str(e["condition"])).name for e in entries))
+    layer_entries = list(cfg.get("layer", []))
+    conditions = list(dict.fromkeys(resolve(str(e["condition"])).name for e in [*entries, *layer_entries]))
     total, counter = n_steps + len(conditions), iter(range(10**9))
 
     def step(text: str) -> None:
@@ -253,14 +285,17 @@ def atlas(config: Mapping[str, Any] | str | Path, *, callback: Callback | None =
         diffs = {n: links[n].differential for n in names if links[n].differential is not None}
         meta = combine(diffs) if len(diffs) >= 2 else None
         tr = pd.concat(transfers[cond], ignore_index=True) if cond in transfers else None
-        if not names and tr is None:
+        extra = [r for e in layer_entries if resolve(str(e["condition"])).name == cond
+                 for r in rows_from_folder(str(e["kind"]), e["results"], str(e["name"]), cond)]
+        if not names and tr is None and not extra:
             continue
-        evs.append(evidence(cond, links={n: links[n] for n in names}, transfer=tr, meta=meta))
+        evs.append(evidence(cond, links={n: links[n] for n in names}, transfer=tr, meta=meta, layers=extra))
     grid = pd.DataFrame([{"condition": ev.condition, **{k: ev.grid.get(k, "") for k in LAYERS},
                           "overall": ev.overall["grade"]} for ev in evs])
     grid = grid[["condition", *[k for k in LAYERS if (grid[k] != "").any()], "overall"]] if len(grid) else grid
     return AtlasResult(evidence=tuple(evs), grid=grid, cohorts=pd.DataFrame(rows), forest=_forest(evs),
-                       config={"atlas": dict(run), "cohort": [dict(e) for e in entries], "path": cfg.get("path")},
+                       config={"atlas": dict(run), "cohort": [dict(e) for e in entries],
+                               "layer": [dict(e) for e in layer_entries], "path": cfg.get("path")},
                        seconds=time.perf_counter() - t0, links=links)
 
 
