@@ -62,8 +62,10 @@ def test_subject_models_find_a_planted_signal_and_not_a_between_subject_one(ihmp
     t = res.table
     hit = t[(t["marker"] == "planted") & (t["predictor"] == "Bacteroides")]
     assert hit["q_value"].iloc[0] < 0.05 and hit["effect"].iloc[0] > 0
-    assert (t.loc[t["marker"] == "noise", "q_value"] > 0.05).all()
-    assert (t.loc[t["marker"] == "person_level", "q_value"] > 0.05).mean() > 0.95
+    assert (t.loc[t["marker"] == "noise", "q_value"].dropna() > 0.05).all()
+    assert (t.loc[t["marker"] == "person_level", "q_value"].dropna() > 0.05).mean() > 0.95
+    absent = t["predictor"] == "flagellin_tlr5_evasive"  # no member genus in this 16S table: untestable, NaN
+    assert t.loc[absent, "p_value"].isna().all()
     assert ("within-subject" if repeated == "within" else "(1 | SubjectID)") in res.model
     if repeated == "random":  # a person-level marker is almost all between-subject variance
         icc = res.variance.set_index("marker")["icc"]
@@ -74,7 +76,7 @@ def test_cytokine_panel_runs_on_the_whole_grid(ihmp):
     c, cyt = ihmp
     res = marker_association(c, markers=cyt.iloc[:, :5], subject="SubjectID")
     assert res.table["marker"].nunique() == 5 and res.table["n"].min() > 500
-    assert res.table["q_value"].between(0, 1).all()
+    assert res.table["q_value"].dropna().between(0, 1).all() and res.table["q_value"].notna().mean() > 0.9
 
 
 def test_bad_markers_are_clear_errors():

@@ -40,6 +40,7 @@ from ..multitest import bh
 from ..results import Result
 from .knowledge import GUILDS
 from .mixed import Groups, null_fit
+from .reverse import reverse_fit
 from .scores import BALANCE, guild_scores
 
 __all__ = ["MarkerResult", "censored_scores", "marker_association", "parse_marker"]
@@ -54,13 +55,15 @@ class MarkerResult(Result):
     """One row per marker and predictor: ``marker, predictor, kind, n, n_groups, effect`` (change of the
     transformed marker per unit of the predictor, adjusted), ``ci_low, ci_high, partial_r, statistic, df,
     p_value, q_value``. ``variance`` holds each marker's random-intercept fit (``marker, model, subject_variance,
-    residual_variance, icc, converged, reason``) when subjects repeat."""
+    residual_variance, icc, converged, reason``) when subjects repeat; with ``direction="taxon"`` one row per
+    outcome (``predictor``) and set of complete samples, the ICC from its REML variance ratio."""
 
     table: pd.DataFrame
     transforms: dict[str, str]
     model: str
     notes: tuple[str, ...] = field(default=())
     variance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    direction: str = "marker"
 
 
 def parse_marker(values: pd.Series, *, name: str) -> tuple[pd.Series, pd.Series]:
@@ -190,11 +193,15 @@ def _basis(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return u[:, :rank], sv, rank
 
 
-def _fit(y: np.ndarray, ex: np.ndarray, q: np.ndarray, df: int, resid_df: int) -> dict[str, np.ndarray]:
+def _fit(y: np.ndarray, ex: np.ndarray, q: np.ndarray, df: int, resid_df: int,
+         x_raw: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Coefficient of each column of *ex* (already residualised on the basis *q*) in ``y ~ x_j + z``: residual
-    variance on *resid_df* degrees of freedom, t reference on *df*."""
+    variance on *resid_df* degrees of freedom, t reference on *df*. A column the adjustment removes (less than
+    1e-10 of its sum of squares left, *x_raw* before residualising) is not testable: NaN, not a huge effect."""
+    x_raw = ex if x_raw is None else x_raw
     ey = y - q @ (q.T @ y)
     sxx = (ex**2).sum(axis=0)
+    sxx = np.where(sxx > 1e-10 * np.maximum((x_raw**2).sum(axis=0), 1e-300), sxx, np.nan)  # constant predictor
     with np.errstate(divide="ignore", invalid="ignore"):
         beta = (ex * ey[:, None]).sum(axis=0) / sxx
         resid = ((ey[:, None] - ex * beta) ** 2).sum(axis=0)
@@ -227,6 +234,9 @@ def _values(frame: pd.DataFrame, name: object, notes: list[str]) -> tuple[pd.Ser
     """A marker's analysed values: censored scores when any value is below detection, else log-transformed by
     rule (skewed positive markers) or as it is."""
     values, censored = parse_marker(frame[name], name=str(name))
+    jump = _scale_jump(values[~censored])
+    if jump:
+        notes.append(f"{name}: {jump}")
     if not censored.any():
         y, how = _transform(values)
         if set(values.dropna().unique()) == {0.0, 1.0}:
@@ -238,6 +248,23 @@ def _values(frame: pd.DataFrame, name: object, notes: list[str]) -> tuple[pd.Ser
     scores, how = censored_scores(values, censored)
     notes.append(f"{name}: {how}.")
     return scores, censored, "rank-normal (censored)"
+
+
+def _scale_jump(values: pd.Series) -> str:
+    """A sentence when a marker's positive values fall in two groups with no value over a 100-fold range between
+    them (at least 3 values and 5 % on each side) — the sign of units mixed within a column (mg/L and µg/L)."""
+    v = np.sort(values[values > 0].dropna().to_numpy(dtype=float))
+    if len(v) < 20:
+        return ""
+    gaps = np.diff(np.log10(v))
+    side = max(3, int(np.ceil(0.05 * len(v))))
+    gaps[: side - 1], gaps[len(gaps) - side + 1:] = 0, 0
+    i = int(gaps.argmax())
+    if gaps[i] < 2:
+        return ""
+    return (f"values jump {10 ** gaps[i]:.0f}-fold between {v[i]:g} and {v[i + 1]:g} ({i + 1} value(s) below, "
+            f"{len(v) - i - 1} above, none between): units mixed within the column (e.g. mg/L and µg/L)? "
+            "Check and convert before trusting this marker.")
 
 
 def _grouping(cohort: Cohort, subject: str | None, block: str | None, notes: list[str]) -> str | None:
@@ -253,11 +280,12 @@ def _one_marker(y: pd.Series, ok: np.ndarray, x: np.ndarray, z: np.ndarray, grou
                 repeated: str, name: str) -> tuple[dict[str, np.ndarray], dict[str, object] | None]:
     """The fit of one marker against every predictor column; the variance record with a random intercept."""
     yv, xv, zv = y.to_numpy(dtype=float)[ok], x[ok], z[ok]
+    x0 = xv
     record, absorbed = None, 0
     if groups is None:
         q, _, rank = _basis(zv)
         df = len(yv) - rank - 1
-        return _fit(yv, xv - q @ (q.T @ xv), q, df, df), record
+        return _fit(yv, xv - q @ (q.T @ xv), q, df, df, x0), record
     grp = Groups.of(groups[ok])
     n_groups = len(grp.counts)
     fit = null_fit(yv, zv, grp.codes) if repeated == "random" else None
@@ -279,13 +307,15 @@ def _one_marker(y: pd.Series, ok: np.ndarray, x: np.ndarray, z: np.ndarray, grou
             record = {"marker": name, "model": "subject fixed intercepts (fallback)", "subject_variance": np.nan,
                       "residual_variance": np.nan, "icc": np.nan, "converged": False, "reason": fit.reason}
     resid_df = len(yv) - absorbed - q.shape[1] - 1
-    return _fit(yv, xv - q @ (q.T @ xv), q, df, resid_df), record
+    return _fit(yv, xv - q @ (q.T @ xv), q, df, resid_df, x0), record
 
 
 def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame, covariates: Sequence[str] = (),
                        subject: str | None = None, block: str | None = None,
                        repeated: Literal["random", "within"] = "random", taxa: bool = True,
-                       min_prevalence: float = 0.1, min_samples: int = 10) -> MarkerResult:
+                       min_prevalence: float = 0.1, min_samples: int = 10,
+                       direction: Literal["marker", "taxon"] = "marker",
+                       interaction: str | None = None) -> MarkerResult:
     """Each marker × each guild (and taxon) with a covariate-adjusted, subject-aware linear model.
 
     Parameters
@@ -310,6 +340,15 @@ def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame,
         Also test every taxon present in at least *min_prevalence* of samples (CLR values).
     min_samples
         Markers with fewer complete samples (or a constant value) are skipped and named in ``notes``.
+    direction
+        ``"marker"`` (default): ``marker ~ predictor + covariates``, the marker as the outcome. ``"taxon"``: the
+        MaAsLin direction, ``predictor ~ marker + covariates`` — every taxon CLR (and guild score) as the outcome,
+        with its own random-intercept variance ratio (:mod:`gutlink.guilds.reverse`); ``effect`` is then the
+        change of the taxon's CLR (guild log-ratio) per unit of the transformed marker.
+    interaction
+        With ``direction="taxon"``: a numeric or two-level metadata column *k*; the row tested is the
+        ``marker × k`` term of ``predictor ~ marker * k + covariates`` (does the taxon's slope on the marker
+        differ between the levels?), as in the iHMP cytokine models of Zhou et al.
 
     Returns
     -------
@@ -320,6 +359,11 @@ def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame,
     """
     if repeated not in ("random", "within"):
         raise DesignError(f"repeated must be 'random' or 'within'; got {repeated!r}.")
+    if direction not in ("marker", "taxon"):
+        raise DesignError(f"direction must be 'marker' or 'taxon'; got {direction!r}.")
+    if interaction is not None and direction != "taxon":
+        raise DesignError("interaction needs direction='taxon' (the marker is then the predictor whose slope "
+                          "may differ between the interaction's levels).")
     for col, role in (*((c, "covariate") for c in covariates), (subject, "subject"), (block, "block")):
         if col is not None:
             require_column(cohort.metadata, col, role)
@@ -329,9 +373,15 @@ def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame,
     z_all = _adjustment(cohort.metadata, covariates, None)
     groups = None if group_col is None else pd.factorize(cohort.metadata[group_col].astype(str))[0]
     group_ok = np.ones(cohort.n_samples, bool) if group_col is None else cohort.metadata[group_col].notna().to_numpy()
-    rows, transforms, records = [], {}, []
+    rows: list[pd.DataFrame] = []
+    records: list[dict[str, object]] = []
+    transforms: dict[str, str] = {}
     xv, zv = x.to_numpy(dtype=float), z_all.to_numpy(dtype=float)
-    for name in frame.columns:
+    if direction == "taxon":
+        inter = None if interaction is None else _interaction(cohort.metadata, interaction, notes)
+        rows, records = _reverse_rows(frame, x, kinds, zv, groups, group_ok, inter, repeated, min_samples, notes,
+                                      transforms)
+    for name in frame.columns if direction == "marker" else ():
         y, _, transforms[str(name)] = _values(frame, name, notes)
         ok = (y.notna().to_numpy() & z_all.notna().all(axis=1).to_numpy() & np.isfinite(y.to_numpy(dtype=float))
               & group_ok)
@@ -354,8 +404,12 @@ def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame,
         raise DesignError("no marker could be tested: " + " ".join(notes))
     table = pd.concat(rows, ignore_index=True)
     table["q_value"] = bh(table["p_value"].to_numpy(dtype=float))
-    return MarkerResult(table=table, transforms=transforms, model=_model(covariates, group_col, repeated),
-                        notes=tuple(notes), variance=pd.DataFrame(records))
+    model = _model(covariates, group_col, repeated)
+    if direction == "taxon":
+        model = model.replace("marker ~ predictor", "predictor ~ marker" + (f" * {interaction} (row: the "
+                              f"marker:{interaction} term)" if interaction else ""), 1)
+    return MarkerResult(table=table, transforms=transforms, model=model, notes=tuple(notes),
+                        variance=pd.DataFrame(records), direction=direction)
 
 
 def _model(covariates: Sequence[str], group: str | None, repeated: str) -> str:
@@ -365,3 +419,61 @@ def _model(covariates: Sequence[str], group: str | None, repeated: str) -> str:
     if repeated == "within":
         return text + f" + subject fixed intercepts ({group!r}, within-subject)"
     return text + f" + (1 | {group}) (random intercept, REML)"
+
+
+def _interaction(meta: pd.DataFrame, column: str, notes: list[str]) -> np.ndarray:
+    """The interaction column as numbers: numeric as it is, two levels as 0/1 (the second sorted level 1)."""
+    require_column(meta, column, "interaction")
+    col = meta[column]
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return col.to_numpy(dtype=float)
+    levels = sorted(col.dropna().astype(str).unique())
+    if len(levels) != 2:
+        raise DesignError(f"interaction column {column!r} must be numeric or have two levels; it has "
+                          f"{len(levels)} ({', '.join(levels[:5])}).")
+    notes.append(f"interaction {column!r}: {levels[1]!r} coded 1 against {levels[0]!r}.")
+    return np.where(col.isna(), np.nan, (col.astype(str) == levels[1]).astype(float))
+
+
+def _reverse_rows(frame: pd.DataFrame, x: pd.DataFrame, kinds: list[str], zv: np.ndarray,
+                  groups: np.ndarray | None, group_ok: np.ndarray, inter: np.ndarray | None, repeated: str,
+                  min_samples: int, notes: list[str], transforms: dict[str, str]) -> tuple[list[pd.DataFrame],
+                                                                                             list[dict[str, object]]]:
+    """``predictor_j ~ marker (* interaction) + covariates`` for every predictor column j, marker by marker;
+    the null variance ratios are shared by markers with the same complete samples (no interaction)."""
+    rows: list[pd.DataFrame] = []
+    records: list[dict[str, object]] = []
+    xv = x.to_numpy(dtype=float)
+    cache: dict[bytes | None, np.ndarray] = {}
+    for name in frame.columns:
+        y, _, transforms[str(name)] = _values(frame, name, notes)
+        m = y.to_numpy(dtype=float)
+        ok = np.isfinite(m) & np.isfinite(zv).all(axis=1) & group_ok
+        if inter is not None:
+            ok &= np.isfinite(inter)
+        if ok.sum() < min_samples or y[ok].nunique() < 2:
+            notes.append(f"{name}: skipped ({int(ok.sum())} complete samples"
+                         + (", constant" if y[ok].nunique() < 2 else "") + ").")
+            continue
+        z, pred = zv[ok], m[ok]
+        if inter is not None:
+            z, pred = np.c_[z, pred, inter[ok]], pred * inter[ok]
+        g = None if groups is None else groups[ok]
+        mode = "none" if g is None else repeated
+        if g is not None and mode == "random" and np.bincount(pd.factorize(g)[0]).max() < 2:
+            notes.append(f"{name}: every subject has one sample; subject fixed intercepts instead.")
+            mode = "within"
+        key = ok.tobytes() if inter is None else None
+        fit = reverse_fit(xv[ok], pred, z, g, mode, ratio=cache.get(key) if mode == "random" else None)
+        ratio = fit.pop("ratio")
+        if mode == "random" and (key is None or key not in cache):
+            cache[key] = ratio
+            records.extend({"marker": str(name), "predictor": p, "model": "random intercept (REML)",
+                            "subject_variance": np.nan, "residual_variance": np.nan, "icc": r / (1 + r),
+                            "converged": True, "reason": ""}
+                           for p, r in zip(x.columns.str.removeprefix("taxon:"), ratio, strict=True))
+        rows.append(pd.DataFrame({"marker": str(name), "predictor": x.columns.str.removeprefix("taxon:"),
+                                  "kind": kinds, "n": int(ok.sum()),
+                                  "n_groups": int(len(np.unique(g))) if g is not None else int(ok.sum()),
+                                  **fit}))
+    return rows, records
