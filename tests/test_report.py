@@ -19,6 +19,7 @@ from gutlink.community import AlphaResult, DysbiosisResult, OrdinationResult, Pe
 from gutlink.datasets import franzosa2019, toy
 from gutlink.link import LinkResult, link
 from gutlink.report import OutputExistsError
+from gutlink.report.renderers import link_layers
 from gutlink.results import TEST_COLUMNS, Result
 
 EVIL_CASE = "<script>alert(1)</script>"
@@ -90,6 +91,8 @@ def _expected_figures(res: LinkResult) -> set[str]:
     alpha = {f"fig-alpha-{m}" for m in res.alpha.values.columns if m != "group_label"}
     diff = set() if res.differential is None else {"fig-volcano", "fig-forest"}
     diff |= set() if res.prediction is None else {"fig-roc", "fig-calibration", "fig-importance"}
+    lit = res.literature
+    diff |= {"fig-literature-studies"} if lit is not None and lit.verdict != "not assessable" and len(lit.studies) else set()
     return alpha | {f"fig-pcoa-{m}" for m in res.ordinations} | {"fig-dysbiosis"} | diff
 
 
@@ -142,7 +145,10 @@ def test_summary_json_is_valid_and_complete(result: LinkResult, tmp_path: Path) 
     for name, digest in doc["report"]["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
     diff = set() if result.differential is None else {"differential.tsv", "prevalence.tsv"}
-    assert set(doc["report"]["files"]) == TSV_FILES | {"report.html", "dysbiosis_tests.tsv"} | diff
+    layers = {name for layer in link_layers(result) for name in report.tables(layer)}  # guilds, markers, literature
+    evidence = {"evidence_layers.tsv", "evidence_rubric.tsv"}  # the first screen's grid
+    assert set(doc["report"]["files"]) == TSV_FILES | {"report.html", "dysbiosis_tests.tsv"} | diff | layers | evidence
+    assert doc["evidence"]["grid"]  # the first screen's grades
 
 
 def test_existing_folder_is_not_replaced_without_overwrite(result: LinkResult, tmp_path: Path) -> None:

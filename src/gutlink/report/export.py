@@ -112,7 +112,18 @@ def _(result: LinkResult) -> dict[str, pd.DataFrame]:
         out.update(tables(result.differential))
     if result.prediction is not None:
         out.update(tables(result.prediction))
+    for layer in (result.guilds, result.markers, result.literature):  # their tables are registered elsewhere
+        if layer is not None:
+            out.update(tables(layer))
+    ev = _link_evidence(result)
+    out.update({"evidence_layers.tsv": ev.layers, "evidence_rubric.tsv": ev.rubric})
     return out
+
+
+def _link_evidence(result: LinkResult) -> Any:
+    from .answer import link_evidence  # the first screen's module imports this one
+
+    return link_evidence(result)
 
 
 def to_tsv(frame: pd.DataFrame) -> str:
@@ -149,6 +160,8 @@ def summary(result: Result) -> dict[str, Any]:
             value = getattr(result, f.name)
             if isinstance(value, (Result, dict, list, tuple)):
                 out[f.name] = _plain(value)
+    if isinstance(result, LinkResult):  # the first screen's grid and sentences, as numbers
+        out["evidence"] = summary(_link_evidence(result))
     return out
 
 

@@ -13,8 +13,10 @@ from ..link import LinkResult
 from ..results import Result
 from ..run import Run
 from ..verdict import LEVELS
+from .answer import answer
 from .context import Context, Section, css, environment
 from .figures import GroupStyle
+from .methods import methods_section
 from .renderers import render
 
 __all__ = ["render_html", "context_for", "VERDICT_BADGES"]
@@ -90,8 +92,9 @@ def render_html(result: Result) -> str:
     True
     """
     ctx = context_for(result)
-    sections = render(result, ctx)
+    sections = [*render(result, ctx), methods_section(result, ctx)]
     page = ctx.env.get_template("page.html.j2")
     header = {"caveat": "", **_header(result, ctx)}
-    return page.render(ctx=ctx, css=css(), sections=sections, toc=_toc(sections), version=__version__, **header)
+    return page.render(ctx=ctx, css=css(), sections=sections, toc=_toc(sections), version=__version__,
+                       answer=answer(result, sections), **header)
 

@@ -25,7 +25,7 @@ from .figures_differential import forest_figure, meta_forest_figure, taxon_name,
 from .fmt import fmt_name
 from .overview import overview_section, reproduce_section
 
-__all__ = ["DISPERSION_P", "differential_section", "meta_section", "render"]
+__all__ = ["DISPERSION_P", "differential_section", "link_layers", "meta_section", "render"]
 
 #: PERMDISP p-value below which the page warns that PERMANOVA may reflect spread, not location.
 DISPERSION_P = 0.05
@@ -326,8 +326,15 @@ def _(result: LinkResult, ctx: Context) -> list[Section]:
         result.differential, ctx, figures=True, tables=True,
         comparison=f"{ctx.name('case')} vs {ctx.name('control')}", label_name="the case/control labels")]
     return [overview_section(result, ctx), *render(result.alpha, ctx), _beta_section(result, ctx),
-            *render(result.dysbiosis, ctx), *diff, *_prediction_sections(result, ctx), _tests_section(result, ctx),
+            *render(result.dysbiosis, ctx), *diff, *_prediction_sections(result, ctx),
+            *[s for layer in link_layers(result) for s in render(layer, ctx)], _tests_section(result, ctx),
             reproduce_section(result, ctx)]
+
+
+def link_layers(result: LinkResult) -> list[Result]:
+    """The guild, host-marker and literature layers of a link result, rendered and written like results of
+    their own (before the "All tests" section)."""
+    return [r for r in (result.guilds, result.markers, result.literature) if r is not None]
 
 
 def _prediction_sections(result: LinkResult, ctx: Context) -> list[Section]:
