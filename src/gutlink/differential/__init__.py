@@ -37,6 +37,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from .. import _memory
 from ..cohort import Cohort
 from ..errors import DesignError
 from ..formula import quote
@@ -211,7 +212,36 @@ def _modelled(y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     present = np.isfinite(y)
     if present.all():
         return y, None
-    return np.where(present, y, 0.0), present
+    y[~present] = 0.0  # in place: no second samples × features array
+    return y, present
+
+
+#: What lowers the memory of a differential run, named by every estimate that stops one.
+MEMORY_HINT = ("Memory grows with samples × tested taxa: test fewer taxa (a higher --min-prevalence, or --rank genus), "
+               "analyse fewer samples, or, on a machine with more memory, raise the limit with GUTLINK_MEMORY=<size> "
+               "(e.g. 64G).")
+
+
+def memory_estimate(n: int, m: int, p: int, *, groups: int | None = None, clustered_presence: bool = False,
+                    zeros: ZeroHandling = "exclude", pseudocount: float | None = None,
+                    prevalence: bool = True) -> int:
+    """Peak bytes :func:`test` allocates for *n* samples × *m* tested features and *p* design columns (beyond
+    the cohort it was given): the tested table, the log ratios, the masks, then the larger of the abundance
+    model (residuals and one term's influence at a time; with *groups* random-effect groups, block sums and the
+    REML work arrays) and the presence model (bounded chunks; with clusters, the residuals and cluster sums).
+    Calibrated on ``benchmarks/bench_differential_scale.py``."""
+    from ._linmod import WLS_CHUNK
+    from ._transform import work_bytes
+
+    cells = n * m
+    held = 8 * cells + work_bytes(n, m, zeros, pseudocount) + 2 * cells
+    if groups is None:
+        abundance = 16 * cells + 6 * min(WLS_CHUNK, cells) * 8
+    else:
+        abundance = 48 * cells + 2 * 8 * groups * m * p
+    presence = 0 if not prevalence else (8 * cells + 8 * groups * m * p) if clustered_presence and groups \
+        else 16 * min(2**19, cells) * 8
+    return int(held + max(abundance, presence))
 
 
 # ----------------------------------------------------------------------------- assembly
@@ -369,7 +399,7 @@ def _abundance_depth(cohort: Cohort, formula: str, design: Design, words: dict[s
 
 
 def _presence(x: np.ndarray, depth: np.ndarray | None, structure: Structure, n_jobs: int) -> Presence:
-    return Presence((x > 0).astype(float), depth, structure, n_jobs)
+    return Presence(x > 0, depth, structure, n_jobs)  # 0/1 as bool (1 byte a cell); the fits take float chunks
 
 
 def _prevalence_table(design: Design, presence: Presence, cohort: Cohort, summary: pd.DataFrame,
@@ -530,17 +560,24 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
     cohort, formula, design, depth_term = _abundance_depth(cohort, formula, design, words, abundance_depth,
                                                            zeros == "exclude" and load is None)
     specs = omnibus_terms(design, omnibus)
+    _memory.check(f"differential: selecting {design.n:,} samples × {cohort.n_features:,} features",
+                  2 * 8 * design.n * cohort.n_features, hint=MEMORY_HINT)
     sub = cohort.subset(samples=design.keep)
     structure, loads = _structure(sub, subject, block), _load(sub, load)
     depth = np.asarray(sub.dense().sum(axis=1), dtype=float)
     sub = _features(sub, min_prevalence)
+    groups = structure.grouping
+    n_groups = None if groups is None else int(pd.Series(groups).nunique())
+    _memory.check(f"differential of {sub.n_samples:,} samples × {sub.n_features:,} features",
+                  memory_estimate(sub.n_samples, sub.n_features, design.p, groups=n_groups,
+                                  clustered_presence=groups is not None, zeros=zeros, pseudocount=pseudocount,
+                                  prevalence=prevalence), hint=MEMORY_HINT)
     x = sub.dense()
     y, info = log_ratios(x, sub.units, depth=depth, depth_design=_tested_columns(design), zeros=zeros,
                          pseudocount=pseudocount, winsor=winsor, load=loads)
     info["abundance_depth"] = depth_term
     y, w = _modelled(y)
     correct = bias_correction and loads is None
-    groups = structure.grouping
     model = ("linda" if correct else "absolute" if loads is not None else "clr") + \
         ("-lmm" if groups is not None else "-ols")
     presence = _presence(x, depth if presence_depth and sub.units == "counts" else None, structure, n_jobs) \
@@ -549,7 +586,7 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
         fits = bias_corrected(_fitter(design, design.matrix, structure, w), y, correct=correct, keep=bool(specs))
         omnibus_fits = [omnibus_f([fits[r] for r in o.rows], list(o.matrix)) for o in specs]
         fits = [replace(f, fit=None, weights=None) for f in fits]  # release the residuals before the next model
-        summary = group_summary(x / depth[:, None], group_labels(design), list(sub.feature_ids))
+        summary = group_summary(x, group_labels(design), list(sub.feature_ids), depth=depth)
         n_used = None if w is None else w.sum(axis=0)
         table = _frames(design, fits, sub, summary, model=model, scale=info["scale"], prevalence=False, n=n_used)
         prev, tests = _prevalence_table(design, presence, sub, summary, specs) if presence else (None, None)

@@ -140,22 +140,38 @@ def fittable(info: np.ndarray, n_used: np.ndarray, p: int) -> np.ndarray:
     return ok
 
 
+#: Elements of one samples × features work array of :func:`wls`: features are fitted in column chunks, so the
+#: temporaries stay at n × chunk whatever the number of features (one chunk, i.e. one pass, for small tables).
+WLS_CHUNK = 2**23
+
+
 def wls(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> OLSFit:
     """Least squares of each column of *y* on *x* using only the samples where the 0/1 mask *w* is set.
 
     Features whose modelled samples cannot support the design (fewer than ``p + 2``, or a design that is
     singular on them — e.g. present in one group only) get NaN coefficients and are reported as not fitted.
+    Features are fitted in column chunks of :data:`WLS_CHUNK` elements (every feature's fit is its own).
     """
     n, p = x.shape
-    wf = w.astype(float)
-    info = (wf.T @ (x[:, :, None] * x[:, None, :]).reshape(n, p * p)).reshape(-1, p, p)
-    n_used = wf.sum(axis=0)
-    ok = fittable(info, n_used, p)
-    info[~ok] = np.eye(p)
-    inv = np.linalg.inv(info)
-    coef = np.einsum("jpq,qj->pj", inv, x.T @ np.where(w, y, 0.0))
-    resid = np.where(w & ok[None, :], y - x @ coef, 0.0)
-    coef[:, ~ok] = np.nan
+    m = y.shape[1]
+    xx = (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
+    coef, resid = np.empty((p, m)), np.empty((n, m))
+    inv, n_used, ok = np.empty((m, p, p)), np.empty(m), np.empty(m, dtype=bool)
+    width = max(1, WLS_CHUNK // max(n, 1))
+    for lo in range(0, m, width):
+        cols = slice(lo, min(lo + width, m))
+        wc, yc = w[:, cols], y[:, cols]
+        wf = wc.astype(float)
+        info = (wf.T @ xx).reshape(-1, p, p)
+        n_used[cols] = wf.sum(axis=0)
+        okc = fittable(info, n_used[cols], p)
+        info[~okc] = np.eye(p)
+        del wf
+        invc = np.linalg.inv(info)
+        cc = np.einsum("jpq,qj->pj", invc, x.T @ np.where(wc, yc, 0.0))
+        resid[:, cols] = np.where(wc & okc[None, :], yc - x @ cc, 0.0)
+        cc[:, ~okc] = np.nan
+        coef[:, cols], inv[cols], ok[cols] = cc, invc, okc
     return OLSFit(coef, resid, inv, n_used, ok)
 
 

@@ -30,6 +30,7 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..errors import DesignError
 from ._linmod import TermFit, fittable
@@ -72,12 +73,11 @@ class BlockStats:
         return cls(xtx, x.T @ yw, np.einsum("ij,ij->j", yw, yw), sx, ind @ yw, ind @ wf, wf.sum(axis=0))
 
 
-def indicator(blocks: np.ndarray) -> np.ndarray:
-    """G × n 0/1 matrix: which samples belong to which block."""
+def indicator(blocks: np.ndarray) -> sparse.csr_array:
+    """G × n 0/1 matrix (sparse: n non-zeros, never G × n numbers): which samples belong to which block."""
     codes, _ = pd.factorize(pd.Series(blocks))
-    ind = np.zeros((int(codes.max()) + 1, len(codes)))
-    ind[codes, np.arange(len(codes))] = 1.0
-    return ind
+    n = len(codes)
+    return sparse.csr_array((np.ones(n), (codes, np.arange(n))), shape=(int(codes.max()) + 1, n))
 
 
 @dataclass(frozen=True)

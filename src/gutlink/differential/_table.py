@@ -33,16 +33,35 @@ OMNIBUS_COLUMNS = ["feature_id", "lineage", "term", "comparison", "test", "stati
                    "q_value", "model", "n"]
 
 
-def group_summary(rel: np.ndarray, labels: pd.Series | None, features: Sequence[str]) -> pd.DataFrame:
-    """Prevalence (fraction of samples with the feature) and mean relative abundance, overall or per group."""
+#: Elements of one work array of :func:`group_summary` (features are summarised in column chunks).
+SUMMARY_CHUNK = 2**22
+
+
+def group_summary(rel: np.ndarray, labels: pd.Series | None, features: Sequence[str], *,
+                  depth: np.ndarray | None = None) -> pd.DataFrame:
+    """Prevalence (fraction of samples with the feature) and mean relative abundance, overall or per group.
+
+    With *depth* (per-sample totals), *rel* holds the abundances and the proportions ``rel / depth`` are formed
+    a chunk of features at a time (no second samples × features array).
+    """
+    n, m = rel.shape
+    lab = None if labels is None else np.asarray(labels, dtype=str)
+    levels = [None] if labels is None else list(dict.fromkeys(labels.astype(str)))
+    rows = [slice(None) if lv is None else np.flatnonzero(lab == lv) for lv in levels]
+    prev = np.empty((len(levels), m))
+    mean = np.empty((len(levels), m))
+    width = max(1, SUMMARY_CHUNK // max(n, 1))
+    for lo in range(0, m, width):
+        cols = slice(lo, min(lo + width, m))
+        for k, r in enumerate(rows):
+            part = rel[r, cols] if depth is None else rel[r, cols] / depth[r, None]
+            prev[k, cols] = (part > 0).mean(axis=0)
+            mean[k, cols] = part.mean(axis=0)
+    index = pd.Index(features, name="feature_id")
     if labels is None:
-        return pd.DataFrame({"prevalence": (rel > 0).mean(axis=0), "mean_abundance": rel.mean(axis=0)},
-                            index=pd.Index(features, name="feature_id"))
-    lab = np.asarray(labels, dtype=str)
-    levels = list(dict.fromkeys(labels.astype(str)))
-    prev = {f"prevalence_{lv}": (rel[lab == lv] > 0).mean(axis=0) for lv in levels}
-    mean = {f"mean_abundance_{lv}": rel[lab == lv].mean(axis=0) for lv in levels}
-    return pd.DataFrame({**prev, **mean}, index=pd.Index(features, name="feature_id"))
+        return pd.DataFrame({"prevalence": prev[0], "mean_abundance": mean[0]}, index=index)
+    return pd.DataFrame({**{f"prevalence_{lv}": prev[k] for k, lv in enumerate(levels)},
+                         **{f"mean_abundance_{lv}": mean[k] for k, lv in enumerate(levels)}}, index=index)
 
 
 def lineages(taxonomy: pd.DataFrame) -> pd.Series:

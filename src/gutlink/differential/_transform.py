@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import DesignError
 
-__all__ = ["ZeroHandling", "log_ratios", "reference", "winsorize"]
+__all__ = ["ZeroHandling", "log_ratios", "reference", "winsorize", "work_bytes"]
 
 ZeroHandling = Literal["exclude", "adaptive", "pseudocount", "imputation"]
 #: |correlation| between a tested design column and log depth above which zeros are imputed (LinDA's corr.cut).
@@ -95,19 +95,73 @@ def depth_correlation(depth: np.ndarray, design: np.ndarray | None) -> float:
     return best
 
 
-def _nonzero(rel: np.ndarray, winsor: float, load: np.ndarray | None) -> tuple[np.ndarray, dict[str, Any]]:
-    present = rel > 0
-    rel = winsorize(rel, winsor, present)
-    with np.errstate(divide="ignore"):
-        logp = np.where(present, np.log2(np.where(present, rel, 1.0)), np.nan)
+#: Elements of one work array of the default (non-zero values) path: features are transformed in column chunks
+#: and the per-sample reference computed in row chunks of about this size, so the only samples × features arrays
+#: are the input and the output (memory: :func:`work_bytes`).
+CHUNK_ELEMENTS = 2**22
+
+
+def _spans(total: int, size: int) -> list[slice]:
+    size = max(1, size)
+    return [slice(lo, min(lo + size, total)) for lo in range(0, total, size)]
+
+
+def _nonzero(x: np.ndarray, depth: np.ndarray, winsor: float,
+             load: np.ndarray | None) -> tuple[np.ndarray, dict[str, Any]]:
+    """log2 of the (winsorised) non-zero proportions ``x / depth``, NaN where zero, minus the zero-free reference.
+
+    Column chunks (winsorisation is per feature) write into one output; the reference is a median per sample,
+    computed in row chunks; each value is the one the whole-matrix arithmetic gives.
+    """
+    n, m = x.shape
+    out = np.empty((n, m))
+    for cols in _spans(m, CHUNK_ELEMENTS // max(n, 1)):
+        rel = x[:, cols] / depth[:, None]
+        present = rel > 0
+        rel = winsorize(rel, winsor, present)
+        with np.errstate(divide="ignore"):
+            out[:, cols] = np.where(present, np.log2(np.where(present, rel, 1.0)), np.nan)
     info: dict[str, Any] = {"abundance": "non-zero values",
                             "zero_handling": "excluded: abundance is modelled where the feature is present; "
                                              "presence / absence by the prevalence model"}
     if load is not None:
         info["scale"] = "absolute (log2 proportion × load), non-zero values"
-        return logp + np.log2(load)[:, None], info
+        out += np.log2(load)[:, None]
+        return out, info
     info["scale"] = "log2 ratio to the sample's zero-free reference, non-zero values"
-    return logp - reference(np.nan_to_num(logp), present)[:, None], info
+    out -= _reference_of(out)[:, None]
+    return out, info
+
+
+def _reference_of(logp: np.ndarray) -> np.ndarray:
+    """:func:`reference` of log proportions with NaN where a feature is absent, in chunks (no n × m temporary)."""
+    n, m = logp.shape
+    counts, total = np.zeros(m), np.zeros(m)
+    for cols in _spans(m, CHUNK_ELEMENTS // max(n, 1)):
+        part = logp[:, cols]
+        present = np.isfinite(part)
+        counts[cols] = present.sum(axis=0)
+        total[cols] = np.where(present, part, 0.0).sum(axis=0)
+    centre = total / np.maximum(counts, 1)
+    out = np.zeros(n)
+    for rows in _spans(n, CHUNK_ELEMENTS // max(m, 1)):
+        part = logp[rows]
+        present = np.isfinite(part)
+        dev = np.where(present, part - centre[None, :], np.nan)
+        has = present.any(axis=1)
+        block = np.zeros(part.shape[0])
+        block[has] = np.nanmedian(dev[has], axis=1)
+        out[rows] = block
+    return out
+
+
+def work_bytes(n: int, m: int, zeros: ZeroHandling = "exclude", pseudocount: float | None = None) -> int:
+    """Peak bytes :func:`log_ratios` allocates for *n* samples × *m* features beyond its input: the float64 output,
+    plus chunk work arrays on the default path, or four whole-matrix temporaries when zeros are floored."""
+    whole = n * m * 8
+    if zeros == "exclude" and pseudocount is None:
+        return whole + 6 * min(CHUNK_ELEMENTS, n * m) * 8
+    return 5 * whole
 
 
 def _relative_floored(rel: np.ndarray, normalise: bool) -> np.ndarray:
@@ -165,7 +219,7 @@ def log_ratios(x: np.ndarray, units: str, *, depth: np.ndarray | None = None,
         raise DesignError(f"{int((depth <= 0).sum())} sample(s) have all-zero abundances; drop them first "
                           "(Cohort.drop_empty_samples).")
     if zeros == "exclude" and pseudocount is None:
-        y, kept = _nonzero(x / depth[:, None], winsor, load)
+        y, kept = _nonzero(x, depth, winsor, load)
         return y, {**kept, "winsor": winsor, "log_base": 2, "depth_correlation": None}
     corr = depth_correlation(depth, depth_design) if units == "counts" else 0.0
     p = winsorize(x / depth[:, None], winsor) * depth[:, None]
