@@ -18,8 +18,9 @@ from .knowledge import (
     seed_review,
 )
 from .markers import MarkerResult, censored_scores, marker_association, parse_marker
+from .mediation import MediationResult, mediation
 from .scores import GuildScoresResult, guild_scores
 
 __all__ = ["BARRIER_ERODING", "BARRIER_PROTECTIVE", "GUILDS", "FeatureGuilds", "GuildScoresResult", "GuildTestResult",
-           "MarkerResult", "assign_features", "censored_scores", "feature_names", "guild_scores", "guild_table", "guild_test", "knowledge_provenance",
-           "knowledge_version", "marker_association", "parse_marker", "seed_review"]
+           "MarkerResult", "MediationResult", "assign_features", "censored_scores", "feature_names", "guild_scores", "guild_table", "guild_test", "knowledge_provenance",
+           "knowledge_version", "marker_association", "mediation", "parse_marker", "seed_review"]

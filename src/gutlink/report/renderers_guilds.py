@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
+from markupsafe import Markup
 
-from ..guilds import GuildScoresResult, GuildTestResult, MarkerResult
+from ..guilds import GuildScoresResult, GuildTestResult, MarkerResult, MediationResult
 from ..guilds.scores import BALANCE
 from .context import Context, Section
 from .export import tables
@@ -93,3 +94,44 @@ def _(result: MarkerResult, ctx: Context) -> list[Section]:
 @tables.register
 def _(result: MarkerResult) -> dict[str, pd.DataFrame]:
     return {"markers.tsv": result.table}
+
+
+_MEDIATION = """<p class="lead">{{ verdict }}</p>
+<table id="mediation-effects">
+<caption>{{ r.exposure }} → {{ r.mediator }} → {{ r.outcome }}{% if r.covariates %}, adjusted for
+{{ r.covariates|join(", ") }}{% endif %}: product of coefficients, {{ r.n_boot }} bootstrap draws of
+{{ r.resampled }} (percentile 95% intervals).</caption>
+<thead><tr><th scope="col">Effect</th><th scope="col" class="num">Estimate</th><th scope="col">95% CI</th>
+<th scope="col" class="num">p (bootstrap)</th></tr></thead>
+<tbody>
+{% for t in rows %}<tr><td>{{ t.effect }}</td><td class="num">{{ "%.4g"|format(t.estimate) }}</td>
+<td>{{ "%.4g"|format(t.ci_low) }} to {{ "%.4g"|format(t.ci_high) }}</td><td class="num">{{ "%.2g"|format(t.p_value) }}</td></tr>
+{% endfor %}</tbody></table>
+<p class="note">Read with its assumptions, none of which the data check:</p>
+<ul>{% for a in r.assumptions %}<li>{{ a }}</li>{% endfor %}</ul>
+{% for note in r.notes %}<p class="note">{{ note }}</p>
+{% endfor %}"""
+
+
+def _mediation_verdict(r: MediationResult) -> str:
+    ind = r.table.set_index("effect").loc["indirect"]
+    path = f"{r.exposure} → {r.mediator} → {r.outcome}"
+    if ind["ci_low"] > 0 or ind["ci_high"] < 0:
+        share = ("" if not pd.notna(r.proportion_mediated)
+                 else f", {r.proportion_mediated:.0%} of the total effect")
+        return (f"Indirect effect through {r.mediator}: {ind['estimate']:.3g} (95% CI {ind['ci_low']:.3g} to "
+                f"{ind['ci_high']:.3g}{share}) — consistent with {path}, not proof of it (see the assumptions).")
+    return (f"No evidence of an indirect effect through {r.mediator}: {ind['estimate']:.3g} (95% CI "
+            f"{ind['ci_low']:.3g} to {ind['ci_high']:.3g}) includes 0.")
+
+
+@render.register
+def _(result: MediationResult, ctx: Context) -> list[Section]:
+    body = Markup(ctx.env.from_string(_MEDIATION).render(r=result, rows=result.table.to_dict(orient="records"),
+                                                         verdict=_mediation_verdict(result)))
+    return [Section("mediation", "Mediation", body)]
+
+
+@tables.register
+def _(result: MediationResult) -> dict[str, pd.DataFrame]:
+    return {"mediation.tsv": result.table}
