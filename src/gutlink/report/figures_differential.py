@@ -17,11 +17,16 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from markupsafe import Markup
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Annotation, Text
+from matplotlib.transforms import Bbox
 
 from .figures import PALETTE
 from .svg import figure_svg, mpl_text
@@ -29,8 +34,8 @@ from .svg import figure_svg, mpl_text
 __all__ = ["display_name", "forest_figure", "meta_forest_figure", "taxon_name", "volcano_figure"]
 
 UP, DOWN, NEUTRAL = PALETTE[1], PALETTE[0], "#9aa3ad"
-#: Most labelled points in a volcano plot (the smallest q-values).
-MAX_LABELS = 12
+#: Most labelled points in a volcano plot, and how many of the smallest q-values are tried for a free place.
+MAX_LABELS, MAX_CANDIDATES = 12, 30
 
 
 def taxon_name(feature: object) -> str:
@@ -75,30 +80,63 @@ def _draw_volcano(fig: Figure, table: pd.DataFrame, alpha: float, xlabel: str) -
     ax.scatter(x, y, s=np.where(sig, 26, 12), c=list(colours), alpha=0.85, edgecolors="white", linewidths=0.4)
     ax.axhline(-np.log10(alpha), color="#444444", ls="--", lw=0.8)
     ax.axvline(0, color="#dddddd", lw=0.8, zorder=0)
-    _label_points(ax, x, y, tab["feature_id"].to_numpy(), np.argsort(-y)[: min(MAX_LABELS, int(sig.sum()))])
+    ax.margins(x=0.12, y=0.1)  # room for the outermost labels
     ax.set_xlabel(mpl_text(xlabel, 60))
     ax.set_ylabel("−log10 q")
-    ax.text(0.99, 0.01, f"dashed: q = {alpha:g}", transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
-            color="#555555")
+    note = ax.text(0.99, 0.01, f"dashed: q = {alpha:g}", transform=ax.transAxes, ha="right", va="bottom",
+                   fontsize=7, color="#555555")
+    order = np.argsort(-y, kind="stable")
+    _label_points(ax, x, y, tab["feature_id"].to_numpy(), order[sig[order]][:MAX_CANDIDATES], keep_clear=[note])
 
 
-def _label_points(ax: Axes, x: np.ndarray, y: np.ndarray, names: np.ndarray, chosen: np.ndarray) -> None:
-    """Name the *chosen* points, outward from zero, moving labels down so that none overlaps the one above; a
-    label that would leave the plot (below the axis) is dropped rather than drawn over another."""
-    top = max(float(np.nanmax(y)), 1.0)
-    gap = 0.055 * top
-    span = max(float(np.nanmax(np.abs(x))), 1e-9)
-    for side in (-1, 1):
-        placed = np.inf
-        for i in sorted((i for i in chosen if (x[i] >= 0) == (side > 0)), key=lambda i: -y[i]):
-            ty = min(y[i], placed - gap)
-            if ty < 0.5 * gap:
+#: Label offsets tried around each point, in points (right, left, above, below, then the diagonals, then farther).
+_OFFSETS = [(dx * r, dy * r) for r in (6, 14, 24) for dx, dy in
+            ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, 1), (1, -1), (-1, -1))]
+
+
+def _overlaps(box: Bbox, placed: list[Bbox]) -> bool:
+    return any(box.overlaps(other) for other in placed)
+
+
+def _label_points(ax: Axes, x: np.ndarray, y: np.ndarray, names: np.ndarray, chosen: np.ndarray, *,
+                  keep_clear: Sequence[Text] = (), most: int = MAX_LABELS) -> list[Annotation]:
+    """Name the *chosen* points (most significant first) by greedy placement: each label takes the first offset
+    around its point whose box overlaps no label already placed, no labelled point and stays inside the axes;
+    a label with no free place is dropped rather than drawn over another; at most *most* are drawn, and none
+    covers the texts of *keep_clear*. Returns the labels drawn.
+
+    The figure's layout is fixed first (and then frozen), so the boxes measured here are the boxes drawn.
+    """
+    fig = ax.get_figure(root=True)
+    if not isinstance(fig, Figure) or not len(chosen):
+        return []
+    renderer = FigureCanvasAgg(fig).get_renderer()  # measures text as the SVG will draw it (same dpi and fonts)
+    fig.draw_without_rendering()  # run constrained layout once, then keep it
+    fig.set_layout_engine("none")
+    inside = ax.get_window_extent(renderer)
+    points = ax.transData.transform(np.column_stack([x[chosen], y[chosen]]))
+    placed: list[Bbox] = [Bbox.from_extents(px - 3, py - 3, px + 3, py + 3) for px, py in points]
+    placed += [t.get_window_extent(renderer) for t in keep_clear]
+    drawn: list[Annotation] = []
+    for i in chosen:
+        if len(drawn) >= most:
+            break
+        text = ax.annotate(display_name(names[i], 28), (x[i], y[i]), xytext=(0, 0), textcoords="offset points",
+                           fontsize=7, color="#222222", va="center", ha="left",
+                           arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.5, "shrinkA": 0,
+                                       "shrinkB": 2})
+        for dx, dy in _OFFSETS:
+            text.set_position((dx, dy))
+            text.set_horizontalalignment("left" if dx > 0 else "right" if dx < 0 else "center")
+            text.update_positions(renderer)
+            box = Text.get_window_extent(text, renderer).padded(1.0)  # the text, not its leader line
+            if inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1) and not _overlaps(box, placed):
+                placed.append(box)
+                drawn.append(text)
                 break
-            placed = ty
-            ax.annotate(display_name(names[i], 28), (x[i], y[i]), xytext=(x[i] + side * 0.06 * span, ty),
-                        textcoords="data", fontsize=7, color="#222222", va="center",
-                        ha="left" if side > 0 else "right",
-                        arrowprops={"arrowstyle": "-", "color": "#999999", "lw": 0.5})
+        else:
+            text.remove()
+    return drawn
 
 
 def volcano_figure(table: pd.DataFrame, *, alpha: float, fig_id: str, title: str, xlabel: str) -> Markup:

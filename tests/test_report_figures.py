@@ -1,0 +1,68 @@
+"""The paper figures of the report: volcano labels never overlap, composition bars, per-level PCoA and per-taxon
+abundance plots drawn from the result's own numbers."""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.text import Annotation, Text
+
+from gutlink.report.figures_differential import _draw_volcano, volcano_figure
+from gutlink.report.svg import style
+
+
+def _crowded(n: int = 300, n_sig: int = 80, seed: int = 0) -> pd.DataFrame:
+    """Many significant taxa packed close together (the hard case for labels)."""
+    rng = np.random.default_rng(seed)
+    effect = np.r_[rng.normal(2.0, 0.15, n_sig // 2), rng.normal(-2.0, 0.15, n_sig // 2), rng.normal(0, 1, n - n_sig)]
+    q = np.r_[10 ** -rng.uniform(3, 4, n_sig), rng.uniform(0.06, 1, n - n_sig)]
+    return pd.DataFrame({"feature_id": [f"g__Genus_number_{i}" for i in range(n)], "effect": effect, "q_value": q})
+
+
+def _label_boxes(table: pd.DataFrame):
+    with style():
+        fig = Figure(figsize=(5.6, 4.2), layout="constrained")
+        _draw_volcano(fig, table, 0.05, "log2 fold change")
+        fig.savefig(io.StringIO(), format="svg")  # the final layout, as the report draws it
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        ax = fig.axes[0]
+        labels = [t for t in ax.texts if isinstance(t, Annotation)]
+        for t in labels:
+            t.update_positions(renderer)
+        return [Text.get_window_extent(t, renderer) for t in labels], ax.get_window_extent(renderer), labels
+
+
+def _overlapping(boxes) -> list[tuple[int, int]]:
+    return [(i, j) for (i, a), (j, b) in itertools.combinations(enumerate(boxes), 2) if a.overlaps(b)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_volcano_labels_do_not_overlap(seed: int) -> None:
+    boxes, axes_box, labels = _label_boxes(_crowded(seed=seed))
+    assert len(labels) >= 6, "the crowded volcano should still name several taxa"
+    assert _overlapping(boxes) == []
+    for b in boxes:  # inside the plot
+        assert axes_box.x0 <= b.x0 and b.x1 <= axes_box.x1 and axes_box.y0 <= b.y0 and b.y1 <= axes_box.y1
+
+
+def test_the_overlap_check_can_fail() -> None:
+    """Labels all put beside their points (the naive placement) do overlap on the same data."""
+    boxes, _, labels = _label_boxes(_crowded())
+    renderer = FigureCanvasAgg(labels[0].get_figure(root=True)).get_renderer()
+    for t in labels:
+        t.set_position((4, 0))
+        t.update_positions(renderer)
+    assert _overlapping([Text.get_window_extent(t, renderer) for t in labels])
+
+
+def test_volcano_names_the_most_significant() -> None:
+    tab = _crowded()
+    svg = str(volcano_figure(tab, alpha=0.05, fig_id="fig-v", title="v", xlabel="x"))
+    top = tab.sort_values("q_value").iloc[0]["feature_id"].removeprefix("g__").replace("_", " ")
+    assert top in svg
