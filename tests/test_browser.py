@@ -49,7 +49,7 @@ def franzosa_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[LinkResul
 
 def _expected_figures(res: LinkResult) -> list[str]:
     alpha = [f"fig-alpha-{m}" for m in res.alpha.values.columns if m != "group_label"]
-    diff = [] if res.differential is None else ["fig-volcano", "fig-forest"]
+    diff = [] if res.differential is None else ["fig-volcano", "fig-forest", "fig-composition"]
     diff += [] if res.prediction is None else ["fig-roc", "fig-calibration", "fig-importance"]
     lit = res.literature
     diff += ["fig-literature-studies"] if lit is not None and lit.verdict != "not assessable" and len(lit.studies) else []

@@ -89,7 +89,7 @@ def nan_result(result: LinkResult) -> LinkResult:
 # ----------------------------------------------------------------------------- an HTML inspector
 def _expected_figures(res: LinkResult) -> set[str]:
     alpha = {f"fig-alpha-{m}" for m in res.alpha.values.columns if m != "group_label"}
-    diff = set() if res.differential is None else {"fig-volcano", "fig-forest"}
+    diff = set() if res.differential is None else {"fig-volcano", "fig-forest", "fig-composition"}
     diff |= set() if res.prediction is None else {"fig-roc", "fig-calibration", "fig-importance"}
     lit = res.literature
     diff |= {"fig-literature-studies"} if lit is not None and lit.verdict != "not assessable" and len(lit.studies) else set()

@@ -66,3 +66,66 @@ def test_volcano_names_the_most_significant() -> None:
     svg = str(volcano_figure(tab, alpha=0.05, fig_id="fig-v", title="v", xlabel="x"))
     top = tab.sort_values("q_value").iloc[0]["feature_id"].removeprefix("g__").replace("_", " ")
     assert top in svg
+
+
+# ----------------------------------------------------------------------------- composition, levels, top taxa
+@pytest.fixture(scope="module")
+def ibd():
+    """PRISM CD + UC vs controls, with the per-sample figure data link can keep in ``extra``."""
+    import dataclasses
+
+    from gutlink.datasets import franzosa2019
+    from gutlink.link import link
+    from gutlink.report.plotdata import figure_data
+
+    cohort = franzosa2019()
+    res = link(cohort, group="Diagnosis", case=["CD", "UC"], control="Control", n_permutations=99,
+               metrics=("braycurtis",), guilds=False, literature=False, rng=0)
+    data = figure_data(cohort, group="Diagnosis", differential=res.differential)
+    return cohort, res, dataclasses.replace(res, extra={**res.extra, **data})
+
+
+def test_composition_table_is_the_per_genus_sum_of_the_group_means(ibd) -> None:
+    from gutlink.report.figures_paper import OTHER, composition_table, genus_of
+
+    _, res, _ = ibd
+    tab = res.differential.table
+    tab = tab[tab["term"] == res.differential.terms[0]]
+    comp = composition_table(tab, top=5)
+    assert list(comp.index) == ["case", "control"] and comp.shape[1] == 6 and comp.columns[-1] == OTHER
+    np.testing.assert_allclose(comp.sum(axis=1), 1.0)
+    genus = tab.apply(lambda r: genus_of(r["feature_id"], r["lineage"]), axis=1)
+    by_hand = tab.groupby(genus)["mean_abundance_case"].sum()
+    for g in comp.columns[:-1]:
+        assert comp.loc["case", g] == pytest.approx(by_hand[g])
+    means = tab.groupby(genus)[["mean_abundance_case", "mean_abundance_control"]].sum().mean(axis=1)
+    assert set(comp.columns[:-1]) == set(means.sort_values(ascending=False).index[:5])
+
+
+def test_link_page_has_the_paper_figures(ibd) -> None:
+    from _html import Page
+
+    from gutlink.report import render_html
+
+    cohort, bare, res = ibd
+    page = Page(render_html(res))
+    assert {"fig-composition", "fig-pcoa-levels", "fig-top-taxa"} <= set(page.figures)
+    html = render_html(res)
+    levels = cohort.metadata["Diagnosis"].astype(str).reindex(bare.alpha.values.index).value_counts()
+    for level, n in levels.items():  # every case level in the legend, with its count
+        assert f"{level} (n = {n})" in html
+    plain = Page(render_html(bare))  # without the per-sample data, only the composition (nothing claimed)
+    assert "fig-composition" in plain.figures and not {"fig-pcoa-levels", "fig-top-taxa"} & set(plain.figures)
+
+
+def test_top_taxa_plots_show_the_data(ibd) -> None:
+    from gutlink.report import render_html
+
+    _, _, res = ibd
+    values = res.extra["top_abundance"]
+    labels = res.alpha.values["group_label"].astype(str)
+    first = values.columns[0]
+    v = values[first].reindex(labels.index)
+    for group in ("case", "control"):  # the absent counts drawn are the data's
+        absent, n = int((v[labels == group] == 0).sum()), int((labels == group).sum())
+        assert f"{absent}/{n}" in render_html(res)

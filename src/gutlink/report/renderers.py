@@ -6,6 +6,7 @@ autoescaped templates, figures as inline SVG). A new analysis adds one ``@render
 
 from __future__ import annotations
 
+import dataclasses
 from functools import singledispatch
 from typing import Any
 
@@ -24,6 +25,7 @@ from .figures import box_strip_figure, pcoa_figure
 from .figures_differential import forest_figure, meta_forest_figure, taxon_name, volcano_figure
 from .fmt import fmt_name
 from .overview import overview_section, reproduce_section
+from .renderers_paper import composition_block, levels_pcoa_block, top_taxa_section
 
 __all__ = ["DISPERSION_P", "differential_section", "link_layers", "meta_section", "render"]
 
@@ -310,8 +312,9 @@ def _beta_section(result: LinkResult, ctx: Context) -> Section:
     pcoas = [s for o in result.ordinations.values() for s in render(o, ctx)]
     children = [permanova_section(list(result.permanova.values()), ctx),
                 permdisp_section(list(result.permdisp.values()), ctx)]
-    body = ctx.render("beta.html.j2", pcoas=pcoas)
-    figs = tuple(f for s in pcoas for f in s.figures)
+    blocks = [b for b in (composition_block(result, ctx), levels_pcoa_block(result, ctx)) if b is not None]
+    body = ctx.render("beta.html.j2", pcoas=pcoas, extra=[b for b, _ in blocks])
+    figs = tuple(f for s in pcoas for f in s.figures) + tuple(f for _, f in blocks)
     return Section("beta", "Community composition (between-sample)", body, figs, tuple(children))
 
 
@@ -325,6 +328,9 @@ def _(result: LinkResult, ctx: Context) -> list[Section]:
     diff = [] if result.differential is None else [differential_section(
         result.differential, ctx, figures=True, tables=True,
         comparison=f"{ctx.name('case')} vs {ctx.name('control')}", label_name="the case/control labels")]
+    top = top_taxa_section(result, ctx)
+    if diff and top is not None:
+        diff = [dataclasses.replace(diff[0], children=(top, *diff[0].children))]
     return [overview_section(result, ctx), *render(result.alpha, ctx), _beta_section(result, ctx),
             *render(result.dysbiosis, ctx), *diff, *_prediction_sections(result, ctx),
             *[s for layer in link_layers(result) for s in render(layer, ctx)], _tests_section(result, ctx),
