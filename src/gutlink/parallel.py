@@ -6,6 +6,11 @@ shared arrays), or on a Dask ``distributed`` cluster, and returns the results in
 depends on the number of workers. *func* is sent to each worker once (a :func:`functools.partial` carrying large
 data is fine, and whatever it caches stays warm across that worker's tasks); tasks are sent one by one.
 
+Steps whose work splits into independent blocks deep inside an analysis (the sample × sample distance blocks,
+the differential model's feature chunks) take their cluster from :func:`on_cluster`, so one ``with
+on_cluster("tcp://host:8786"):`` around a whole analysis sends each of them to that cluster (one client for all)
+without threading a scheduler argument through every function; :func:`current_scheduler` is what they ask.
+
 Examples
 --------
 >>> run_tasks(abs, [-1, -2, 3], n_jobs=1)
@@ -14,6 +19,9 @@ Examples
 [1, 2, 3]
 >>> resolve_jobs(1), resolve_jobs(-1) >= 1
 (1, True)
+>>> with on_cluster(None):
+...     current_scheduler() is None
+True
 """
 
 from __future__ import annotations
@@ -22,13 +30,14 @@ import contextlib
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import joblib
 
 from .errors import DesignError
 
-__all__ = ["Backend", "dask_client", "resolve_jobs", "run_tasks"]
+__all__ = ["Backend", "current_scheduler", "dask_client", "on_cluster", "resolve_jobs", "run_tasks"]
 
 Backend = Literal["processes", "threads"]
 OnDone = Callable[[int, Any], None]
@@ -40,6 +49,7 @@ NO_DISTRIBUTED = ("a Dask scheduler was given but the optional 'distributed' pac
 
 _STATE: dict[int, Callable[[Any], Any]] = {}  # token -> func: in each worker process, and in the parent meanwhile
 _TOKENS = itertools.count()
+_CLUSTER: ContextVar[Any] = ContextVar("gutlink_cluster", default=None)
 
 
 def resolve_jobs(n_jobs: int) -> int:
@@ -84,8 +94,37 @@ def dask_client(scheduler: Any) -> Iterator[Any]:
         client.close()
 
 
+@contextlib.contextmanager
+def on_cluster(scheduler: Any) -> Iterator[Any]:
+    """Run the blocked steps inside the block (distance blocks, differential feature chunks) on a Dask cluster.
+
+    *scheduler* is an address (``'tcp://host:8786'``), a cluster or a ``Client`` (see :func:`dask_client`; one
+    client serves every step and is closed on exit when made here); None leaves them on local cores. Yields the
+    client (or None).
+    """
+    if scheduler is None:
+        token = _CLUSTER.set(None)
+        try:
+            yield None
+        finally:
+            _CLUSTER.reset(token)
+        return
+    with dask_client(scheduler) as client:
+        token = _CLUSTER.set(client)
+        try:
+            yield client
+        finally:
+            _CLUSTER.reset(token)
+
+
+def current_scheduler() -> Any:
+    """The ``Client`` of the innermost :func:`on_cluster` block, or None (local cores)."""
+    return _CLUSTER.get()
+
+
 def run_tasks(func: Callable[[Any], Any], tasks: Iterable[Any], *, n_jobs: int = 1,
-              backend: Backend = "processes", scheduler: Any = None, on_done: OnDone | None = None) -> list[Any]:
+              backend: Backend = "processes", scheduler: Any = None, on_done: OnDone | None = None,
+              keep: bool = True) -> list[Any]:
     """``[func(t) for t in tasks]`` on *n_jobs* local workers or on a Dask *scheduler*, results in task order.
 
     Parameters
@@ -106,6 +145,9 @@ def run_tasks(func: Callable[[Any], Any], tasks: Iterable[Any], *, n_jobs: int =
     on_done
         Called in the calling process as ``on_done(index, result)`` as each task finishes (in completion order),
         e.g. for progress.
+    keep
+        Keep the results (default). ``False``: each result is dropped once *on_done* has had it (e.g. a block
+        written into an output array), so the results never need memory all at once; the list holds None.
 
     Returns
     -------
@@ -117,21 +159,25 @@ def run_tasks(func: Callable[[Any], Any], tasks: Iterable[Any], *, n_jobs: int =
     tasks = list(tasks)
     jobs = min(resolve_jobs(n_jobs), max(len(tasks), 1))
     if scheduler is not None:
-        return _on_dask(func, tasks, scheduler, on_done)
+        return _on_dask(func, tasks, scheduler, on_done, keep)
     if jobs == 1 or len(tasks) <= 1:
-        return _serial(func, tasks, on_done)
+        return _serial(func, tasks, on_done, keep)
     if backend == "threads":
         parallel = joblib.Parallel(n_jobs=jobs, backend="threading", return_as="generator_unordered")
-        return _collect(parallel(joblib.delayed(_indexed)(func, i, t) for i, t in enumerate(tasks)), tasks, on_done)
-    return _on_processes(func, tasks, jobs, on_done)
+        return _collect(parallel(joblib.delayed(_indexed)(func, i, t) for i, t in enumerate(tasks)), tasks, on_done,
+                        keep)
+    return _on_processes(func, tasks, jobs, on_done, keep)
 
 
-def _serial(func: Callable[[Any], Any], tasks: Sequence[Any], on_done: OnDone | None) -> list[Any]:
+def _serial(func: Callable[[Any], Any], tasks: Sequence[Any], on_done: OnDone | None,
+            keep: bool = True) -> list[Any]:
     out = []
     for i, task in enumerate(tasks):
-        out.append(func(task))
+        result = func(task)
         if on_done is not None:
-            on_done(i, out[-1])
+            on_done(i, result)
+        out.append(result if keep else None)
+        del result
     return out
 
 
@@ -139,13 +185,15 @@ def _indexed(func: Callable[[Any], Any], i: int, task: Any) -> tuple[int, Any]:
     return i, func(task)
 
 
-def _collect(pairs: Iterable[tuple[int, Any]], tasks: Sequence[Any], on_done: OnDone | None) -> list[Any]:
+def _collect(pairs: Iterable[tuple[int, Any]], tasks: Sequence[Any], on_done: OnDone | None,
+             keep: bool = True) -> list[Any]:
     """Results from ``(index, result)`` pairs arriving in completion order, back in task order."""
     out: dict[int, Any] = {}
     for i, result in pairs:
-        out[i] = result
         if on_done is not None:
             on_done(i, result)
+        out[i] = result if keep else None
+        del result
     return [out[i] for i in range(len(tasks))]
 
 
@@ -159,23 +207,34 @@ def _run_installed(token: int, i: int, task: Any) -> tuple[int, Any]:
     return i, _STATE[token](task)
 
 
-def _on_processes(func: Callable[[Any], Any], tasks: Sequence[Any], jobs: int, on_done: OnDone | None) -> list[Any]:
+def _on_processes(func: Callable[[Any], Any], tasks: Sequence[Any], jobs: int, on_done: OnDone | None,
+                  keep: bool = True) -> list[Any]:
     token = next(_TOKENS)
     _STATE[token] = func  # also here: joblib runs the tasks in this process when it cannot start workers
     try:
         parallel = joblib.Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered",
                                    initializer=_install, initargs=(token, func))
         return _collect(parallel(joblib.delayed(_run_installed)(token, i, t) for i, t in enumerate(tasks)),
-                        tasks, on_done)
+                        tasks, on_done, keep)
     finally:
         _STATE.pop(token, None)
 
 
-def _on_dask(func: Callable[[Any], Any], tasks: Sequence[Any], scheduler: Any, on_done: OnDone | None) -> list[Any]:
+def _on_dask(func: Callable[[Any], Any], tasks: Sequence[Any], scheduler: Any, on_done: OnDone | None,
+             keep: bool = True) -> list[Any]:
     with dask_client(scheduler) as client:
         from distributed import as_completed  # present: dask_client checked it
 
         [shared] = client.scatter([func], broadcast=True, hash=False)  # func to every worker once
         futures = [client.submit(_indexed, shared, i, t, pure=False) for i, t in enumerate(tasks)]
-        pairs = (f.result() for f in as_completed(futures)) if on_done is not None else client.gather(futures)
-        return _collect(pairs, tasks, on_done)
+        if on_done is None and keep:
+            return _collect(client.gather(futures), tasks, None)
+
+        def arrived() -> Iterator[tuple[int, Any]]:
+            for future in as_completed(futures):
+                pair = future.result()
+                if not keep:
+                    future.release()  # the worker's copy of a block already written
+                yield pair
+
+        return _collect(arrived(), tasks, on_done, keep)

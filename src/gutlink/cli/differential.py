@@ -67,6 +67,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--abundance-depth", choices=["auto", "on", "off"], default="auto",
                    help="log sequencing depth as a covariate of both parts (count tables, zeros excluded): auto = "
                         "when it correlates with a tested column (|r| > 0.1)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Dask scheduler address (tcp://HOST:8786): fit the presence model's feature chunks on that "
+                        "cluster (same results)")
     add_design_arguments(p)
     p.set_defaults(handler=run)
 
@@ -126,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     """``gutlink differential``: returns the exit code."""
     from .. import differential, meta  # imported when run, not when the parser is built (start-up time)
     from ..differential import describe_control
+    from ..parallel import on_cluster
     from ..report import write
     from ..report.output import check_destination
     from ..run import Run
@@ -134,12 +138,14 @@ def run(args: argparse.Namespace) -> int:
     cohort, files = load_cohort(args)
     kwargs = _test_kwargs(args)
     design, checks = _checks(args, cohort)
-    result = differential.test(cohort, _formula_with_study(args.formula, args.study), n_shuffles=args.shuffles,
-                               strata=args.strata or args.study, rng=args.seed, **kwargs)
     meta_result = None
-    if args.study:
-        meta_result = meta.by_study(cohort, args.formula, study=args.study, method=args.meta_method,
-                                    test=args.meta_test, **{**kwargs, "omnibus": False})
+    with on_cluster(args.scheduler):  # one client for every fit; an unreachable scheduler is a DesignError
+        result = differential.test(cohort, _formula_with_study(args.formula, args.study), n_shuffles=args.shuffles,
+                                   strata=args.strata or args.study, rng=args.seed, **kwargs)
+        if args.study:
+            meta_result = meta.by_study(cohort, args.formula, study=args.study, method=args.meta_method,
+                                        test=args.meta_test, **{**kwargs, "omnibus": False})
+    if meta_result is not None:
         result = replace(result, meta=meta_result)
     summary: dict[str, Any] = result.to_dict()
     doc = {"differential": summary, "meta_analysis": None if meta_result is None else meta_result.to_dict()}

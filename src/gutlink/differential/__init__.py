@@ -30,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal
@@ -41,6 +42,7 @@ from .. import _memory
 from ..cohort import Cohort
 from ..errors import DesignError
 from ..formula import quote
+from ..parallel import on_cluster
 from ..results import Result, jsonable
 from ._cluster import clustered_tests, presence_design
 from ._design import (
@@ -52,13 +54,13 @@ from ._design import (
     omnibus_terms,
     rebuild,
 )
-from ._linmod import OmnibusFit, TermFit, bias_corrected, ols_terms, omnibus_f
+from ._linmod import WLS_CHUNK, OmnibusFit, TermFit, bias_corrected, ols_terms, omnibus_f
 from ._mixed import check_blocks, lmm_terms
 from ._nested import nested_lmm, nested_lmm_terms
 from ._prevalence import LRTest, prevalence_tests, single_threaded_blas
 from ._shuffle import P_CUT, describe_control, negative_control
 from ._table import COLUMNS, OMNIBUS_COLUMNS, effect_name, group_summary, joint, lineages, omnibus_frame, term_frame
-from ._transform import DEPTH_CORRELATION_CUT, ZeroHandling, depth_correlation, log_ratios
+from ._transform import DEPTH_CORRELATION_CUT, ZeroHandling, depth_correlation, log_ratios, work_bytes
 
 __all__ = ["COLUMNS", "OMNIBUS_COLUMNS", "DifferentialResult", "describe_control", "test"]
 
@@ -230,9 +232,6 @@ def memory_estimate(n: int, m: int, p: int, *, groups: int | None = None, cluste
     model (residuals and one term's influence at a time; with *groups* random-effect groups, block sums and the
     REML work arrays) and the presence model (bounded chunks; with clusters, the residuals and cluster sums).
     Calibrated on ``benchmarks/bench_differential_scale.py``."""
-    from ._linmod import WLS_CHUNK
-    from ._transform import work_bytes
-
     cells = n * m
     held = 8 * cells + work_bytes(n, m, zeros, pseudocount) + 2 * cells
     if groups is None:
@@ -452,7 +451,7 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
          winsor: float = 0.03, load: str | None = None, bias_correction: bool = True, n_shuffles: int = 0,
          strata: str | None = None, rng: int | np.random.Generator | None = None,
          alpha: float = 0.05, omnibus: bool | str | Sequence[str] | None = None,
-         n_jobs: int = 1) -> DifferentialResult:
+         n_jobs: int = 1, scheduler: Any = None) -> DifferentialResult:
     """Test every feature for association with the terms of *formula*, correcting the compositional bias.
 
     Parameters
@@ -533,6 +532,11 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
     n_jobs
         Threads for the presence model, which fits the features in chunks (``-1``: every core); the results do
         not depend on it.
+    scheduler
+        A Dask ``distributed`` scheduler address (``"tcp://host:8786"``), cluster or ``Client``: the presence
+        model's feature chunks (also those of every shuffled copy) are fitted there instead of on local threads,
+        by the same chunk function, so the results are the same (see :func:`gutlink.parallel.on_cluster`; a
+        call inside an ``on_cluster`` block uses that cluster).
 
     Returns
     -------
@@ -553,54 +557,56 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
     >>> res.negative_control["n_shuffles"]
     2
     """
-    if rank is not None:
-        cohort = cohort.aggregate(rank)
-    words = {"group": group, "case": case, "control": control, "reference": reference, "contrasts": contrasts}
-    design = build_design(cohort.metadata, formula, **words)  # type: ignore[arg-type]
-    cohort, formula, design, depth_term = _abundance_depth(cohort, formula, design, words, abundance_depth,
-                                                           zeros == "exclude" and load is None)
-    specs = omnibus_terms(design, omnibus)
-    _memory.check(f"differential: selecting {design.n:,} samples × {cohort.n_features:,} features",
-                  2 * 8 * design.n * cohort.n_features, hint=MEMORY_HINT)
-    sub = cohort.subset(samples=design.keep)
-    structure, loads = _structure(sub, subject, block), _load(sub, load)
-    depth = np.asarray(sub.dense().sum(axis=1), dtype=float)
-    sub = _features(sub, min_prevalence)
-    groups = structure.grouping
-    n_groups = None if groups is None else int(pd.Series(groups).nunique())
-    _memory.check(f"differential of {sub.n_samples:,} samples × {sub.n_features:,} features",
-                  memory_estimate(sub.n_samples, sub.n_features, design.p, groups=n_groups,
-                                  clustered_presence=groups is not None, zeros=zeros, pseudocount=pseudocount,
-                                  prevalence=prevalence), hint=MEMORY_HINT)
-    x = sub.dense()
-    y, info = log_ratios(x, sub.units, depth=depth, depth_design=_tested_columns(design), zeros=zeros,
-                         pseudocount=pseudocount, winsor=winsor, load=loads)
-    info["abundance_depth"] = depth_term
-    y, w = _modelled(y)
-    correct = bias_correction and loads is None
-    model = ("linda" if correct else "absolute" if loads is not None else "clr") + \
-        ("-lmm" if groups is not None else "-ols")
-    presence = _presence(x, depth if presence_depth and sub.units == "counts" else None, structure, n_jobs) \
-        if prevalence else None
-    with single_threaded_blas():  # many thin matrix products: BLAS threads cost more than they gain
-        fits = bias_corrected(_fitter(design, design.matrix, structure, w), y, correct=correct, keep=bool(specs))
-        omnibus_fits = [omnibus_f([fits[r] for r in o.rows], list(o.matrix)) for o in specs]
-        fits = [replace(f, fit=None, weights=None) for f in fits]  # release the residuals before the next model
-        summary = group_summary(x, group_labels(design), list(sub.feature_ids), depth=depth)
-        n_used = None if w is None else w.sum(axis=0)
-        table = _frames(design, fits, sub, summary, model=model, scale=info["scale"], prevalence=False, n=n_used)
-        prev, tests = _prevalence_table(design, presence, sub, summary, specs) if presence else (None, None)
-        if prev is not None:
-            table = joint(table, prev)
-        omni = _omnibus_table(specs, omnibus_fits, tests, design, sub, summary, model=model, n=n_used)
-        control_summary = None if not n_shuffles else _run_control(
-            design, y, w, presence, sub, structure, n_shuffles=n_shuffles, strata=strata, rng=rng,
-            correct=correct, alpha=alpha)
-        random_effect = _random_effect(design, y, w, structure)
-    return DifferentialResult(
-        table=table, prevalence=prev, formula=str(formula), model=model, terms=tuple(t.name for t in design.terms),
-        bias={t.name: float(f.bias) for t, f in zip(design.terms, fits)}, n_samples=design.n,
-        n_features=sub.n_features, design=describe(design), transform=info,
-        random_effect=random_effect, negative_control=control_summary,
-        history=sub.history, alpha=alpha, omnibus=omni,
-        presence_model=None if presence is None else presence.describe(design.matrix))
+    cluster = on_cluster(scheduler) if scheduler is not None else contextlib.nullcontext()
+    with cluster:
+        if rank is not None:
+            cohort = cohort.aggregate(rank)
+        words = {"group": group, "case": case, "control": control, "reference": reference, "contrasts": contrasts}
+        design = build_design(cohort.metadata, formula, **words)  # type: ignore[arg-type]
+        cohort, formula, design, depth_term = _abundance_depth(cohort, formula, design, words, abundance_depth,
+                                                               zeros == "exclude" and load is None)
+        specs = omnibus_terms(design, omnibus)
+        _memory.check(f"differential: selecting {design.n:,} samples × {cohort.n_features:,} features",
+                      2 * 8 * design.n * cohort.n_features, hint=MEMORY_HINT)
+        sub = cohort.subset(samples=design.keep)
+        structure, loads = _structure(sub, subject, block), _load(sub, load)
+        depth = np.asarray(sub.dense().sum(axis=1), dtype=float)
+        sub = _features(sub, min_prevalence)
+        groups = structure.grouping
+        n_groups = None if groups is None else int(pd.Series(groups).nunique())
+        _memory.check(f"differential of {sub.n_samples:,} samples × {sub.n_features:,} features",
+                      memory_estimate(sub.n_samples, sub.n_features, design.p, groups=n_groups,
+                                      clustered_presence=groups is not None, zeros=zeros, pseudocount=pseudocount,
+                                      prevalence=prevalence), hint=MEMORY_HINT)
+        x = sub.dense()
+        y, info = log_ratios(x, sub.units, depth=depth, depth_design=_tested_columns(design), zeros=zeros,
+                             pseudocount=pseudocount, winsor=winsor, load=loads)
+        info["abundance_depth"] = depth_term
+        y, w = _modelled(y)
+        correct = bias_correction and loads is None
+        model = ("linda" if correct else "absolute" if loads is not None else "clr") + \
+            ("-lmm" if groups is not None else "-ols")
+        presence = _presence(x, depth if presence_depth and sub.units == "counts" else None, structure, n_jobs) \
+            if prevalence else None
+        with single_threaded_blas():  # many thin matrix products: BLAS threads cost more than they gain
+            fits = bias_corrected(_fitter(design, design.matrix, structure, w), y, correct=correct, keep=bool(specs))
+            omnibus_fits = [omnibus_f([fits[r] for r in o.rows], list(o.matrix)) for o in specs]
+            fits = [replace(f, fit=None, weights=None) for f in fits]  # release the residuals before the next model
+            summary = group_summary(x, group_labels(design), list(sub.feature_ids), depth=depth)
+            n_used = None if w is None else w.sum(axis=0)
+            table = _frames(design, fits, sub, summary, model=model, scale=info["scale"], prevalence=False, n=n_used)
+            prev, tests = _prevalence_table(design, presence, sub, summary, specs) if presence else (None, None)
+            if prev is not None:
+                table = joint(table, prev)
+            omni = _omnibus_table(specs, omnibus_fits, tests, design, sub, summary, model=model, n=n_used)
+            control_summary = None if not n_shuffles else _run_control(
+                design, y, w, presence, sub, structure, n_shuffles=n_shuffles, strata=strata, rng=rng,
+                correct=correct, alpha=alpha)
+            random_effect = _random_effect(design, y, w, structure)
+        return DifferentialResult(
+            table=table, prevalence=prev, formula=str(formula), model=model, terms=tuple(t.name for t in design.terms),
+            bias={t.name: float(f.bias) for t, f in zip(design.terms, fits)}, n_samples=design.n,
+            n_features=sub.n_features, design=describe(design), transform=info,
+            random_effect=random_effect, negative_control=control_summary,
+            history=sub.history, alpha=alpha, omnibus=omni,
+            presence_model=None if presence is None else presence.describe(design.matrix))

@@ -28,12 +28,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy import linalg, special, stats
 from threadpoolctl import threadpool_limits
 
-from ..parallel import run_tasks
+from ..parallel import current_scheduler, run_tasks
 from ._linmod import TermFit
 
 __all__ = ["LRTest", "LogisticFit", "firth_logistic", "prevalence_terms", "prevalence_tests"]
@@ -180,6 +181,16 @@ def _final(x: np.ndarray, prod: _Products, y: np.ndarray, gamma: np.ndarray,
     return cov, loglik
 
 
+def _fit_columns(x: np.ndarray, prod: _Products, y: np.ndarray, gamma0: np.ndarray, basis: np.ndarray | None,
+                 max_iter: int, tol: float, cols: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One chunk of features (bounded memory, no loop over single features): coefficients, converged,
+    covariance, penalised log-likelihood."""
+    yc = np.ascontiguousarray(y[:, cols].T, dtype=float)
+    g, ok = _fit_chunk(x, prod, yc, gamma0[cols].copy(), basis, max_iter, tol)
+    c, ll = _final(x, prod, yc, g, basis)
+    return g, ok, c, ll
+
+
 def firth_logistic(x: np.ndarray, y: np.ndarray, *, basis: np.ndarray | None = None,
                    start: np.ndarray | None = None, max_iter: int = 100, tol: float = 1e-7,
                    n_jobs: int = 1) -> LogisticFit:
@@ -192,7 +203,8 @@ def firth_logistic(x: np.ndarray, y: np.ndarray, *, basis: np.ndarray | None = N
 
     Features are fitted in chunks (memory bounded by ``n ×`` chunk), and within a chunk a feature stops
     iterating once its step falls below *tol*. With *n_jobs* > 1 the chunks are fitted by that many threads
-    (numpy releases the GIL in its array loops; the results are identical, chunk by chunk).
+    (numpy releases the GIL in its array loops; the results are identical, chunk by chunk); inside
+    :func:`gutlink.parallel.on_cluster` they are fitted on that Dask cluster, by the same chunk function.
     """
     n, p = x.shape
     m = y.shape[1]
@@ -203,15 +215,21 @@ def firth_logistic(x: np.ndarray, y: np.ndarray, *, basis: np.ndarray | None = N
     coef, cov = np.empty((m, r)), np.empty((m, r, r))
     converged, loglik = np.zeros(m, dtype=bool), np.empty(m)
     size = max(1, min(_CHUNK // max(n, 1), _MAX_CHUNK_FEATURES))  # independent of n_jobs: same results
-
-    def fit(cols: slice) -> None:  # one chunk of features: bounded memory, no loop over single features
-        yc = np.ascontiguousarray(y[:, cols].T, dtype=float)
-        g, ok = _fit_chunk(x, prod, yc, gamma0[cols], basis, max_iter, tol)
-        coef[cols], converged[cols] = g, ok
-        cov[cols], loglik[cols] = _final(x, prod, yc, g, basis)
-
     chunks = [slice(lo, min(lo + size, m)) for lo in range(0, m, size)]
-    run_tasks(fit, chunks, n_jobs=n_jobs, backend="threads")  # disjoint slices of the outputs: no locking needed
+    scheduler = current_scheduler()
+
+    def place(i: int, part: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
+        cols = chunks[i]
+        coef[cols], converged[cols], cov[cols], loglik[cols] = part
+
+    if scheduler is None:  # threads write disjoint slices of the outputs: no locking needed
+        def fit(cols: slice) -> None:
+            place(chunks.index(cols), _fit_columns(x, prod, y, gamma0, basis, max_iter, tol, cols))
+
+        run_tasks(fit, chunks, n_jobs=n_jobs, backend="threads")
+    else:  # a Dask cluster: the chunk fits are the same function, their results come back
+        run_tasks(partial(_fit_columns, x, prod, y, gamma0, basis, max_iter, tol), chunks, scheduler=scheduler,
+                  on_done=place, keep=False)
     return LogisticFit(coef.T, cov, converged, loglik)
 
 
