@@ -121,10 +121,10 @@ PUBLISHED = {("IL17F", "Blautia"): (0.351, 0.142, 0.566), ("IL17F", "Clostridium
 def test_ihmp_il17_interaction_terms_with_the_subject_aware_model(ihmp):
     """The published model (upstream run_glmm.R): ``genus ~ days + (1|SubjectID) + cluster * cytokine`` on clusters
     1 and 3 (29 subjects, 364 samples), brms negative binomial on counts. Ours: the same terms on the genus CLR,
-    REML random intercept (``direction="taxon", interaction="cluster3"``). Measured: Blautia × IL17F 0.165
-    (−0.51, 0.84): sign and overlapping interval, reproduced. Clostridium XlVa × IL17F −0.115 (−0.96, 0.73):
+    REML random intercept (``direction="taxon", interaction="cluster3"``), t on 332 between-within df.
+    Measured: Blautia × IL17F 0.165 (−0.48, 0.81): sign and overlapping interval, reproduced. Clostridium XlVa × IL17F −0.115 (−0.92, 0.69):
     the interval overlaps the published one but the sign is opposite — not reproduced in sign. Sutterella ×
-    IL17A 0.66 (−0.98, 2.30): same sign, no overlap with 3.55-7.30 — not reproduced (a 62 %-zero genus, where
+    IL17A 0.66 (−0.90, 2.22): same sign, no overlap with 3.55-7.30 — not reproduced (a 62 %-zero genus, where
     the published 5.33 log-fold term is a negative-binomial count effect a log-ratio model does not see). None
     of the three is significant here: no contradicting evidence either."""
     c, cyt = ihmp
@@ -209,8 +209,8 @@ def _false(found, truth, z):
 
 def test_implanted_signal_holds_fdr_where_spearman_does_not_and_a_null_finds_nothing(ihmp):
     """20 markers with a subject random effect (ICC 0.5), 8 of them carrying 2 real iHMP taxa each (beta 0.3 per
-    SD of CLR), 53 subjects, 662 samples. Measured (seed 11): random-intercept model recall 15/16, 0 false of
-    17 found (2 more on taxa correlated with an implanted one); pooled Spearman + BH recall 14/16 with
+    SD of CLR), 53 subjects, 662 samples. Measured (seed 11): random-intercept model recall 15/16, 1 false of
+    19 found (3 more on taxa correlated with an implanted one); pooled Spearman + BH recall 14/16 with
     ~70 % of its discoveries false (the subjects' repeated samples counted as independent). Pure-noise markers:
     at most 1 pair at q < 0.05 over the grid. Averages over replicates and effect sizes, and the statsmodels
     loops: benchmarks/results/markers_peers.md."""

@@ -64,3 +64,19 @@ def test_guilds_markers_column_and_bad_marker_file(shared_data, tmp_path, capsys
     code = main(["guilds", *_prism(shared_data), "--markers", str(path), "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 2 and "'high'" in err and "crp" in err and not (tmp_path / "x").exists()
+
+
+def test_guilds_marker_direction_and_mediation(shared_data, tmp_path, capsys):
+    out = tmp_path / "m"
+    code = main(["guilds", *_prism(shared_data), "--group", "Diagnosis", "--case", "CD", "--control", "Control",
+                 "--shuffles", "0", "--markers", "Fecal.Calprotectin", "--marker-direction", "taxon", "--no-taxa",
+                 "--mediation", "group_label,barrier_balance,Fecal.Calprotectin", "--out", str(out), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "predictor ~ marker" in printed and "Mediation group_label -> barrier_balance -> Fecal.Calprotectin" in printed
+    med = pd.read_csv(out / "mediation.tsv", sep="\t")
+    assert med["effect"].tolist() == ["indirect", "direct", "total", "a_path", "b_path"] and (med["n"] == 68).all()
+    assert "Mediation" in (out / "report.html").read_text()
+    code = main(["guilds", *_prism(shared_data), "--mediation", "Age,barrier_balance", "--out",
+                 str(tmp_path / "bad"), "--quiet"])
+    assert code == 2 and "EXPOSURE,MEDIATOR,OUTCOME" in capsys.readouterr().err

@@ -48,6 +48,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--marker-model", choices=("random", "within"), default="random",
                    help="with --markers and --subject: a random intercept per subject, or fixed intercepts "
                         "(within-subject association only)")
+    p.add_argument("--marker-direction", choices=("marker", "taxon"), default="marker",
+                   help="with --markers: marker ~ taxon (default) or taxon ~ marker (MaAsLin's direction: each "
+                        "taxon CLR / guild score as the outcome)")
+    p.add_argument("--mediation", default=None, metavar="EXPOSURE,MEDIATOR,OUTCOME",
+                   help="also the indirect effect of EXPOSURE on OUTCOME through MEDIATOR (each a metadata column, "
+                        "a guild, barrier_balance or taxon:NAME; 'group_label' with --group/--case/--control), "
+                        "bootstrap over whole --subject")
     p.add_argument("--out", default="gutlink-guilds", help="output folder (written atomically)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     add_run_arguments(p)
@@ -66,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_destination(args.out, args.overwrite)
     cohort, files = load_cohort(args)
+    cc = cohort
     labelled = [bool(x) for x in (args.group, args.case, args.control)]
     if any(labelled) and not all(labelled):
         raise DesignError("tests need all three of --group, --case and --control (or none of them for scores only).")
@@ -83,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     results: tuple[Any, ...] = (res,)
     if args.markers:
         results += (_markers(args, cohort, files),)
+    if args.mediation:
+        results += (_mediation(args, cc),)
     bundle = Run(subcommand="guilds", results=results, inputs=tuple(files), command=command_line(), seed=args.seed,
                  design=design, checks=checks)
     out = write(bundle, args.out, overwrite=args.overwrite)
@@ -100,9 +110,14 @@ def run(args: argparse.Namespace) -> int:
         if checks is not None and checks.status == "red":
             print(checks.headline() + " These results do not count as evidence until the red checks are resolved.")
     if args.markers:
-        m = results[-1].table
+        m = results[1].table
         print(f"Markers: {m['marker'].nunique()} tested against {m['predictor'].nunique()} guilds/taxa "
-              f"({results[-1].model}); {int((m['q_value'] < 0.1).sum())} pair(s) at q < 0.1.")
+              f"({results[1].model}); {int((m['q_value'] < 0.1).sum())} pair(s) at q < 0.1.")
+    if args.mediation:
+        med = results[-1]
+        ind = med.table.set_index("effect").loc["indirect"]
+        print(f"Mediation {med.exposure} -> {med.mediator} -> {med.outcome}: indirect {ind['estimate']:.3g} "
+              f"(95% CI {ind['ci_low']:.3g} to {ind['ci_high']:.3g}; bootstrap of {med.resampled}).")
     print(f"Results: {Path(out) / 'guild_scores.tsv'}; report: {Path(out) / 'report.html'}")
     return 0
 
@@ -118,4 +133,17 @@ def _markers(args: argparse.Namespace, cohort: Any, files: list[dict[str, str]])
     else:
         markers = _split(args.markers)
     return marker_association(cohort, markers=markers, covariates=_split(args.covariates), subject=args.subject,
-                              block=args.block, repeated=args.marker_model, taxa=not args.no_taxa)
+                              block=args.block, repeated=args.marker_model, taxa=not args.no_taxa,
+                              direction=args.marker_direction)
+
+
+def _mediation(args: argparse.Namespace, cohort: Any) -> Any:
+    from ..errors import DesignError
+    from ..guilds import mediation
+
+    parts = _split(args.mediation)
+    if len(parts) != 3:
+        raise DesignError(f"--mediation needs EXPOSURE,MEDIATOR,OUTCOME (three names); got {args.mediation!r}.")
+    res = mediation(cohort, exposure=parts[0], mediator=parts[1], outcome=parts[2],
+                    covariates=_split(args.covariates), subject=args.subject, rng=args.seed)
+    return res

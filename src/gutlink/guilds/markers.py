@@ -39,7 +39,7 @@ from ..errors import DesignError, InputFormatError
 from ..multitest import bh
 from ..results import Result
 from .knowledge import GUILDS
-from .mixed import Groups, null_fit
+from .mixed import Groups, between_within_df, null_fit
 from .reverse import reverse_fit
 from .scores import BALANCE, guild_scores
 
@@ -193,7 +193,7 @@ def _basis(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return u[:, :rank], sv, rank
 
 
-def _fit(y: np.ndarray, ex: np.ndarray, q: np.ndarray, df: int, resid_df: int,
+def _fit(y: np.ndarray, ex: np.ndarray, q: np.ndarray, df: int | np.ndarray, resid_df: int,
          x_raw: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Coefficient of each column of *ex* (already residualised on the basis *q*) in ``y ~ x_j + z``: residual
     variance on *resid_df* degrees of freedom, t reference on *df*. A column the adjustment removes (less than
@@ -208,10 +208,13 @@ def _fit(y: np.ndarray, ex: np.ndarray, q: np.ndarray, df: int, resid_df: int,
         se = np.sqrt(resid / resid_df / sxx)
         r = (ex * ey[:, None]).sum(axis=0) / np.sqrt(sxx * (ey**2).sum())
         tval = beta / se
-    crit = stats.t.ppf(0.975, df) if df > 0 and resid_df > 0 else np.nan
-    p = 2 * stats.t.sf(np.abs(tval), df) if df > 0 and resid_df > 0 else np.full_like(beta, np.nan)
+    dfs = np.broadcast_to(np.asarray(df, dtype=float), beta.shape)
+    usable = (dfs > 0) & (resid_df > 0)
+    safe = np.where(usable, dfs, 1.0)
+    crit = np.where(usable, stats.t.ppf(0.975, safe), np.nan)
+    p = np.where(usable, 2 * stats.t.sf(np.abs(tval), safe), np.nan)
     return {"effect": beta, "ci_low": beta - crit * se, "ci_high": beta + crit * se, "partial_r": r,
-            "statistic": tval, "p_value": p, "df": np.full_like(beta, df)}
+            "statistic": tval, "p_value": p, "df": dfs.copy()}
 
 
 def _marker_frame(cohort: Cohort, markers: Sequence[str] | pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -282,6 +285,7 @@ def _one_marker(y: pd.Series, ok: np.ndarray, x: np.ndarray, z: np.ndarray, grou
     yv, xv, zv = y.to_numpy(dtype=float)[ok], x[ok], z[ok]
     x0 = xv
     record, absorbed = None, 0
+    df: int | np.ndarray
     if groups is None:
         q, _, rank = _basis(zv)
         df = len(yv) - rank - 1
@@ -290,9 +294,9 @@ def _one_marker(y: pd.Series, ok: np.ndarray, x: np.ndarray, z: np.ndarray, grou
     n_groups = len(grp.counts)
     fit = null_fit(yv, zv, grp.codes) if repeated == "random" else None
     if fit is not None and fit.converged:
+        df = between_within_df(xv, zv, grp)
         yv, xv, zv = (grp.demean(a, grp.means(a), fit.ratio) for a in (yv, xv, zv))
         q, _, rank = _basis(zv)
-        df = n_groups - rank - 1  # conservative: the subjects, not the samples, carry between-subject effects
         record = {"marker": name, "model": "random intercept (REML)", "subject_variance": fit.tau2,
                   "residual_variance": fit.sigma2, "icc": fit.tau2 / (fit.tau2 + fit.sigma2), "converged": True,
                   "reason": ""}
@@ -333,7 +337,8 @@ def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame,
     repeated
         With *subject* / *block*: ``"random"`` (default) a random intercept per group — variance components by
         REML of each marker's null model, every predictor then fitted by generalised least squares, t tests with
-        (groups − covariates − 2) degrees of freedom (conservative); where REML cannot separate the groups (every
+        between-within degrees of freedom (a predictor varying within subjects: samples − subjects − within
+        covariates − 1; a person-level one: subjects − person-level covariates − 2); where REML cannot separate the groups (every
         group one sample, a single group, a failed optimiser) the marker falls back to fixed intercepts and
         ``variance`` says why. ``"within"``: a fixed intercept per group (within-subject association only).
     taxa
@@ -378,6 +383,8 @@ def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame,
     transforms: dict[str, str] = {}
     xv, zv = x.to_numpy(dtype=float), z_all.to_numpy(dtype=float)
     if direction == "taxon":
+        notes.append("Direction taxon ~ marker: each effect is the change of the taxon's CLR (guild log-ratio, "
+                     "balance) per unit of the transformed marker.")
         inter = None if interaction is None else _interaction(cohort.metadata, interaction, notes)
         rows, records = _reverse_rows(frame, x, kinds, zv, groups, group_ok, inter, repeated, min_samples, notes,
                                       transforms)

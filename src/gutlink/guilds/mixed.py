@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, sparse
 
-__all__ = ["NullFit", "null_fit", "quasi_demean"]
+__all__ = ["NullFit", "between_within_df", "null_fit", "quasi_demean"]
 
 #: Bounds of log(γ) searched (γ = between-group variance / residual variance).
 _LOG_RATIO = (-12.0, 7.0)
@@ -121,3 +121,21 @@ def null_fit(y: np.ndarray, z: np.ndarray, groups: np.ndarray) -> NullFit:
     beta, *_ = np.linalg.lstsq(tz, ty, rcond=None)
     sigma2 = float(((ty - tz @ beta) ** 2).sum()) / (len(y) - np.linalg.matrix_rank(tz))
     return NullFit(ratio, sigma2, ratio * sigma2, m, True)
+
+
+def between_within_df(x: np.ndarray, z: np.ndarray, groups: Groups) -> np.ndarray:
+    """Degrees of freedom of the t test of each column of *x* in ``y ~ x + z + (1 | group)`` by the
+    between-within rule (SAS ``DDFM=BETWITHIN``): a predictor that varies within groups is tested on
+    ``N − groups − (covariates varying within groups) − 1`` df, one constant within groups (a person-level
+    trait) on ``groups − (covariates constant within groups, intercept included) − 1``."""
+    def varies(a: np.ndarray) -> np.ndarray:
+        a2 = a if a.ndim == 2 else a[:, None]
+        within = a2 - groups.means(a2)[groups.codes]
+        spread = np.linalg.norm(a2 - a2.mean(axis=0), axis=0)
+        return np.linalg.norm(within, axis=0) > 1e-8 * np.maximum(spread, 1e-300)
+
+    zr = _full_rank(z)
+    k_within = int(varies(zr).sum())
+    k_between = zr.shape[1] - k_within
+    n, m = len(groups.codes), len(groups.counts)
+    return np.where(varies(x), n - m - k_within - 1, m - k_between - 1).astype(float)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .mixed import _LOG_RATIO, Groups, _full_rank
+from .mixed import _LOG_RATIO, Groups, _full_rank, between_within_df
 
 __all__ = ["GroupSums", "null_ratios", "reverse_fit"]
 
@@ -100,7 +100,7 @@ def reverse_fit(y: np.ndarray, x: np.ndarray, z: np.ndarray, groups: np.ndarray 
     """Coefficient of the single predictor *x* (n,) in ``y_j ~ x + z`` for every outcome column of *y* (n, p).
 
     *mode*: ``"none"`` (OLS), ``"random"`` (GLS at each outcome's REML null variance ratio; t on
-    groups − rank − 1 degrees of freedom, conservative as in :func:`marker_association`), ``"within"`` (fixed
+    between-within degrees of freedom as in :func:`marker_association`), ``"within"`` (fixed
     intercept per group; columns of *z* constant within groups are absorbed). *ratio*: the outcomes' null
     variance ratios when already known (they depend only on *y*, *z* and the groups).
     Returns arrays of length p: ``effect, ci_low, ci_high, partial_r, statistic, p_value, df`` and ``ratio``.
@@ -118,7 +118,7 @@ def reverse_fit(y: np.ndarray, x: np.ndarray, z: np.ndarray, groups: np.ndarray 
             ratio = null_ratios(y, z, groups) if ratio is None else ratio
             c = _weights(g.counts, ratio)
             z = _full_rank(z)
-            df, resid_df = len(g.counts) - z.shape[1] - 1, n - z.shape[1] - 1
+            df, resid_df = int(between_within_df(x, z, g)[0]), n - z.shape[1] - 1
         else:
             scale = np.linalg.norm(z, axis=0)
             dz = z - g.means(z)[g.codes]
