@@ -299,7 +299,7 @@ def test_n_jobs_gives_the_same_hits(tmp_path):
 def test_dask_local_cluster_gives_the_same_hits():
     distributed = pytest.importorskip("distributed")
     prots = [Proteome.from_records(f"g{i}", [(f"g{i}_a", "MKVHFFKNIVTAAVHFFQNVITW")]) for i in range(2)]
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) \
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") \
             as cluster, distributed.Client(cluster) as client:
         res = scan(prots, "builtin:MS", min_score=40, scheduler=client)
         by_address = scan(prots, "builtin:MS", min_score=40, scheduler=cluster.scheduler_address)

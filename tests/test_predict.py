@@ -297,6 +297,6 @@ def test_dask_cluster_gives_the_same_result():
     serial = _cv(c, rng=5)
     # worker processes, not threads: liblinear draws from a process-global C random state
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         on_dask = _cv(c, rng=5, scheduler=cluster.scheduler_address)
     assert np.array_equal(serial.predictions["probability"], on_dask.predictions["probability"])
