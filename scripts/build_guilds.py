@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-VERSION = "2026.12.1"
+VERSION = "2026.12.2"
 ROOT = Path(__file__).resolve().parents[1]
 RANKS = ("kingdom", "phylum", "class", "order", "family", "genus")
 COLUMNS = ["guild", "taxon", "rank", "consensus", "n_species", "value", "rule", "evidence", "source", "note"]
@@ -76,6 +76,7 @@ LPS_LINEAGES: list[tuple[str, tuple[str, ...], float, str]] = [
     ("phylum", ("Tenericutes", "Mycoplasmatota"), 0.0, "wall-less, no LPS"),
     ("phylum", ("Chloroflexi", "Chloroflexota"), 0.0, "monoderm"),
     ("kingdom", ("Archaea",), 0.0, "archaea have no LPS"),
+    ("kingdom", ("Eukaryota", "Viruses"), 0.0, "no bacterial outer membrane: fungi, protists and viruses make no LPS"),
 ]
 #: Lipid-A acylation by order (Vatanen et al. 2016): hexa-acylated Enterobacterales, under-acylated Bacteroidales.
 LIPID_A = {"lps_hexa_acylated": ("Enterobacteriales", "Enterobacterales"),

@@ -94,6 +94,8 @@ def test_lps_rule_coverage_on_every_metaphlan_stool_table(shared_data, metaml):
     for name, c in tables.items():
         cov = guild_scores(c).coverage.set_index("guild").loc["lps_producer"]
         assert cov["median_assigned"] >= 0.99 and cov["min_assigned"] >= 0.9, name
+    doyle = metaml.subset(samples=(metaml.metadata["dataset_name"] == "doyle_bt2").to_numpy())
+    assert guild_scores(doyle).coverage.set_index("guild").loc["lps_producer", "min_assigned"] > 0.99  # Candida: 0
 
 
 # ----------------------------------------------------------------------------- iHMP IL-17 terms
