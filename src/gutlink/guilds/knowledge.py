@@ -8,7 +8,7 @@ Examples
 >>> bool(t.query("guild == 'lps_producer' and taxon == 'Negativicutes'")["consensus"].iloc[0] == 1.0)
 True
 >>> knowledge_version()
-'2026.12.1'
+'2026.12.2'
 """
 
 from __future__ import annotations
