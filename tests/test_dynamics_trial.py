@@ -73,3 +73,83 @@ def test_david2014_animal_diet_lowers_roseburia_and_raises_bilophila(shared_data
     assert t.loc[("Animal - Plant", "Bilophila"), "effect"] > 0
     assert t.loc[("Animal - Plant", "Bilophila"), "q_value"] < 0.1
     assert "never medical advice" in (out / "report.html").read_text()
+
+
+def _two_by_two(rng: int, *, carry: float = 1.0, period_shift: float = 1.0, n: int = 12) -> Cohort:
+    """A 2 x 2 crossover (half AB, half BA), days -2, -1, 1, 2 in each period; feature_0's period-2 response is
+    multiplied by *carry* in sequence AB only (carry-over), feature_1's post samples of period 2 by *period_shift*
+    in both sequences (a period effect)."""
+    gen = np.random.default_rng(rng)
+    rows = [(f"p{i}", arm, per, day) for i in range(n) for per, arm in enumerate(("A", "B") if i % 2 == 0
+                                                                                  else ("B", "A"), start=1)
+            for day in (-2, -1, 1, 2)]
+    meta = pd.DataFrame(rows, columns=["subject", "arm", "period", "day"], index=[f"s{k}" for k in range(len(rows))])
+    subj = meta["subject"].str[1:].astype(int).to_numpy()
+    base = gen.normal(3, 1, (n, 6))
+    x = gen.poisson(np.exp(base[subj] + gen.normal(0, 0.2, (len(meta), 6)))).astype(float) + 1
+    late = ((meta["period"] == 2) & (meta["day"] > 0)).to_numpy()
+    x[late & (subj % 2 == 0), 0] *= carry
+    x[late, 1] *= period_shift
+    return Cohort(x, meta)
+
+
+def _run_2x2(c: Cohort, **kw):
+    return trial(c, subject="subject", time="day", arm="arm", arms=["A", "B"], period="period", pre=(-2, -1),
+                 post=(1, 2), rank=None, guilds=False, **kw)
+
+
+def test_mixed_model_columns_find_the_planted_change_and_stay_quiet_elsewhere():
+    res = trial(_crossover(5.0), subject="subject", time="day", arm="arm", pre=(-2, -1), post=(1, 2), rank=None,
+                guilds=False)
+    t = res.table.set_index(["arm", "feature_id"])
+    assert {"mixed_effect", "mixed_se", "mixed_df", "mixed_p", "mixed_q"} <= set(res.table.columns)
+    assert t.loc[("A", "feature_0"), "mixed_q"] < 0.01 and t.loc[("A", "feature_0"), "mixed_effect"] > 1
+    assert t.loc[("A - B", "feature_0"), "mixed_q"] < 0.01 and t.loc[("B", "feature_0"), "mixed_p"] > 0.01
+    # containment df: 12 subjects x 2 arms x 2 windows = 48 units, 48 - 12 - 4 terms below the intercept
+    assert t.loc[("A", "feature_0"), "mixed_df"] == 48 - 12 - 3
+    p = np.concatenate([trial(_crossover(1.0, rng=k), subject="subject", time="day", arm="arm", pre=(-2, -1),
+                              post=(1, 2), rank=None, guilds=False).table["mixed_p"].dropna().to_numpy()
+                        for k in range(8)])
+    assert len(p) == 8 * 3 * 7 and (p < 0.05).mean() < 0.1
+
+
+def test_crossover_carry_over_and_period_effects_are_separated():
+    carry = _run_2x2(_two_by_two(0, carry=6.0)).crossover.set_index(["analysis", "term", "feature_id"])
+    assert carry.loc[("taxon", "carry-over", "feature_0"), "q_value"] < 0.05
+    assert carry.loc[("taxon", "carry-over", "feature_0"), "effect"] > 0
+    assert carry.loc[("taxon", "carry-over", "feature_1"), "p_value"] > 0.01
+    per = _run_2x2(_two_by_two(1, period_shift=6.0)).crossover.set_index(["analysis", "term", "feature_id"])
+    assert per.loc[("taxon", "period", "feature_1"), "q_value"] < 0.05
+    assert per.loc[("taxon", "period", "feature_1"), "effect"] < 0      # period 1 minus period 2 responses
+    assert per.loc[("taxon", "treatment A - B", "feature_1"), "p_value"] > 0.01
+    assert per.loc[("taxon", "carry-over", "feature_1"), "p_value"] > 0.01
+    assert set(per["n_sequence_ab"]) == {6} and set(per["n_sequence_ba"]) == {6}
+
+
+def test_crossover_tests_need_a_period_column_and_two_sequences():
+    res = trial(_crossover(1.0), subject="subject", time="day", arm="arm", pre=(-2, -1), post=(1, 2), rank=None,
+                guilds=False)
+    assert res.crossover.empty and any("no period column" in n for n in res.notes)
+    c = _two_by_two(2)
+    same = c.with_metadata(c.metadata.assign(period=np.where(c.metadata["arm"] == "A", 1, 2)))
+    res = _run_2x2(same)                                 # everyone AB: no BA sequence, and period = arm
+    assert res.crossover.empty and any("each sequence" in n for n in res.notes)
+    assert any("not estimable" in n for n in res.notes) and res.table["mixed_p"].isna().all()
+    with pytest.raises(DesignError, match="not in the metadata"):
+        _run_2x2(c.with_metadata(c.metadata.drop(columns="period")))
+
+
+def test_cli_trial_period_flag_writes_the_crossover_tests(tmp_path):
+    from gutlink.cli import main
+    c = _two_by_two(3, carry=6.0)
+    counts = pd.DataFrame(c.dense().T, columns=c.sample_ids,
+                          index=pd.Index([f"k__Bacteria;p__Firmicutes;c__C;o__O;f__F;g__Genus{i}"
+                                          for i in range(c.n_features)], name="#OTU ID"))
+    counts.to_csv(tmp_path / "counts.tsv", sep="\t")
+    c.metadata.rename_axis("sampleID").to_csv(tmp_path / "meta.tsv", sep="\t")
+    out = tmp_path / "out"
+    assert main(["trial", str(tmp_path / "counts.tsv"), "--metadata", str(tmp_path / "meta.tsv"), "--subject",
+                 "subject", "--time", "day", "--arm", "arm", "--arms", "A,B", "--period", "period", "--pre=-2:-1",
+                 "--post", "1:2", "--min-prevalence", "0", "--no-guilds", "--out", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    assert "Crossover: carry-over and period" in html and "never medical advice" in html

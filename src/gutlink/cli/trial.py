@@ -35,6 +35,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--post", required=True, metavar="START:END", help="intervention window (inclusive)")
     p.add_argument("--arm", default=None, metavar="COL", help="metadata column of the arm (diet, product)")
     p.add_argument("--arms", default="", metavar="A,B", help="arms to analyse, the first is the crossover reference")
+    p.add_argument("--period", default=None, metavar="COL",
+                   help="metadata column of each sample's period (crossover: 1, 2): period term in the mixed model "
+                        "and, with two arms, the 2 x 2 crossover tests of carry-over, period and treatment")
     p.add_argument("--rank", default="genus", help="aggregate taxa to this rank first")
     p.add_argument("--min-prevalence", type=float, default=0.2, help="test taxa present in this share of samples")
     p.add_argument("--no-guilds", action="store_true", help="skip guild loads and the barrier balance")
@@ -55,11 +58,13 @@ def run_trial(args: argparse.Namespace) -> int:
     cohort, inputs = load_cohort(args)           # aggregated to --rank here
     arms = [a for a in args.arms.split(",") if a] or None
     res = trial(cohort, subject=args.subject, time=args.time, pre=pre, post=post, arm=args.arm, rank=None,
-                min_prevalence=args.min_prevalence, guilds=not args.no_guilds, arms=arms)
+                min_prevalence=args.min_prevalence, guilds=not args.no_guilds, arms=arms,
+                period=args.period)
     out = write(Run(subcommand="trial", results=(res,), inputs=tuple(inputs), command=command_line()), args.out,
                 overwrite=args.overwrite)
     hits = res.table[res.table["q_value"] < 0.1]
-    print(f"{len(hits)} of {int(res.table['q_value'].notna().sum())} tested changes with q < 0.1 "
-          f"(arms: {', '.join(res.arms)}). {CAVEAT}")
+    print(f"{len(hits)} of {int(res.table['q_value'].notna().sum())} tested changes with q < 0.1 by the signed-rank "
+          f"test (primary; mixed model: {int((res.table['mixed_q'] < 0.1).sum())}) (arms: {', '.join(res.arms)}). "
+          f"{CAVEAT}")
     print(f"Report: {Path(out) / 'report.html'}")
     return 0

@@ -146,12 +146,30 @@ def _(result: TrialResult, ctx: Context) -> list[Section]:
     t = result.table
     tested = t[t["q_value"].notna()]
     hits = tested[tested["q_value"] < 0.1].sort_values("p_value")
+    n_mixed = int((t["mixed_q"] < 0.1).sum()) if "mixed_q" in t else 0
     lines = [f"Within-subject change from the pre window {result.pre[0]:g}–{result.pre[1]:g} to the post window "
-             f"{result.post[0]:g}–{result.post[1]:g} (subject means per window; Wilcoxon signed-rank across subjects; "
-             f"Benjamini–Hochberg within each arm and analysis); arms: {', '.join(result.arms)}. Effects are median "
-             "changes (taxa: CLR; diversity: Shannon; guilds: load fraction or barrier balance).",
-             f"{len(hits)} of {len(tested)} tested changes have q < 0.1." if len(hits) else
-             f"No change reaches q < 0.1 among {len(tested)} tests: no evidence of a within-subject change at "
-             "this sample size (absence of evidence, not evidence of no change).", *result.notes]
+             f"{result.post[0]:g}–{result.post[1]:g}; arms: {', '.join(result.arms)}. Primary test (robust): each "
+             "subject's change of its window means, Wilcoxon signed-rank across subjects, Benjamini–Hochberg within "
+             "each arm and analysis (effect: median change; taxa: CLR; diversity: Shannon; guilds: load fraction or "
+             "barrier balance). Secondary test (mixed_*): feature ~ post × arm (+ period) + (1 | subject) + "
+             "(1 | subject:arm:window) on every sample of the windows, REML, t on containment df.",
+             f"{len(hits)} of {len(tested)} tested changes have q < 0.1 by the signed-rank test; {n_mixed} by the "
+             "mixed model." if len(hits) else
+             f"No change reaches q < 0.1 by the signed-rank test among {len(tested)} tests ({n_mixed} by the mixed "
+             "model): no evidence of a within-subject change at this sample size (absence of evidence, not "
+             "evidence of no change).", *result.notes]
     shown = hits if len(hits) else tested.sort_values("p_value")
-    return _section(ctx, "trial", "Intervention trial", lines, shown)
+    out = _section(ctx, "trial", "Intervention trial", lines, shown)
+    x = result.crossover
+    if len(x):
+        carry = x[x["term"] == "carry-over"]
+        n_carry = int((carry["q_value"] < 0.1).sum())
+        xl = ["2 × 2 crossover analysis between the sequences (per-period responses: each period's post − pre "
+              "change): carry-over from the sum of both periods' responses, period and treatment from their "
+              "difference (two-sample t tests; BH within analysis and term).",
+              f"{n_carry} of {len(carry)} features show carry-over at q < 0.1" + (
+                  ": for those, the treatment contrast of both periods is biased; use the first period only."
+                  if n_carry else ".")]
+        out += _section(ctx, "trial-crossover", "Crossover: carry-over and period", xl,
+                        x.sort_values("p_value"))
+    return out
