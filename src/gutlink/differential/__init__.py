@@ -535,8 +535,9 @@ def test(cohort: Cohort, formula: str, *, group: str | None = None, case: str | 
     scheduler
         A Dask ``distributed`` scheduler address (``"tcp://host:8786"``), cluster or ``Client``: the presence
         model's feature chunks (also those of every shuffled copy) are fitted there instead of on local threads,
-        by the same chunk function, so the results are the same (see :func:`gutlink.parallel.on_cluster`; a
-        call inside an ``on_cluster`` block uses that cluster).
+        by the same chunk function, so the results are the same — to rounding (about 1e-13 relative) with
+        worker processes, whose copies of the arrays sit at other memory alignments (see
+        :func:`gutlink.parallel.on_cluster`; a call inside an ``on_cluster`` block uses that cluster).
 
     Returns
     -------
