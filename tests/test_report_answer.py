@@ -126,3 +126,18 @@ def test_user_text_is_escaped_on_the_first_screen(cd: tuple[LinkResult, Path]) -
 def test_only_link_pages_have_the_first_screen(cd: tuple[LinkResult, Path]) -> None:
     res, _ = cd
     assert 'id="answer"' not in render_html(res.alpha)
+
+
+def test_command_run_first_screen_is_traceable(tmp_path: Path) -> None:
+    """Through the CLI (a Run: design checks, provenance) the first screen still reads from summary.json."""
+    from gutlink.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--permutations", "99", "--quiet"]) == 0
+    page = (out / "report.html").read_text()
+    doc = json.loads((out / "summary.json").read_text())
+    assert doc["type"] == "Run" and doc["subcommand"] == "link"
+    assert check_traceable(page, doc) > 20
+    assert 'id="methods"' in page and 'id="design-checks"' in page
+    ids = set(re.findall(r'\bid="([^"]+)"', page))
+    assert all(h in ids for h in re.findall(r'href="#([^"]+)"', first_screen(page)))
