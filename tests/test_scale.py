@@ -249,3 +249,60 @@ def test_link_runs_aitchison_on_clr_coordinates_and_keeps_only_the_reference_mat
     assert "aitchison" not in formed and "braycurtis" in formed
     assert res.ordinations["aitchison"].coordinates.shape[0] == res.ordinations["braycurtis"].coordinates.shape[0]
     assert np.isfinite(res.permanova["aitchison"].table["r2"].iloc[0])
+
+
+# ----------------------------------------------------------------------------- progress outside community
+def test_predict_reports_folds_and_permutations_with_eta():
+    from gutlink import predict
+    from gutlink.datasets import toy
+
+    lines: list[str] = []
+    with progress_to(lines.append, every=0.0):
+        predict.cross_validate(toy(), group="group", case="case", control="control", model="rf",
+                               params={"n_estimators": 10}, grid={}, n_repeats=2, n_folds=3, n_permutations=3,
+                               rng=1)
+    folds = [line for line in lines if line.startswith("cross-validation:")]
+    assert folds[-1].startswith("cross-validation: 6/6 folds (100%)") and len(folds) == 6
+    assert any("ETA" in line for line in folds[:-1])
+    assert [line for line in lines if line.startswith("permutation null")][-1].startswith(
+        "permutation null: 3/3 permutations (100%)")
+    assert not [line for line in lines if line.startswith("cross-validation: 3/3")]  # null folds say nothing
+
+
+def test_mimicry_scan_reports_batches_in_residues(tmp_path):
+    from gutlink import mimicry
+
+    prots = [mimicry.Proteome.from_records(f"bug{i}", [(f"p{i}", "MKVHFFKNIVTGGAVHFFQNVITA" * (i + 1))])
+             for i in range(4)]
+    lines: list[str] = []
+    with progress_to(lines.append, every=0.0):
+        mimicry.scan(prots, "builtin:MS", min_score=40, partition_residues=1)
+    total = sum(24 * (i + 1) for i in range(4))
+    assert lines[-1].startswith(f"mimicry scan: {total}/{total} residues (100%)") and len(lines) == 4
+    assert "ETA" in lines[0]
+
+
+def test_cli_predict_and_mimicry_print_indented_progress_unless_quiet(tmp_path, capsys):
+    from gutlink.cli import main
+    from gutlink.datasets import toy
+    from gutlink.io import write_tsv
+
+    c = toy()
+    write_tsv(c, tmp_path / "abundance.tsv")
+    c.metadata.to_csv(tmp_path / "metadata.tsv", sep="\t")
+    base = ["predict", str(tmp_path / "abundance.tsv"), "--metadata", str(tmp_path / "metadata.tsv"), "--group",
+            "group", "--case", "case", "--control", "control", "--repeats", "1", "--folds", "3", "--rng", "0",
+            "--permutations", "2"]
+    assert main([*base, "--out", str(tmp_path / "p1")]) == 0
+    err = capsys.readouterr().err
+    assert "      cross-validation: 3/3 folds (100%)" in err and "      permutation null: 2/2 permutations" in err
+    assert main([*base, "--out", str(tmp_path / "p2"), "--quiet"]) == 0
+    assert "folds" not in capsys.readouterr().err
+    genomes = tmp_path / "genomes"
+    genomes.mkdir()
+    (genomes / "bugA.faa").write_text(">bugA_1\nMKVHFFKNIVTGGAVHFFQNVITA\n")
+    scan = ["mimicry", "--proteomes", str(genomes), "--epitopes", "builtin:MS", "--min-score", "40"]
+    assert main([*scan, "--out", str(tmp_path / "m1")]) == 0
+    assert "      mimicry scan: " in capsys.readouterr().err
+    assert main([*scan, "--out", str(tmp_path / "m2"), "--quiet"]) == 0
+    assert "mimicry scan" not in capsys.readouterr().err

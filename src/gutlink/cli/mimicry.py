@@ -121,12 +121,16 @@ def _query_memory(mb: float) -> int:
 
 
 def _scan(args: argparse.Namespace, paths: list[str]) -> Any:
+    from .._progress import progress_to
     from ..mimicry import scan
 
-    return scan(paths, args.epitopes, matrix=args.matrix, min_score=args.min_score, min_fraction=args.min_fraction,
-                k=args.k, max_mismatches=args.max_mismatches, conservative=args.conservative,
-                weights=_weights(args.weights), kind=args.kind, n_jobs=args.jobs, scheduler=args.scheduler,
-                query_memory=_query_memory(args.query_memory), callback=Progress(args.quiet, what="scanned"))
+    progress = Progress(args.quiet, what="scanned")
+    with progress_to(progress.detail):  # residues scanned per finished batch, with an ETA (indented lines)
+        return scan(paths, args.epitopes, matrix=args.matrix, min_score=args.min_score,
+                    min_fraction=args.min_fraction, k=args.k, max_mismatches=args.max_mismatches,
+                    conservative=args.conservative, weights=_weights(args.weights), kind=args.kind,
+                    n_jobs=args.jobs, scheduler=args.scheduler, query_memory=_query_memory(args.query_memory),
+                    callback=progress)
 
 
 def _burden(args: argparse.Namespace, cohort: Any, result: Any, manifest: Any) -> Any:

@@ -89,19 +89,21 @@ def _check_per_study(args: argparse.Namespace) -> None:
 
 
 def _fit(args: argparse.Namespace, cohort: Any) -> dict[str, Any]:
+    from .._progress import progress_to
     from ..predict import cross_validate, fit_model, loso
 
     design = _design_args(args)
     _check_per_study(args)
     common = {"rng": args.seed, "n_jobs": args.jobs, "scheduler": args.scheduler,
               "per_study_standardise": args.per_study_standardise}
-    out: dict[str, Any] = {"cv": cross_validate(cohort, study=args.study, n_repeats=args.repeats, n_folds=args.folds,
-                                                n_permutations=args.permutations, select_k=args.select,
-                                                callback=Progress(args.quiet, what="cross-validation:"),
-                                                **design, **common)}
-    if args.study:
-        out["transfer"] = loso(cohort, study=args.study, matrix=not args.no_matrix, n_folds=args.folds,
-                               n_repeats=min(args.repeats, 3), **design, **common)
+    progress = Progress(args.quiet, what="cross-validation:")
+    with progress_to(progress.detail):  # folds / permutations / studies done, with an ETA (indented lines)
+        out: dict[str, Any] = {"cv": cross_validate(cohort, study=args.study, n_repeats=args.repeats,
+                                                    n_folds=args.folds, n_permutations=args.permutations,
+                                                    select_k=args.select, callback=progress, **design, **common)}
+        if args.study:
+            out["transfer"] = loso(cohort, study=args.study, matrix=not args.no_matrix, n_folds=args.folds,
+                                   n_repeats=min(args.repeats, 3), **design, **common)
     if args.save_model:
         out["model"] = fit_model(cohort, select_k=args.select, rng=args.seed, **design)
     return out

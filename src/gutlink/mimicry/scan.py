@@ -30,13 +30,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._progress import Ticker
 from ..errors import DesignError, InputFormatError
 from ..parallel import resolve_jobs, run_tasks
 from ..results import Result
 from .alphabet import GAP, decode
 from .epitopes import load_epitopes
 from .kernel import QUERY_MEMORY, scan_codes
-from .partition import partitions, source_name
+from .partition import _estimate, partitions, source_name
 from .proteome import (
     Proteome,
     SequenceKind,
@@ -183,16 +184,25 @@ def scan_proteome(proteome: Proteome | str | Path, queries: Queries, *, plain: Q
 Outcome = tuple[pd.DataFrame, dict[str, Any]]
 
 
-def _progress(callback: Callable[[str, int, int], None], items: list[Proteome | Path],
+def _progress(callback: Callable[[str, int, int], None] | None, items: list[Proteome | Path],
               groups: list[list[int]]) -> Callable[[int, Any], None]:
-    """``on_done`` for :func:`~gutlink.parallel.run_tasks`: *callback* once per proteome of a finished partition."""
+    """``on_done`` for :func:`~gutlink.parallel.run_tasks`: *callback* once per proteome of a finished partition,
+    and a progress line with an ETA per finished partition (batch) through :func:`gutlink.community.progress_to`
+    (counted in residues, what the scan time follows)."""
     done = itertools.count()
+    size = [_estimate(item) for item in items]
+    total = sum(size)
+    tick, scanned = Ticker("mimicry scan", max(total, 1), unit="residues"), [0]
 
     def report(g: int, _: Any) -> None:
         for i in groups[g]:
-            callback(source_name(items[i]), next(done), len(items))
+            if callback is not None:
+                callback(source_name(items[i]), next(done), len(items))
+            scanned[0] += size[i]
+        tick(scanned[0])
 
     return report
+
 
 
 def map_proteomes(items: list[Proteome | Path], queries: Queries, *, plain: Queries | None = None,
@@ -215,7 +225,7 @@ def map_proteomes(items: list[Proteome | Path], queries: Queries, *, plain: Quer
     groups = partitions(items, partition_residues, n_parts=jobs if scheduler is None else 1)
     work = partial(scan_partition, queries=queries, plain=plain, kind=kind)
     parts = run_tasks(work, [[items[i] for i in g] for g in groups], n_jobs=jobs, scheduler=scheduler,
-                      on_done=None if callback is None else _progress(callback, items, groups))
+                      on_done=_progress(callback, items, groups))
     return [outcome for part in parts for outcome in part]  # groups are consecutive: input order
 
 

@@ -26,6 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, ParameterGrid
 from sklearn.pipeline import Pipeline
 
+from .._progress import Ticker
 from ..cohort import Cohort
 from ..errors import DesignError
 from ..parallel import run_tasks
@@ -181,14 +182,25 @@ def _fit_fold(task: tuple[Any, ...], *, x: np.ndarray, y: np.ndarray, groups: np
 
 
 def _run_cv(design: Design, y: np.ndarray, pipe: Pipeline, search: Any, *, n_folds: int, n_repeats: int,
-            n_inner: int, gen: np.random.Generator, n_jobs: int, scheduler: Any, per_study: bool) -> list[FoldFit]:
+            n_inner: int, gen: np.random.Generator, n_jobs: int, scheduler: Any, per_study: bool,
+            label: str | None = "cross-validation") -> list[FoldFit]:
+    """Every outer fold of *n_repeats* repeats, in parallel; progress per fold (with an ETA) through
+    :func:`gutlink.community.progress_to` under *label* (None: no lines, e.g. inside the permutation null)."""
     d = dataclasses.replace(design, y=y)
     seeds = [int(s) for s in gen.integers(0, 2**31 - 1, size=n_repeats)]
     tasks = [(r, f, tr, te, int(gen.integers(0, 2**31 - 1)))
              for r, f, tr, te in outer_splits(d, n_folds=n_folds, n_repeats=n_repeats, seeds=seeds)]
     work = partial(_fit_fold, x=model_input(design, per_study), y=y, groups=design.groups, pipe=pipe,
                    search=search, n_inner=n_inner, n_features=design.x.shape[1])
-    return run_tasks(work, tasks, n_jobs=n_jobs, scheduler=scheduler)
+    on_done = None
+    if label is not None:
+        tick, done = Ticker(label, len(tasks), unit="folds"), [0]
+
+        def on_done(_i: int, _fit: Any) -> None:
+            done[0] += 1
+            tick(done[0])
+
+    return run_tasks(work, tasks, n_jobs=n_jobs, scheduler=scheduler, on_done=on_done)
 
 
 def _oof(fits: Sequence[FoldFit], n_repeats: int, n: int) -> np.ndarray:
@@ -364,8 +376,13 @@ def cross_validate(cohort: Cohort, *, group: str, case: str | Sequence[str], con
     fits = run(design.y, n_repeats=n_repeats)
     oof = _oof(fits, n_repeats, len(design.y))
     notify("permutation null", 1, 2)
-    null = tuple(auroc(yp, _oof(run(yp, n_repeats=1), 1, len(yp))[0])
-                 for yp in (permuted_labels(design, gen) for _ in range(n_permutations)))
+    tick = Ticker("permutation null", n_permutations, unit="permutations")
+    null_list = []
+    for k in range(n_permutations):  # each permutation: every fold of one repeat on shuffled labels
+        yp = permuted_labels(design, gen)
+        null_list.append(auroc(yp, _oof(run(yp, n_repeats=1, label=None), 1, len(yp))[0]))
+        tick(k + 1)
+    null = tuple(null_list)
     protocol = {"n_repeats": n_repeats, "n_folds": n_folds, "n_inner": n_inner, "grouped": design.grouped,
                 "subject": subject, "block": block, "study": study, "normalisation": normalisation,
                 "min_prevalence": min_prevalence, "select_k": select_k, "n_permutations": n_permutations,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._progress import Ticker
 from ..cohort import Cohort
 from ..errors import DesignError
 from ..parallel import run_tasks
@@ -79,12 +80,24 @@ def _loso_table(design: Design, studies: np.ndarray, preds: list[np.ndarray],
     return pd.DataFrame(rows), pd.concat(frames)
 
 
+def _ticks(label: str, total: int, unit: str) -> Any:
+    """``on_done`` for :func:`~gutlink.parallel.run_tasks`: progress with an ETA (see :mod:`gutlink._progress`)."""
+    tick, done = Ticker(label, total, unit=unit), [0]
+
+    def on_done(_i: int, _result: Any) -> None:
+        done[0] += 1
+        tick(done[0])
+
+    return on_done
+
+
 def _matrix(design: Design, studies: np.ndarray, work: Any, diagonal: dict[str, float], *, n_jobs: int,
             scheduler: Any, gen: np.random.Generator) -> pd.DataFrame:
     trainable = [s for s in studies if _both_classes(design.y[design.study == s])]
     tasks = [(np.flatnonzero(design.study == a), np.flatnonzero(design.study != a), int(gen.integers(2**31 - 1)))
              for a in trainable]
-    preds = run_tasks(work, tasks, n_jobs=n_jobs, scheduler=scheduler)
+    preds = run_tasks(work, tasks, n_jobs=n_jobs, scheduler=scheduler,
+                      on_done=_ticks("cross-study matrix", len(tasks), "training studies"))
     study = np.asarray(design.study)
     names = [str(s) for s in studies]
     out = pd.DataFrame(np.nan, index=pd.Index(names, name="train"), columns=pd.Index(names, name="test"))
@@ -175,7 +188,9 @@ def loso(cohort: Cohort, *, group: str, case: str | Sequence[str], control: str 
                    search=search, n_inner=n_inner)
     tasks = [(np.flatnonzero(design.study != s), np.flatnonzero(design.study == s), int(gen.integers(2**31 - 1)))
              for s in studies]
-    table, preds = _loso_table(design, studies, run_tasks(work, tasks, n_jobs=n_jobs, scheduler=scheduler), gen)
+    fits = run_tasks(work, tasks, n_jobs=n_jobs, scheduler=scheduler,
+                     on_done=_ticks("leave-one-study-out", len(tasks), "studies"))
+    table, preds = _loso_table(design, studies, fits, gen)
     grid_ = pd.DataFrame()
     if matrix:
         kwargs = dict(group=group, case=case, control=control, model=model, subject=subject, block=block,
