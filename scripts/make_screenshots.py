@@ -1,6 +1,6 @@
 """Regenerate the report's reference screenshots (tests/data/screenshots/*.png) in headless Chromium.
 
-The report is the bundled Franzosa 2019 PRISM cohort, CD vs Control (the same call as
+The report is the bundled Franzosa 2019 PRISM cohort, CD vs Control, with the prediction layer (the same call as
 tests/test_browser_screens.py). Each view is shot at full resolution and stored downscaled by :data:`SCALE`
 (small files; the test compares at an even coarser scale, robust to font differences).
 
@@ -39,7 +39,7 @@ def build_report(folder: Path) -> Path:
     from gutlink.datasets import franzosa2019
     from gutlink.link import link
 
-    res = link(franzosa2019(), group="Diagnosis", case=["CD"], control="Control", n_permutations=99, rng=1)
+    res = link(franzosa2019(), group="Diagnosis", case=["CD"], control="Control", n_permutations=99, predict=True, rng=1)
     return report.write(res, folder / "franzosa", overwrite=True) / "report.html"
 
 
