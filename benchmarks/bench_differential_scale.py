@@ -139,7 +139,8 @@ def write(rows: list[dict], args: argparse.Namespace) -> None:
     lines = ["# differential at scale (issue 12)", "",
              f"Synthetic counts (see the script's docstring), {args.taxa} taxa, formula `{FORMULA}`, the defaults of "
              "`differential.test` (hurdle model, bias correction, Firth presence model with depth, automatic depth "
-             f"term). {platform.machine()}, {os.cpu_count()} cores shared with other jobs while this ran, "
+             f"term) except `min_prevalence={args.min_prevalence:g}`. {platform.machine()}, {os.cpu_count()} cores "
+             "shared with other jobs while this ran, "
              f"numpy {np.__version__}, memory limit seen {available() / 2**30:.1f} GiB. Command: "
              f"`python benchmarks/bench_differential_scale.py {' '.join(sys.argv[1:])}`.", "",
              "Each size in a fresh process. *test*: wall seconds of `differential.test`; *peak RSS*: the process's "
