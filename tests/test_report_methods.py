@@ -60,3 +60,12 @@ def test_every_report_has_the_paragraph(res: LinkResult) -> None:
     assert "adjusted for <b>age</b>" in text and "Command: gutlink index <x>." in text and "Random seed: 3." in text
     assert "<b>age</b>" not in render_html(run).split('id="methods-text"')[1]  # escaped in the page
     assert 'id="methods"' in render_html(res.alpha)
+
+
+def test_evidence_paragraph_names_the_rubric_and_pooling() -> None:
+    from gutlink.evidence import evidence, row
+
+    ev = evidence("MS", layers=[row("community", "a", effect=0.01, q_value=0.4), row("community", "b", effect=0.02)])
+    text = methods_paragraph(ev)
+    assert "Evidence for MS was gathered from 2 cohort(s) across 1 layer(s)" in text
+    assert "random-effects" in text and "evidence_rubric.tsv" in text

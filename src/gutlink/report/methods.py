@@ -27,6 +27,7 @@ from markupsafe import Markup
 from ..community import AlphaResult, DysbiosisResult, PermanovaResult
 from ..design import Design
 from ..differential import DifferentialResult
+from ..evidence import AtlasResult, Evidence
 from ..link import LinkResult
 from ..results import Result
 from ..run import Run, software_versions
@@ -183,8 +184,32 @@ def _(res: LinkResult) -> list[str]:
     if res.prediction is not None:
         out.append(_prediction(res.prediction))
     out += _link_layers(res)
-    out.append("Every layer was graded by the evidence rubric (evidence_rubric.tsv).")
+    out.append(_rubric_sentence())
     return out
+
+
+def _rubric_sentence() -> str:
+    return ("Each layer was graded by the evidence rubric (evidence_rubric.tsv): its main test must pass, then one "
+            "point each for effect size, consistency across cohorts, adjustment for confounders, concordance with "
+            "the literature and a calibrated negative control; a layer behind a red design check is not gradable, "
+            "and the overall statement is never stronger than its best layer.")
+
+
+@methods_sentences.register
+def _(res: Evidence) -> list[str]:
+    cohorts = sorted({str(c) for c in res.cohorts["cohort"]}) if "cohort" in res.cohorts else []
+    return [f"Evidence for {res.condition} was gathered from {len(cohorts)} cohort(s) across "
+            f"{len(res.layers)} layer(s); interval-bearing layers of several cohorts were pooled by random-effects "
+            "meta-analysis (REML).", _rubric_sentence()]
+
+
+@methods_sentences.register
+def _(res: AtlasResult) -> list[str]:
+    out = [f"gutlink atlas ran link on {len(res.links) or len(res.cohorts)} cohort(s) for "
+           f"{len(res.evidence)} condition(s); prediction across cohorts was assessed leave-one-study-out and taxa "
+           "were pooled across cohorts by random effects (REML)."]
+    out += [s for link in list(res.links.values())[:1] for s in methods_sentences(link)[1:-1]]
+    return [*out, _rubric_sentence()]
 
 
 def _seed(seed: Any) -> str:
