@@ -73,6 +73,12 @@ def add_parser(sub: Any) -> None:
                    "default: taxon names are read as names")
     s.add_argument("--reference", default=None, help="reference profiles (samples × model taxa) for the "
                    "dysbiosis readout")
+    s.add_argument("--classifier", default=None, metavar="MODEL.json",
+                   help="a model saved by 'gutlink predict --save-model': its disease probability over the "
+                        "simulated trajectories, with bands (taxa matched by name; not assessable below "
+                        "--classifier-coverage)")
+    s.add_argument("--classifier-coverage", type=float, default=0.5, metavar="F",
+                   help="least share of the classifier's features (and |coefficients|) found in the model")
     s.add_argument("--start", default=None, help="start abundances: a table taxon, abundance (default: the gLV "
                    "steady state; cLV: the state after 365 days from an even community)")
     s.add_argument("--out", default="gutlink-scenario", help="output folder (written atomically)")
@@ -225,6 +231,12 @@ def _readouts(args: argparse.Namespace, model: Any, res: Any, ivs: list[Any], ta
     if args.reference:
         ref = pd.read_csv(args.reference, sep=None, engine="python", index_col=0)
         out.append(dysbiosis_readout(res, ref.reindex(columns=list(model.taxa), fill_value=0.0)))
+    if args.classifier:
+        from ..dynamics import classifier_readout
+        from ..predict import load_model
+
+        out.append(classifier_readout(res, load_model(args.classifier), taxonomy=taxonomy,
+                                      min_coverage=args.classifier_coverage))
     return out
 
 
@@ -251,11 +263,14 @@ def run_simulate(args: argparse.Namespace) -> int:
     readouts = _readouts(args, model, res, ivs, taxonomy)
     inputs = [file_record(args.model_json, "model")]
     inputs += [file_record(f, role) for f, role in ((args.taxonomy, "taxonomy"), (args.reference, "reference"),
-                                                    (args.start, "start")) if f]
+                                                    (args.start, "start"), (args.classifier, "classifier")) if f]
     out = write(Run(subcommand="dynamics simulate", results=(res, *extra, *readouts), inputs=tuple(inputs),
                     command=command_line()), args.out, overwrite=args.overwrite)
     print(res.readouts.to_string(index=False))
     for r in readouts:
-        print(r.table.to_string(index=False))
+        if getattr(r, "assessable", True) is False:
+            print(" ".join(r.notes))
+        else:
+            print(r.table.to_string(index=False))
     print(f"{CAVEAT} Report: {Path(out) / 'report.html'}")
     return 0

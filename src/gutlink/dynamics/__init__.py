@@ -8,7 +8,15 @@ from __future__ import annotations
 from .analysis import InvasionResult, KeystoneResult, SteadyStateResult, invasion, keystone, steady_state
 from .forecast import ForecastResult, HoldoutResult, forecast, holdout
 from .models import DynamicsModel, fit
-from .readouts import ReadoutResult, dysbiosis_readout, guild_members, guild_prebiotic, guild_readout
+from .readouts import (
+           ClassifierReadoutResult,
+           ReadoutResult,
+           classifier_readout,
+           dysbiosis_readout,
+           guild_members,
+           guild_prebiotic,
+           guild_readout,
+)
 from .scenarios import ScenarioResult, antibiotic, prebiotic, probiotic, simulate
 from .series import (
            SamplingChecks,
@@ -21,8 +29,8 @@ from .series import (
 )
 from .trial import TrialResult, trial
 
-__all__ = ["DynamicsModel", "ForecastResult", "HoldoutResult", "InvasionResult", "KeystoneResult", "ReadoutResult",
-           "SamplingChecks", "ScenarioResult", "SteadyStateResult", "TimeSeries", "TrialResult", "antibiotic", "check_sampling",
+__all__ = ["ClassifierReadoutResult", "DynamicsModel", "ForecastResult", "HoldoutResult", "InvasionResult", "KeystoneResult", "ReadoutResult",
+           "SamplingChecks", "ScenarioResult", "SteadyStateResult", "TimeSeries", "TrialResult", "antibiotic", "check_sampling", "classifier_readout",
            "consistency_filter", "dysbiosis_readout", "fit", "forecast", "from_cohort", "from_frames",
            "guild_members", "guild_prebiotic", "guild_readout", "holdout", "invasion", "keystone", "prebiotic",
            "probiotic", "read_mdsine", "simulate", "steady_state", "trial"]

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from .svg import figure_svg, mpl_text
 
-__all__ = ["forecast_figure", "holdout_figure", "scenario_figure", "readout_figure"]
+__all__ = ["forecast_figure", "holdout_figure", "scenario_figure", "readout_figure", "probability_figure"]
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
@@ -103,3 +103,27 @@ def readout_figure(table: pd.DataFrame, *, fig_id: str, title: str) -> Markup:
         ax.set_xlabel("shift: scenario − no intervention")
 
     return figure_svg(draw, fig_id, title, size=(5.0, 0.9 + 0.28 * max(len(t), 1)))
+
+
+def probability_figure(table: pd.DataFrame, *, fig_id: str, title: str) -> Markup:
+    """A saved classifier's disease probability over simulated time: scenario median with its 95% bootstrap band
+    and the no-intervention baseline (dashed, with its band); times outside the training range marked."""
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        t = table["time"]
+        ax.fill_between(t, table["scenario_low"], table["scenario_high"], color=COLORS[0], alpha=0.18, lw=0)
+        ax.plot(t, table["scenario"], "-", color=COLORS[0], lw=1.4, label="scenario")
+        ax.fill_between(t, table["baseline_low"], table["baseline_high"], color=COLORS[1], alpha=0.12, lw=0)
+        ax.plot(t, table["baseline"], "--", color=COLORS[1], lw=1.0, label="no intervention")
+        out = table["outside_training"].fillna(0) > 0
+        if out.any():
+            ax.plot(t[out], np.full(int(out.sum()), 1.02), "|", color="#aa3333", ms=6,
+                    label="outside training range")
+        ax.set_ylim(-0.02, 1.05)
+        ax.set_xlabel("time (days)")
+        ax.set_ylabel("predicted disease probability")
+        ax.set_title("line median · band 95% bootstrap over model fits · dashed no intervention", fontsize=8)
+        ax.legend(fontsize=7, loc="best")
+
+    return figure_svg(draw, fig_id, title, size=(6.0, 3.4))

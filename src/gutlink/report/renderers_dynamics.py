@@ -9,6 +9,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from ..dynamics import (
+    ClassifierReadoutResult,
     DynamicsModel,
     ForecastResult,
     HoldoutResult,
@@ -20,7 +21,7 @@ from ..dynamics import (
 )
 from ..dynamics.trial import TrialResult
 from .context import Context, Section
-from .figures_dynamics import forecast_figure, holdout_figure, readout_figure, scenario_figure
+from .figures_dynamics import forecast_figure, holdout_figure, probability_figure, readout_figure, scenario_figure
 from .renderers import render
 
 __all__: list[str] = []
@@ -139,6 +140,21 @@ def _(result: ReadoutResult, ctx: Context) -> list[Section]:
     fig = readout_figure(result.table, fig_id=fid, title=f"Readout shifts ({result.kind})")
     return _section(ctx, fid.removeprefix("fig-"), f"Scenario readouts: {result.kind}", lines, result.table,
                     ((fid, fig),))
+
+
+@render.register
+def _(result: ClassifierReadoutResult, ctx: Context) -> list[Section]:
+    lines = [f"Disease probability of the saved classifier ({result.classifier or 'gutlink predict model'}) "
+             "applied to every bootstrap replicate's simulated community at each time, with and without the "
+             "interventions (median and 95% band over the replicates). It is the classifier's output on a "
+             "simulated community, not anyone's risk.", *result.notes]
+    matched = result.matches
+    if not result.assessable:
+        return _section(ctx, "dynamics-classifier", "Scenario readout: disease classifier", lines, matched)
+    fig = probability_figure(result.table, fig_id="fig-dyn-classifier",
+                             title="Predicted disease probability over the scenario")
+    return _section(ctx, "dynamics-classifier", "Scenario readout: disease classifier", lines, result.table,
+                    (("fig-dyn-classifier", fig),))
 
 
 @render.register
