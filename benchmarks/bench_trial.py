@@ -144,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
            f"(from the repository root; data in ../shared/data). Wall time: David part {t1 - t0:.0f} s, simulations "
            f"{t2 - t1:.0f} s, on 2 CPU cores shared with other jobs.", "",
            "Tests: `signed-rank` — each subject's post − pre change of its window means, Wilcoxon signed-rank across "
-           "subjects (primary; `q_value`); `mixed model` — `feature ~ post * arm [+ period] + (1 | subject)` on every "
-           "sample of the two windows, REML for all features at once, t on between-within df (secondary; "
+           "subjects (primary; `q_value`); `mixed model` — `feature ~ post * arm [+ period] + (1 | subject) + "
+           "(1 | subject:arm:window)` on every sample of the two windows, REML for all features at once, t on "
+           "containment df (secondary; "
            "`mixed_q`); `2x2 t test` — the standard 2 × 2 crossover analysis between sequences (carry-over from "
            "the sum of both periods' changes, period and treatment from their difference).", "",
            "## David et al. 2014, animal-based diet (gg table, taxa in ≥ 5% of samples)", "",
@@ -163,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
            f"0.3 on the log scale), {args.replicates} data sets each. No effect at all:", "", markdown(null0), "",
            "A response to every post window that differs between subjects and periods (sd 0.5 on the log scale, "
            "the same distribution in both arms, so arm, carry-over and treatment remain null; the arms' own "
-           "changes A and B are then not null on average but have zero mean):", "", markdown(null1), ""]
+           "changes A and B have mean zero, so they are null too):", "", markdown(null1), "",
+           "The David metadata (mapping-orig.txt) do not record which diet each person ate first, so the carry-over and period tests (`--period`) run here only on the simulated crossovers.", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(out))
     sys.stdout.write("\n".join(out))
