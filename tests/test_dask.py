@@ -123,3 +123,20 @@ def test_cli_differential_scheduler_flag(cluster, tmp_path, capsys):
     assert main([*base, "--out", str(tmp_path / "bad"), "--scheduler", "tcp://127.0.0.1:1"]) == 2
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_cli_link_scheduler_flag(cluster, tmp_path, capsys):
+    c = franzosa2019()
+    write_tsv(c, tmp_path / "abundance.tsv")
+    c.metadata.to_csv(tmp_path / "metadata.tsv", sep="\t")
+    base = ["link", str(tmp_path / "abundance.tsv"), "--metadata", str(tmp_path / "metadata.tsv"), "--group",
+            "Diagnosis", "--case", "CD", "--control", "Control", "--metrics", "braycurtis", "--permutations", "19",
+            "--no-guilds", "--quiet", "--seed", "3"]
+    assert main([*base, "--out", str(tmp_path / "local")]) == 0
+    assert main([*base, "--out", str(tmp_path / "dask"), "--scheduler", cluster.scheduler_address]) == 0
+    for name in ("tests.tsv", "differential.tsv", "pcoa_braycurtis.tsv"):
+        assert (tmp_path / "local" / name).read_text() == (tmp_path / "dask" / name).read_text()
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "bad"), "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -231,9 +231,21 @@ class Cohort:
         """Keep the given samples and/or features (boolean masks, integer positions or ID lists), in that order."""
         rows = self._positions(samples, self.sample_ids, "sample")
         cols = self._positions(features, self.feature_ids, "feature")
-        out = self._take_samples(rows)._take_features(cols)
+        x = self.abundance
+        if sparse.issparse(x):
+            x = x[rows, :] if samples is not None else x
+            x = x[:, cols] if features is not None else x.copy() if samples is None else x
+        elif samples is not None and features is not None:
+            x = x[np.ix_(rows, cols)]  # one copy of the kept block, no whole-table temporary
+        elif samples is not None:
+            x = x[rows]
+        elif features is not None:
+            x = x[:, cols]
+        else:
+            x = x.copy()  # never share a mutable table between two cohorts
         op = {"op": "subset", "n_samples": len(rows), "n_features": len(cols)}
-        return replace(out, history=self.history + (op,))
+        return replace(self, abundance=x, metadata=self.metadata.iloc[rows], taxonomy=self.taxonomy.iloc[cols],
+                       history=self.history + (op,))
 
     # ------------------------------------------------------------- aggregate
     def aggregate(self, rank: str) -> Cohort:
