@@ -21,6 +21,7 @@ from ..link import LinkResult
 from ..meta import MetaResult
 from ..results import Result, jsonable
 from ..run import Run
+from .answer import link_evidence
 from .context import slug
 
 __all__ = ["tables", "summary", "summary_json", "to_tsv"]
@@ -115,15 +116,9 @@ def _(result: LinkResult) -> dict[str, pd.DataFrame]:
     for layer in (result.guilds, result.markers, result.literature):  # their tables are registered elsewhere
         if layer is not None:
             out.update(tables(layer))
-    ev = _link_evidence(result)
+    ev = link_evidence(result)
     out.update({"evidence_layers.tsv": ev.layers, "evidence_rubric.tsv": ev.rubric})
     return out
-
-
-def _link_evidence(result: LinkResult) -> Any:
-    from .answer import link_evidence  # the first screen's module imports this one
-
-    return link_evidence(result)
 
 
 def to_tsv(frame: pd.DataFrame) -> str:
@@ -161,7 +156,7 @@ def summary(result: Result) -> dict[str, Any]:
             if isinstance(value, (Result, dict, list, tuple)):
                 out[f.name] = _plain(value)
     if isinstance(result, LinkResult):  # the first screen's grid and sentences, as numbers
-        out["evidence"] = summary(_link_evidence(result))
+        out["evidence"] = summary(link_evidence(result))
     return out
 
 
