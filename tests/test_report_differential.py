@@ -49,7 +49,7 @@ def meta_result() -> MetaResult:
 
 def test_figures_and_sections(evil_result: DifferentialResult) -> None:
     page = Page(report.render_html(evil_result))
-    assert set(page.figures) == {"fig-volcano", "fig-forest"}
+    assert set(page.figures) == {"fig-volcano", "fig-forest", "fig-composition"}
     for inner in page.figures.values():
         assert "svg" in inner and "title" in inner and "figcaption" in inner
     ids = [a["id"] for _, a in page.tags if a.get("id")]
@@ -102,7 +102,7 @@ def test_meta_report_has_its_forest_plot(meta_result: MetaResult, tmp_path: Path
 
 def test_differential_with_meta_renders_both(evil_result: DifferentialResult, meta_result: MetaResult) -> None:
     page = Page(report.render_html(dataclasses.replace(evil_result, meta=meta_result)))
-    assert set(page.figures) == {"fig-volcano", "fig-forest", "fig-meta-forest"}
+    assert set(page.figures) == {"fig-volcano", "fig-forest", "fig-meta-forest", "fig-composition"}
     assert set(report.tables(dataclasses.replace(evil_result, meta=meta_result))) == {
         "differential.tsv", "prevalence.tsv", "meta.tsv", "meta_loso.tsv", "meta_studies.tsv"}
 
@@ -113,7 +113,7 @@ def test_nothing_significant_still_renders() -> None:
     shuffled = c.with_metadata(c.metadata.assign(fake=gen.permutation(np.tile(["a", "b"], 78)[: c.n_samples])))
     res = differential.test(shuffled, "~ fake", reference={"fake": "a"}, prevalence=False)
     page = Page(report.render_html(res))
-    assert set(page.figures) == {"fig-volcano", "fig-forest"}
+    assert set(page.figures) == {"fig-volcano", "fig-forest", "fig-composition"}
     assert "nan" not in page.all_text.lower().split()
 
 
@@ -130,7 +130,8 @@ def test_differential_page_in_headless_chromium(evil_result: DifferentialResult,
     assert seen["requests"] == [html.as_uri()]
     assert seen["console"] == [] and seen["errors"] == []
     figures = seen["figures"]
-    assert isinstance(figures, dict) and sorted(figures) == ["fig-forest", "fig-meta-forest", "fig-volcano"]
+    assert isinstance(figures, dict) and sorted(figures) == ["fig-composition", "fig-forest", "fig-meta-forest",
+                                                             "fig-volcano"]
     for fig_id, info in figures.items():
         assert info["width"] > 100 and info["height"] > 100 and info["caption"] > 20, (fig_id, info)
     assert seen["counts"]["scripts"] == 0 and "differential abundance" in str(seen["title"])

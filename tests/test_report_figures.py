@@ -129,3 +129,18 @@ def test_top_taxa_plots_show_the_data(ibd) -> None:
     for group in ("case", "control"):  # the absent counts drawn are the data's
         absent, n = int((v[labels == group] == 0).sum()), int((labels == group).sum())
         assert f"{absent}/{n}" in render_html(res)
+
+
+def test_differential_page_has_one_composition_bar_per_level() -> None:
+    from _html import Page
+
+    from gutlink import differential
+    from gutlink.datasets import franzosa2019
+    from gutlink.report import render_html
+
+    res = differential.test(franzosa2019().aggregate("genus"), "~ Diagnosis", reference={"Diagnosis": "Control"},
+                            prevalence=False)
+    html = render_html(res)
+    assert "fig-composition" in Page(html).figures
+    for level in ("CD", "UC", "Control"):  # every level of the variable is a bar
+        assert f">{level}<" in html.split('id="fig-composition"')[1].split("</figure>")[0]

@@ -215,13 +215,15 @@ def _term_body(result: DifferentialResult, term: str, ctx: Context, *, figures: 
 
 
 def differential_section(result: DifferentialResult, ctx: Context, *, figures: bool = True, tables: bool = True,
-                         comparison: str | None = None, label_name: str | None = None) -> Section:
+                         comparison: str | None = None, label_name: str | None = None,
+                         composition: bool = False) -> Section:
     """The differential-abundance section: facts, negative control, volcano and forest plots, top taxa.
 
     Every level of a multi-level first factor gets its own sub-section (e.g. UC vs Control beside CD vs
     Control). *tables*: whether ``differential.tsv`` / ``prevalence.tsv`` are written beside the page;
-    *comparison* and *label_name* replace the first term's and the shuffled column's names (e.g. on the
-    ``link`` page).
+    *composition*: a sub-section with each level's mean composition (the ``link`` page has it in its community
+    section instead). *comparison* and *label_name* replace the first term's and the shuffled column's names
+    (e.g. on the ``link`` page).
     """
     first, *others = _sibling_terms(result)
     body, figs = _term_body(result, first, ctx, figures=figures, tables=tables, comparison=comparison,
@@ -237,6 +239,9 @@ def differential_section(result: DifferentialResult, ctx: Context, *, figures: b
         children = (*children, omnibus_section(result, ctx))
     if isinstance(result.meta, MetaResult):
         children = (*children, meta_section(result.meta, ctx))
+    block = composition_block(result, ctx) if composition and figures else None
+    if block is not None:
+        children = (Section("composition", "Composition of each group", block[0], (block[1],)), *children)
     return Section("differential", "Differential abundance: which taxa differ?", body, figs, children)
 
 
@@ -299,7 +304,7 @@ def meta_section(result: MetaResult, ctx: Context) -> Section:
 
 @render.register
 def _(result: DifferentialResult, ctx: Context) -> list[Section]:
-    return [differential_section(result, ctx)]
+    return [differential_section(result, ctx, composition=True)]
 
 
 @render.register

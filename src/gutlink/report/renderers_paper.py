@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from ..differential import DifferentialResult
 from ..link import LinkResult
 from .context import Context, Section
 from .figures import GroupStyle, pcoa_figure
@@ -31,9 +32,10 @@ def _figure(ctx: Context, fig_id: str, svg: Markup, caption: str) -> Markup:
     return Markup(ctx.env.from_string(_FIGURE).render(id=fig_id, svg=svg, caption=caption))
 
 
-def composition_block(result: LinkResult, ctx: Context) -> tuple[Markup, str] | None:
-    """The stacked bars of each group's mean composition (top genera), or ``None`` without a differential table."""
-    diff = result.differential
+def composition_block(result: LinkResult | DifferentialResult, ctx: Context) -> tuple[Markup, str] | None:
+    """The stacked bars of each group's mean composition (top genera), or ``None`` without a differential table
+    (a link result's, or the differential result itself: one bar per level of its variable)."""
+    diff = result if isinstance(result, DifferentialResult) else result.differential
     if diff is None:
         return None
     comp = composition_table(diff.table, term=diff.terms[0] if diff.terms else None)
