@@ -180,3 +180,22 @@ def test_guild_prebiotic_and_readouts():
     with pytest.raises(DesignError, match="no model taxon"):
         guild_prebiotic(DynamicsModel("glv", ("x",), (), np.ones(1), -np.eye(1), np.zeros((1, 0)), 0.0, 1.0, 1e-5),
                         "butyrate_producer", factor=2.0, start=0, end=1)
+
+
+def test_solver_says_when_it_stops_at_the_iteration_limit():
+    from gutlink.dynamics.estimate import solve_info
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(200, 1))
+    X = np.c_[np.ones(200), base + 1e-3 * rng.normal(size=(200, 6))]      # six nearly collinear regressors
+    Y = X[:, 1:3] @ np.array([[1.0, -0.5], [0.5, 1.0]]) + 0.1 * rng.normal(size=(200, 2))
+    _, ok = solve_info(X.T @ X, X.T @ Y, alpha=1e-4, l1_ratio=0.9, n_state=2, stability="diagonal", max_iter=2,
+                       tol=1e-14)
+    assert not bool(ok)
+    W, ok = solve_info(X.T @ X, X.T @ Y, alpha=10.0, l1_ratio=0.9, n_state=2, stability="diagonal")
+    assert bool(ok) and np.allclose(W, solve(X.T @ X, X.T @ Y, alpha=10.0, l1_ratio=0.9, n_state=2,
+                                             stability="diagonal"))
+    ts = _series()
+    m = fit(ts, model="glv", alphas=[1e-3, 1e-1], l1_ratios=[0.0, 0.9], select="one-step")
+    assert "n_unconverged" in m.cv.columns and (m.cv.loc[m.cv["l1_ratio"] == 0, "n_unconverged"] == 0).all()
+    assert isinstance(m.converged, bool)
+    assert type(m).from_json(m.to_json()).converged == m.converged

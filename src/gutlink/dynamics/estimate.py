@@ -34,7 +34,7 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["Stability", "solve", "stabilise"]
+__all__ = ["Stability", "solve", "solve_info", "stabilise"]
 
 Stability = Literal["none", "diagonal", "negdef"]
 
@@ -56,7 +56,7 @@ def _prox(W: np.ndarray, step: np.ndarray, alpha: np.ndarray, l1_ratio: np.ndarr
 
 
 def _fista(XtX: np.ndarray, XtY: np.ndarray, alpha: np.ndarray, l1_ratio: np.ndarray, n_state: int,
-           diagonal: bool, margin: float, max_iter: int, tol: float) -> np.ndarray:
+           diagonal: bool, margin: float, max_iter: int, tol: float) -> tuple[np.ndarray, np.ndarray]:
     ridge = alpha * (1.0 - l1_ratio)
     pen = np.ones(XtX.shape[-1])
     pen[0] = 0.0
@@ -89,7 +89,9 @@ def _fista(XtX: np.ndarray, XtY: np.ndarray, alpha: np.ndarray, l1_ratio: np.nda
             act, Wa, Za, t = act[keep], Wa[keep], Za[keep], t[keep]
             Ha, Ya, sa, aa, ra = Ha[keep], Ya[keep], sa[keep], aa[keep], ra[keep]
     W[act] = Wa
-    return W
+    converged = np.ones(len(W), dtype=bool)
+    converged[act] = False                                        # still in the batch after max_iter iterations
+    return W, converged
 
 
 def stabilise(A: np.ndarray, margin: float = MARGIN) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +132,18 @@ def _refit_free(XtX: np.ndarray, XtY: np.ndarray, W: np.ndarray, alpha: np.ndarr
 def solve(XtX: np.ndarray, XtY: np.ndarray, *, alpha: float | np.ndarray, l1_ratio: float | np.ndarray = 0.0,
           n_state: int, stability: Stability = "none", margin: float = MARGIN, max_iter: int = 1000,
           tol: float = 1e-5) -> np.ndarray:
-    """Coefficients ``W`` (… × regressors × taxa) for one or a batch of Gram matrices and penalties.
+    """Coefficients ``W`` (… × regressors × taxa) for one or a batch of Gram matrices and penalties
+    (:func:`solve_info` with the same arguments also says which members converged)."""
+    return solve_info(XtX, XtY, alpha=alpha, l1_ratio=l1_ratio, n_state=n_state, stability=stability,
+                      margin=margin, max_iter=max_iter, tol=tol)[0]
+
+
+def solve_info(XtX: np.ndarray, XtY: np.ndarray, *, alpha: float | np.ndarray, l1_ratio: float | np.ndarray = 0.0,
+               n_state: int, stability: Stability = "none", margin: float = MARGIN, max_iter: int = 1000,
+               tol: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients ``W`` (… × regressors × taxa) for one or a batch of Gram matrices and penalties, and whether
+    each member's iterations met the stopping rule (False: stopped at *max_iter*, an ill-conditioned design with
+    a weak penalty; the coefficients are then approximate).
 
     Parameters
     ----------
@@ -150,7 +163,8 @@ def solve(XtX: np.ndarray, XtY: np.ndarray, *, alpha: float | np.ndarray, l1_rat
 
     Returns
     -------
-    numpy.ndarray
+    tuple of numpy.ndarray
+        ``W`` and the per-member convergence flags (a scalar-shaped array for one Gram matrix).
     """
     single = XtX.ndim == 2
     XtX, XtY = (XtX[None], XtY[None]) if single else (XtX, XtY)
@@ -161,8 +175,9 @@ def solve(XtX: np.ndarray, XtY: np.ndarray, *, alpha: float | np.ndarray, l1_rat
         pen = np.ones(XtX.shape[-1])
         pen[0] = 0.0
         W = np.linalg.solve(XtX + a[:, None, None] * np.diag(pen)[None], XtY)
+        converged = np.ones(B, dtype=bool)
     else:
-        W = _fista(XtX, XtY, a, rho, n_state, stability != "none", margin, max_iter, tol)
+        W, converged = _fista(XtX, XtY, a, rho, n_state, stability != "none", margin, max_iter, tol)
     if stability == "negdef":
         A = np.swapaxes(W[:, 1:1 + n_state], 1, 2)
         A_new, changed = stabilise(A, margin)
@@ -170,4 +185,4 @@ def solve(XtX: np.ndarray, XtY: np.ndarray, *, alpha: float | np.ndarray, l1_rat
             W = W.copy()
             W[:, 1:1 + n_state] = np.swapaxes(A_new, 1, 2)
             W = np.where(changed[:, None, None], _refit_free(XtX, XtY, W, a, rho, n_state), W)
-    return W[0] if single else W
+    return (W[0], converged[0]) if single else (W, converged)

@@ -43,7 +43,7 @@ import pandas as pd
 from ..errors import DesignError
 from ..results import Result
 from .batch import integrate_clv_batch, integrate_glv_batch
-from .estimate import Stability, solve
+from .estimate import Stability, solve, solve_info
 from .series import TimeSeries
 
 __all__ = ["DynamicsModel", "fit", "design_matrices"]
@@ -75,8 +75,12 @@ class DynamicsModel(Result):
     selection
         ``"forecast"`` (held-out forecast RMSE) or ``"one-step"`` (held-out log-difference error).
     cv
-        Table ``alpha, l1_ratio, cv_error, n_failed`` (``cv_error``: mean held-out forecast RMSE of relative
-        abundance, or mean squared one-step error; ``n_failed``: held-out forecasts that blew up or failed).
+        Table ``alpha, l1_ratio, cv_error, n_failed, n_unconverged`` (``cv_error``: mean held-out forecast RMSE
+        of relative abundance, or mean squared one-step error; ``n_failed``: held-out forecasts that blew up or
+        failed; ``n_unconverged``: folds whose solver stopped at its iteration limit).
+    converged
+        Whether the final fit's solver met its stopping rule (False: it stopped at the iteration limit, so the
+        coefficients approximate the penalised optimum; ill-conditioned designs with a weak L1 penalty).
     boot_growth, boot_interactions, boot_effects
         Bootstrap replicates over subjects (first axis), empty when ``n_boot=0``.
     """
@@ -101,6 +105,7 @@ class DynamicsModel(Result):
     stability: str = "none"
     stabilised: bool = False
     selection: str = "one-step"
+    converged: bool = True
 
     @property
     def state_taxa(self) -> tuple[str, ...]:
@@ -155,7 +160,7 @@ class DynamicsModel(Result):
                    n_subjects=int(data.get("n_subjects", 0)), n_intervals=int(data.get("n_intervals", 0)),
                    l1_ratio=float(data.get("l1_ratio", 0.0)), stability=str(data.get("stability", "none")),
                    stabilised=bool(data.get("stabilised", False)), selection=str(data.get("selection", "one-step")),
-                   **arrays)
+                   converged=bool(data.get("converged", True)), **arrays)
 
 
 def _states(ts: TimeSeries, model: str, pseudo: float, reference: str | None) -> tuple[np.ndarray, np.ndarray,
@@ -272,7 +277,7 @@ def fit(ts: TimeSeries, *, model: Literal["glv", "clv"] = "glv", alphas: Sequenc
     names, XtX, XtY = _grams(d["X"], d["Y"], d["subject"])
     n = d["Y"].shape[1]
     if len(grid) == 1:
-        cv = grid.assign(cv_error=np.nan, n_failed=0)
+        cv = grid.assign(cv_error=np.nan, n_failed=0, n_unconverged=0)
     elif select == "forecast":
         cv = _forecast_cv(ts, d, names, XtX, XtY, grid, n, stability, model)
     else:
@@ -282,7 +287,8 @@ def fit(ts: TimeSeries, *, model: Literal["glv", "clv"] = "glv", alphas: Sequenc
     kw = {"n_state": n, "stability": stability}
     W0 = solve(XtX.sum(axis=0), XtY.sum(axis=0), alpha=alpha, l1_ratio=rho, stability="none" if stability ==
                "none" else "diagonal", n_state=n)
-    W = solve(XtX.sum(axis=0), XtY.sum(axis=0), alpha=alpha, l1_ratio=rho, **kw)  # type: ignore[arg-type]
+    W, converged = solve_info(XtX.sum(axis=0), XtY.sum(axis=0), alpha=alpha, l1_ratio=rho,
+                              **kw)  # type: ignore[arg-type]
     boot = _bootstrap(XtX, XtY, alpha, rho, kw, n_boot, rng)
     sc = d["scale"]
     return DynamicsModel(model=model, taxa=tuple(ts.taxa), perturbations=tuple(str(c) for c in ts.perturbations.columns),
@@ -293,7 +299,7 @@ def fit(ts: TimeSeries, *, model: Literal["glv", "clv"] = "glv", alphas: Sequenc
                          boot_effects=np.swapaxes(boot[:, 1 + n:], 1, 2) if len(boot) else np.zeros((0, 0, 0)),
                          n_subjects=len(names), n_intervals=len(d["Y"]), l1_ratio=rho, stability=stability,
                          stabilised=bool(stability == "negdef" and not np.allclose(W0[1:1 + n], W[1:1 + n])),
-                         selection=select if len(grid) > 1 else "none")
+                         selection=select if len(grid) > 1 else "none", converged=bool(converged))
 
 
 def _one_step_cv(d: dict[str, Any], names: list[str], XtX: np.ndarray, XtY: np.ndarray, grid: pd.DataFrame,
@@ -301,13 +307,15 @@ def _one_step_cv(d: dict[str, Any], names: list[str], XtX: np.ndarray, XtY: np.n
     total_xx, total_xy = XtX.sum(axis=0), XtY.sum(axis=0)
     errors = np.zeros(len(grid))
     G = len(grid)
+    unconverged = np.zeros(G, dtype=int)
     for s, name in enumerate(names):                              # loop over held-out subjects
         rows = d["subject"] == name
-        W = solve(np.broadcast_to(total_xx - XtX[s], (G, *total_xx.shape)),
+        W, ok = solve_info(np.broadcast_to(total_xx - XtX[s], (G, *total_xx.shape)),
                   np.broadcast_to(total_xy - XtY[s], (G, *total_xy.shape)), alpha=grid["alpha"].to_numpy(),
                   l1_ratio=grid["l1_ratio"].to_numpy(), n_state=n, stability=stability)
+        unconverged += ~ok
         errors += np.sum((d["Y"][rows][None] - d["X"][rows][None] @ W) ** 2, axis=(1, 2))
-    return grid.assign(cv_error=errors / d["Y"].size, n_failed=0)
+    return grid.assign(cv_error=errors / d["Y"].size, n_failed=0, n_unconverged=unconverged)
 
 
 def _forecast_cv(ts: TimeSeries, d: dict[str, Any], names: list[str], XtX: np.ndarray, XtY: np.ndarray,
@@ -315,11 +323,12 @@ def _forecast_cv(ts: TimeSeries, d: dict[str, Any], names: list[str], XtX: np.nd
     """Mean held-out forecast RMSE (relative abundance) of every candidate; all candidates of a fold at once."""
     total_xx, total_xy = XtX.sum(axis=0), XtY.sum(axis=0)
     G = len(grid)
-    sums, failed = np.zeros(G), np.zeros(G, dtype=int)
+    sums, failed, unconverged = np.zeros(G), np.zeros(G, dtype=int), np.zeros(G, dtype=int)
     for s, name in enumerate(names):                              # loop over held-out subjects
-        W = solve(np.broadcast_to(total_xx - XtX[s], (G, *total_xx.shape)),
+        W, ok = solve_info(np.broadcast_to(total_xx - XtX[s], (G, *total_xx.shape)),
                   np.broadcast_to(total_xy - XtY[s], (G, *total_xy.shape)), alpha=grid["alpha"].to_numpy(),
                   l1_ratio=grid["l1_ratio"].to_numpy(), n_state=n, stability=stability)
+        unconverged += ~ok
         one = ts.subset_subjects([name])
         obs = one.relative.to_numpy()
         r, A, B = W[:, 0], np.swapaxes(W[:, 1:1 + n], 1, 2), np.swapaxes(W[:, 1 + n:], 1, 2)
@@ -338,7 +347,7 @@ def _forecast_cv(ts: TimeSeries, d: dict[str, Any], names: list[str], XtX: np.nd
         sums += np.where(bad, 0.0, rmse)
     scored = len(names) - failed
     err = np.where(scored > 0, sums / np.maximum(scored, 1), np.inf)
-    return grid.assign(cv_error=err, n_failed=failed)
+    return grid.assign(cv_error=err, n_failed=failed, n_unconverged=unconverged)
 
 
 def _bootstrap(XtX: np.ndarray, XtY: np.ndarray, alpha: float, rho: float, kw: dict[str, Any], n_boot: int,

@@ -58,6 +58,14 @@ def _(result: DynamicsModel, ctx: Context) -> list[Section]:
              f"cross-validation on {how}."]
     if result.reference:
         lines.append(f"Reference taxon of the log-ratios: {result.reference}.")
+    if not result.converged:
+        lines.append("The solver stopped at its iteration limit before meeting its stopping rule for the chosen "
+                     "penalty (an ill-conditioned design with a weak L1 penalty): the coefficients approximate the "
+                     "penalised optimum.")
+    if "n_unconverged" in result.cv and int(result.cv["n_unconverged"].sum()):
+        cv = result.cv
+        lines.append(f"In the cross-validation {int((cv['n_unconverged'] > 0).sum())} of {len(cv)} penalty "
+                     "candidates stopped at the iteration limit in at least one fold.")
     tab = result.table
     tab = tab.reindex(tab["value"].abs().sort_values(ascending=False).index)
     return _section(ctx, "dynamics-model", "Community dynamics model", lines, tab)
