@@ -106,11 +106,23 @@ _OVERFLOW = """() => {
 }"""
 
 
+@pytest.fixture(scope="module")
+def differential_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A differential page with a three-level factor (per-level sections, omnibus tests, composition bars)."""
+    _require_browser()
+    from gutlink import differential, report
+    from gutlink.datasets import franzosa2019
+
+    res = differential.test(franzosa2019().aggregate("genus"), "~ Diagnosis", reference={"Diagnosis": "Control"})
+    return report.write(res, tmp_path_factory.mktemp("diff") / "diff") / "report.html"
+
+
+@pytest.mark.parametrize("which", ["link", "differential"])
 @pytest.mark.parametrize("width", [1280, 375])
-def test_no_text_overflows_its_box(screens, width: int) -> None:
+def test_no_text_overflows_its_box(screens, differential_page, width: int, which: str) -> None:
     from playwright.sync_api import sync_playwright
 
-    _, html = screens
+    html = screens[1] if which == "link" else differential_page
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         try:
