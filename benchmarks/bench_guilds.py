@@ -7,6 +7,7 @@ HAllA / MaAsLin side by side: benchmarks/bench_markers_peers.py.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def checks() -> str:
 
 def main() -> None:
     rng = np.random.default_rng(0)
+    load = os.getloadavg()[0]
     rows = []
     for p, m in [(200, 15), (200, 30), (200, 60)]:
         c = _cohort(2000, p, rng)
@@ -106,7 +108,8 @@ def main() -> None:
             "200 subjects (10 each), noise markers, `marker ~ predictor + age + (1 | subject)` (REML random "
             "intercept) or subject fixed intercepts, and the taxon ~ marker direction (every taxon its own REML variance ratio); predictors: 16 guild scores + the prevalent taxa (CLR). "
             "Seconds: the first row includes the guild assignment of the 200 taxa (cold); later rows reuse it (memoised per lineage table). Calibration: share of p < 0.05 on noise (0.05 expected).\n\n"
-            + _markdown(frame) + "\n\n2 CPU cores shared with other work. HAllA / MaAsLin-style peers side by side: "
+            + _markdown(frame) + f"\n\n2 CPU cores shared with other work (1-minute load average {load:.1f} at the start: "
+            "with a load above 2 the seconds are inflated accordingly). HAllA / MaAsLin-style peers side by side: "
             "benchmarks/results/markers_peers.md.\n")
     text += "\n" + checks()
     OUT.write_text(text)

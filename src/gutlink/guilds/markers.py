@@ -280,7 +280,8 @@ def _grouping(cohort: Cohort, subject: str | None, block: str | None, notes: lis
 
 
 def _one_marker(y: pd.Series, ok: np.ndarray, x: np.ndarray, z: np.ndarray, groups: np.ndarray | None,
-                repeated: str, name: str) -> tuple[dict[str, np.ndarray], dict[str, object] | None]:
+                repeated: str, name: str,
+                df_cache: dict[bytes, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, object] | None]:
     """The fit of one marker against every predictor column; the variance record with a random intercept."""
     yv, xv, zv = y.to_numpy(dtype=float)[ok], x[ok], z[ok]
     x0 = xv
@@ -294,7 +295,10 @@ def _one_marker(y: pd.Series, ok: np.ndarray, x: np.ndarray, z: np.ndarray, grou
     n_groups = len(grp.counts)
     fit = null_fit(yv, zv, grp.codes) if repeated == "random" else None
     if fit is not None and fit.converged:
-        df = between_within_df(xv, zv, grp)
+        key = ok.tobytes()  # the df depend on the complete samples only: shared by markers measured alike
+        if key not in df_cache:
+            df_cache[key] = between_within_df(xv, zv, grp)
+        df = df_cache[key]
         yv, xv, zv = (grp.demean(a, grp.means(a), fit.ratio) for a in (yv, xv, zv))
         q, _, rank = _basis(zv)
         record = {"marker": name, "model": "random intercept (REML)", "subject_variance": fit.tau2,
@@ -382,6 +386,7 @@ def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame,
     records: list[dict[str, object]] = []
     transforms: dict[str, str] = {}
     xv, zv = x.to_numpy(dtype=float), z_all.to_numpy(dtype=float)
+    df_cache: dict[bytes, np.ndarray] = {}
     if direction == "taxon":
         notes.append("Direction taxon ~ marker: each effect is the change of the taxon's CLR (guild log-ratio, "
                      "balance) per unit of the transformed marker.")
@@ -396,7 +401,7 @@ def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame,
             notes.append(f"{name}: skipped ({int(ok.sum())} complete samples"
                          + (", constant" if y[ok].nunique() < 2 else "") + ").")
             continue
-        fit, record = _one_marker(y, ok, xv, zv, groups, repeated, str(name))
+        fit, record = _one_marker(y, ok, xv, zv, groups, repeated, str(name), df_cache)
         if record is not None:
             records.append(record)
             if not record["converged"]:
