@@ -1,6 +1,6 @@
 """Every command's report page in headless Chromium (the outputs walk of test_outputs_contract.py): at desktop and
 phone widths no console error, no request besides the page itself, no text overflowing its box, no sideways
-scroll, every figure drawn, and a methods paragraph.
+scroll, every figure drawn, and a methods paragraph; printed at A4 width nothing is cut and no figure splits.
 
 Skipped, with the reason, where Chromium or playwright is missing and ``CI`` is unset (see test_browser.py).
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from test_browser import ARGS, CHROMIUM, _require_browser
-from test_browser_screens import _OVERFLOW
+from test_browser_screens import _OVERFLOW, PRINT_HEIGHT, PRINT_WIDTH
 from test_outputs_contract import _NO_QUIET, _commands
 
 from gutlink.cli import main
@@ -35,6 +35,19 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         quiet = [] if name in _NO_QUIET else ["--quiet"]
         assert main([*argv, "--out", str(outs / name), *quiet]) == 0, name
     return {name: outs / name / "report.html" for name in commands}
+
+
+def _print_problems(browser, name: str, html: Path) -> list[str]:
+    """Printed at A4 width: nothing cut at the right, every figure fits a page and is never split."""
+    page = browser.new_page(viewport={"width": PRINT_WIDTH, "height": PRINT_HEIGHT})
+    page.goto(html.as_uri(), wait_until="load")
+    page.emulate_media(media="print")
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    figures = page.evaluate("""() => [...document.querySelectorAll('figure')].map(f => [f.id,
+        f.getBoundingClientRect().height, getComputedStyle(f).breakInside])""")
+    page.close()
+    out = [f"{name} printed: cut at the right {widths}"] if widths[0] > widths[1] + 1 else []
+    return out + [f"{name} printed: figure {f}" for f in figures if f[1] > PRINT_HEIGHT or f[2] != "avoid"]
 
 
 def test_every_command_page_is_clean(pages: dict[str, Path]) -> None:
@@ -66,6 +79,7 @@ def test_every_command_page_is_clean(pages: dict[str, Path]) -> None:
                         problems.append(f"{tag}: page scrolls sideways {widths}")
                     if methods != 1:
                         problems.append(f"{tag}: no methods paragraph")
+                problems += _print_problems(browser, name, html)
         finally:
             browser.close()
     assert problems == []
