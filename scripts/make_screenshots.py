@@ -15,6 +15,7 @@ Needs Debian's chromium (/usr/bin/chromium) and the playwright package.
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 from pathlib import Path
 
@@ -41,6 +42,29 @@ def build_report(folder: Path) -> Path:
 
     res = link(franzosa2019(), group="Diagnosis", case=["CD"], control="Control", n_permutations=99, predict=True, rng=1)
     return report.write(res, folder / "franzosa", overwrite=True) / "report.html"
+
+
+#: Width (px) of this text in the page's body font: the references are comparable only where it matches.
+PROBE = "Is there a link between the gut microbiome and 0123456789?"
+FONT_FILE = "font.json"
+
+
+def font_probe(html: Path) -> dict[str, object]:
+    """The body font's computed family and the rendered width of :data:`PROBE` in it (Chromium's own metrics)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(html.as_uri(), wait_until="load")
+            width = page.evaluate("""(text) => { const s = document.createElement('span'); s.textContent = text;
+                s.style.whiteSpace = 'nowrap'; document.body.appendChild(s);
+                const w = s.getBoundingClientRect().width; s.remove(); return w; }""", PROBE)
+            family = page.evaluate("() => getComputedStyle(document.body).fontFamily")
+        finally:
+            browser.close()
+    return {"probe": PROBE, "width": round(float(width), 2), "font_family": family}
 
 
 def shoot(html: Path, out: Path, views: dict[str, tuple[int, int, str]] = VIEWS) -> dict[str, Path]:
@@ -87,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, path in shots.items():
             downscale(path, args.out / f"{name}.png")
             print(args.out / f"{name}.png")
+        probe = json.dumps(font_probe(html), indent=2) + "\n"
+        (args.out / FONT_FILE).write_text(probe, encoding="utf-8")
+        print(args.out / FONT_FILE)
     return 0
 
 
