@@ -241,3 +241,28 @@ def test_taxon_direction_matches_statsmodels(ihmp, repeated):
         expected = [null_fit(cols[:, j], np.ones((len(g), 1)), g).ratio for j in range(4)]
         assert np.allclose(ratios, expected, rtol=1e-4)
         assert len(res.variance) == len(t) and res.variance["icc"].between(0, 1).all()
+
+
+def test_blocks_group_correlated_markers_and_find_a_weak_shared_signal(ihmp):
+    """Six correlated markers (a shared person factor and a shared sample factor) each tied to the same
+    real genus: the block pair (the six markers × that genus' block) reaches block q < 0.05; ten independent
+    noise markers form their own blocks and no block of theirs reaches q < 0.05."""
+    from gutlink.guilds.blocks import simes
+
+    c, _ = ihmp
+    rng = np.random.default_rng(4)
+    clr = c.clr()
+    z = ((clr["Bacteroides"] - clr["Bacteroides"].mean()) / clr["Bacteroides"].std()).to_numpy()
+    subj = pd.factorize(c.metadata["SubjectID"])[0]
+    shared = rng.normal(size=subj.max() + 1)[subj] + rng.normal(size=len(subj))
+    cols = {f"s{i}": shared + 0.5 * rng.normal(size=len(subj)) + 0.3 * z for i in range(6)}
+    cols |= {f"n{i}": rng.normal(size=subj.max() + 1)[subj] + rng.normal(size=len(subj)) for i in range(10)}
+    res = marker_association(c, markers=pd.DataFrame(cols, index=c.sample_ids), subject="SubjectID")
+    b = res.blocks
+    hit = b[b["taxa"].str.split(", ").map(lambda t: "Bacteroides" in t)].iloc[0]
+    assert set(hit["markers"].split(", ")) == {f"s{i}" for i in range(6)} and hit["q_value"] < 0.05
+    noise = b[b["markers"].str.startswith("n")]
+    assert len(noise) > 0 and (noise["q_value"] > 0.05).all()
+    t = res.table[(res.table["marker"].isin(hit["markers"].split(", "))) & (res.table["predictor"].isin(
+        hit["taxa"].split(", ")))]
+    assert np.isclose(hit["p_simes"], simes(t["p_value"].to_numpy())) and hit["n_pairs"] == len(t)

@@ -38,6 +38,7 @@ from ..design import require_column
 from ..errors import DesignError, InputFormatError
 from ..multitest import bh
 from ..results import Result
+from .blocks import marker_blocks
 from .knowledge import GUILDS
 from .mixed import Groups, between_within_df, null_fit
 from .reverse import reverse_fit
@@ -56,7 +57,9 @@ class MarkerResult(Result):
     transformed marker per unit of the predictor, adjusted), ``ci_low, ci_high, partial_r, statistic, df,
     p_value, q_value``. ``variance`` holds each marker's random-intercept fit (``marker, model, subject_variance,
     residual_variance, icc, converged, reason``) when subjects repeat; with ``direction="taxon"`` one row per
-    outcome (``predictor``) and set of complete samples, the ICC from its REML variance ratio."""
+    outcome (``predictor``) and set of complete samples, the ICC from its REML variance ratio. ``blocks``: the
+    block-wise view (correlated markers × correlated taxa, Simes p per block pair, BH over blocks;
+    :mod:`gutlink.guilds.blocks`)."""
 
     table: pd.DataFrame
     transforms: dict[str, str]
@@ -64,6 +67,7 @@ class MarkerResult(Result):
     notes: tuple[str, ...] = field(default=())
     variance: pd.DataFrame = field(default_factory=pd.DataFrame)
     direction: str = "marker"
+    blocks: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def parse_marker(values: pd.Series, *, name: str) -> tuple[pd.Series, pd.Series]:
@@ -421,7 +425,19 @@ def marker_association(cohort: Cohort, *, markers: Sequence[str] | pd.DataFrame,
         model = model.replace("marker ~ predictor", "predictor ~ marker" + (f" * {interaction} (row: the "
                               f"marker:{interaction} term)" if interaction else ""), 1)
     return MarkerResult(table=table, transforms=transforms, model=model, notes=tuple(notes),
-                        variance=pd.DataFrame(records), direction=direction)
+                        variance=pd.DataFrame(records), direction=direction,
+                        blocks=_blocks(table, frame, x, kinds))
+
+
+def _blocks(table: pd.DataFrame, frame: pd.DataFrame, x: pd.DataFrame, kinds: list[str]) -> pd.DataFrame:
+    """The block-wise view over the tested markers (as analysed) and the taxa."""
+    taxa = x.loc[:, [k == "taxon" for k in kinds]]
+    if taxa.empty:
+        return pd.DataFrame()
+    names = {str(c): c for c in frame.columns}
+    tested = [m for m in table["marker"].unique() if m in names]
+    values = pd.DataFrame({m: _values(frame, names[m], [])[0] for m in tested})
+    return marker_blocks(table, values, taxa.set_axis(taxa.columns.str.removeprefix("taxon:"), axis=1))
 
 
 def _model(covariates: Sequence[str], group: str | None, repeated: str) -> str:

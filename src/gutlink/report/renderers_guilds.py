@@ -88,12 +88,34 @@ def _(result: MarkerResult, ctx: Context) -> list[Section]:
     body = ctx.render("guild_markers.html.j2", r=result, rows=top.to_dict(orient="records"), n=len(t), svg=svg,
                       n_markers=int(t["marker"].nunique()), n_pred=int(t["predictor"].nunique()),
                       n_hits=int((t["q_value"] < 0.1).sum()))
+    if len(result.blocks):
+        b = result.blocks
+        body = Markup(body + ctx.env.from_string(_BLOCKS).render(
+            rows=b[b["q_value"] < 0.1].head(15).to_dict(orient="records"), n=len(b),
+            n_m=int(b["marker_block"].nunique()), n_t=int(b["taxon_block"].nunique())))
     return [Section("immune-markers", "Immune markers", body, ("fig-marker-heatmap",) if svg else ())]
+
+
+_BLOCKS = """<h3>Blocks of correlated markers × correlated taxa</h3>
+<p>Markers grouped into {{ n_m }} blocks and taxa into {{ n_t }} by their own correlations (average |Spearman rho|
+&ge; 0.5 within a block; not by the association tested); each of the {{ n }} block pairs tested once (Simes
+combination of its pairs' p-values, BH over block pairs). {{ rows|length }} block pair(s) at q &lt; 0.1{% if rows %}
+(at most 15; all in <code>marker_blocks.tsv</code>){% endif %}.</p>
+{% if rows %}<table id="marker-blocks"><thead><tr><th scope="col">Markers</th><th scope="col">Taxa</th>
+<th scope="col" class="num">Pairs</th><th scope="col" class="num">q (block)</th>
+<th scope="col" class="num">Pairs q &lt; 0.1</th><th scope="col" class="num">Share positive</th></tr></thead><tbody>
+{% for b in rows %}<tr><td>{{ b.markers }}</td><td>{{ b.taxa }}</td><td class="num">{{ b.n_pairs }}</td>
+<td class="num">{{ "%.2g"|format(b.q_value) }}</td><td class="num">{{ b["n_pairs_q_below_0.1"] }}</td>
+<td class="num">{{ "%.2f"|format(b.share_positive) }}</td></tr>
+{% endfor %}</tbody></table>{% endif %}"""
 
 
 @tables.register
 def _(result: MarkerResult) -> dict[str, pd.DataFrame]:
-    return {"markers.tsv": result.table}
+    out = {"markers.tsv": result.table}
+    if len(result.blocks):
+        out["marker_blocks.tsv"] = result.blocks
+    return out
 
 
 _MEDIATION = """<p class="lead">{{ verdict }}</p>
