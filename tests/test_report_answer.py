@@ -101,6 +101,7 @@ def test_every_sentence_links_to_what_is_behind_it(cd: tuple[LinkResult, Path]) 
         assert hrefs, f"no link in {_plain(li)!r}"
         assert all(h in ids for h in hrefs), (hrefs, _plain(li))
         assert any(h.startswith("fig-") for h in hrefs), f"no figure link in {_plain(li)!r}"
+        assert len(hrefs) == 3, f"section, figure and table links expected in {_plain(li)!r}: {hrefs}"
     assert all(h in ids for h in re.findall(r'href="#([^"]+)"', screen))
     # the first screen comes before the verdict, the disclaimer and the contents
     assert page.index('id="answer"') < page.index('id="verdict"') < page.index('id="disclaimer"')

@@ -36,22 +36,23 @@ COHORT_NAME = "this cohort"
 
 @dataclass(frozen=True)
 class Target:
-    """Where a layer's numbers live on the page (section and figure ids) and beside it (the TSV file)."""
+    """Where a layer's numbers live on the page (section, figure and table ids) and beside it (the TSV file)."""
 
     section: str
     figure: str
     table: str
+    table_id: str = ""
 
 
 #: Section id, figure id and table file of each evidence layer in a ``link`` report.
 LAYER_TARGETS: dict[str, Target] = {
-    "community": Target("permanova", "fig-pcoa-braycurtis", "permanova.tsv"),
-    "diversity": Target("alpha", "fig-alpha-shannon", "alpha_tests.tsv"),
-    "dysbiosis": Target("dysbiosis", "fig-dysbiosis", "dysbiosis_tests.tsv"),
-    "taxa": Target("differential", "fig-volcano", "differential.tsv"),
-    "literature": Target("literature", "fig-literature-studies", "literature_tests.tsv"),
-    "prediction_within": Target("prediction", "fig-roc", "roc.tsv"),
-    "guilds": Target("barrier", "fig-barrier", "guild_tests.tsv"),
+    "community": Target("permanova", "fig-pcoa-braycurtis", "permanova.tsv", "tests"),
+    "diversity": Target("alpha", "fig-alpha-shannon", "alpha_tests.tsv", "alpha-tests"),
+    "dysbiosis": Target("dysbiosis", "fig-dysbiosis", "dysbiosis_tests.tsv", "dysbiosis-tests"),
+    "taxa": Target("differential", "fig-volcano", "differential.tsv", "differential-table"),
+    "literature": Target("literature", "fig-literature-studies", "literature_tests.tsv", "literature-tests"),
+    "prediction_within": Target("prediction", "fig-roc", "roc.tsv", "prediction-features"),
+    "guilds": Target("barrier", "fig-barrier", "guild_tests.tsv", "guild-tests"),
     "markers": Target("immune-markers", "fig-marker-heatmap", "markers.tsv"),
 }
 
@@ -107,7 +108,8 @@ def _item(row: dict[str, Any], ids: set[str], metric: str) -> dict[str, Any]:
             "sentence": str(row["sentence"]), "effect": _cell(row.get("effect")), "ci": ci,
             "q": _cell(row.get("q_value")), "effect_name": str(row.get("effect_name", "")).split(";")[0],
             "section": target.section if target and target.section in ids else "",
-            "figure": _figure_anchor(figure, ids), "table": target.table if target else ""}
+            "figure": _figure_anchor(figure, ids), "table": target.table if target else "",
+            "table_id": target.table_id if target and target.table_id in ids else ""}
 
 
 def answer(result: Result, sections: Iterable[Section]) -> dict[str, Any] | None:
