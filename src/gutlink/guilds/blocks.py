@@ -75,14 +75,20 @@ def marker_blocks(table: pd.DataFrame, markers: pd.DataFrame, taxa: pd.DataFrame
     t_of = {x: b for b, xs in tb.items() for x in xs}
     t = t.assign(marker_block=t["marker"].map(m_of), taxon_block=t["predictor"].map(t_of)).dropna(
         subset=["marker_block", "taxon_block"])
-    rows = []
-    for (bm, bt), g in t.groupby(["marker_block", "taxon_block"], sort=False):
-        top = g.loc[g["p_value"].idxmin()] if g["p_value"].notna().any() else g.iloc[0]
-        rows.append({"marker_block": bm, "markers": ", ".join(mb[bm]), "taxon_block": bt, "taxa": ", ".join(tb[bt]),
-                     "n_pairs": len(g), "p_simes": simes(g["p_value"].to_numpy(dtype=float)),
-                     "n_pairs_q_below_0.1": int((g["q_value"] < 0.1).sum()),
-                     "share_positive": float((g["effect"] > 0).mean()),
-                     "top_marker": top["marker"], "top_taxon": top["predictor"], "top_q": top["q_value"]})
-    out = pd.DataFrame(rows)
+    key = ["marker_block", "taxon_block"]
+    t = t.assign(p=t["p_value"].astype(float), pos=(t["effect"] > 0).astype(float),
+                 hit=(t["q_value"] < 0.1).astype(int)).sort_values([*key, "p"], kind="mergesort", na_position="last")
+    grp = t.groupby(key, sort=False)
+    rank = grp.cumcount() + 1
+    tested = grp["p"].transform("count")
+    t = t.assign(simes=(t["p"] * tested / rank).where(t["p"].notna()))
+    grp = t.groupby(key, sort=False)
+    first = grp.head(1).set_index(key)  # the smallest p of each block pair (sorted above)
+    out = pd.DataFrame({"n_pairs": grp.size(), "p_simes": grp["simes"].min().clip(upper=1.0),
+                        "n_pairs_q_below_0.1": grp["hit"].sum(), "share_positive": grp["pos"].mean()})
+    out = out.join(first[["marker", "predictor", "q_value"]].set_axis(["top_marker", "top_taxon", "top_q"], axis=1))
+    out = out.reset_index()
+    out.insert(1, "markers", out["marker_block"].map(lambda b: ", ".join(mb[b])))
+    out.insert(3, "taxa", out["taxon_block"].map(lambda b: ", ".join(tb[b])))
     out.insert(out.columns.get_loc("p_simes") + 1, "q_value", bh(out["p_simes"].to_numpy(dtype=float)))
     return out.sort_values(["p_simes", "marker_block", "taxon_block"], kind="mergesort").reset_index(drop=True)
