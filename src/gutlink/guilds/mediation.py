@@ -36,8 +36,9 @@ from ..design import require_column
 from ..errors import DesignError
 from ..results import Result
 from .knowledge import GUILDS
-from .markers import _adjustment, _values
+from .markers import _adjustment
 from .scores import BALANCE, guild_scores
+from .values import _values
 
 __all__ = ["ASSUMPTIONS", "MediationResult", "mediation"]
 
