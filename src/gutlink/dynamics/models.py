@@ -302,17 +302,30 @@ def fit(ts: TimeSeries, *, model: Literal["glv", "clv"] = "glv", alphas: Sequenc
                          selection=select if len(grid) > 1 else "none", converged=bool(converged))
 
 
+def _all_data_start(total_xx: np.ndarray, total_xy: np.ndarray, grid: pd.DataFrame, n: int,
+                    stability: Stability) -> np.ndarray | None:
+    """Every candidate's elastic-net solution on all subjects (before the eigenvalue step): the warm start of
+    each fold, whose Gram matrix differs from the total by one subject only."""
+    if stability == "none" and not np.any(grid["l1_ratio"].to_numpy() > 0):
+        return None                                               # ridge in closed form: nothing to iterate
+    G = len(grid)
+    return solve(np.broadcast_to(total_xx, (G, *total_xx.shape)), np.broadcast_to(total_xy, (G, *total_xy.shape)),
+                 alpha=grid["alpha"].to_numpy(), l1_ratio=grid["l1_ratio"].to_numpy(), n_state=n,
+                 stability="none" if stability == "none" else "diagonal")
+
+
 def _one_step_cv(d: dict[str, Any], names: list[str], XtX: np.ndarray, XtY: np.ndarray, grid: pd.DataFrame,
                  n: int, stability: Stability) -> pd.DataFrame:
     total_xx, total_xy = XtX.sum(axis=0), XtY.sum(axis=0)
     errors = np.zeros(len(grid))
     G = len(grid)
     unconverged = np.zeros(G, dtype=int)
+    start = _all_data_start(total_xx, total_xy, grid, n, stability)
     for s, name in enumerate(names):                              # loop over held-out subjects
         rows = d["subject"] == name
         W, ok = solve_info(np.broadcast_to(total_xx - XtX[s], (G, *total_xx.shape)),
                   np.broadcast_to(total_xy - XtY[s], (G, *total_xy.shape)), alpha=grid["alpha"].to_numpy(),
-                  l1_ratio=grid["l1_ratio"].to_numpy(), n_state=n, stability=stability)
+                  l1_ratio=grid["l1_ratio"].to_numpy(), n_state=n, stability=stability, start=start)
         unconverged += ~ok
         errors += np.sum((d["Y"][rows][None] - d["X"][rows][None] @ W) ** 2, axis=(1, 2))
     return grid.assign(cv_error=errors / d["Y"].size, n_failed=0, n_unconverged=unconverged)
@@ -324,10 +337,11 @@ def _forecast_cv(ts: TimeSeries, d: dict[str, Any], names: list[str], XtX: np.nd
     total_xx, total_xy = XtX.sum(axis=0), XtY.sum(axis=0)
     G = len(grid)
     sums, failed, unconverged = np.zeros(G), np.zeros(G, dtype=int), np.zeros(G, dtype=int)
+    start = _all_data_start(total_xx, total_xy, grid, n, stability)
     for s, name in enumerate(names):                              # loop over held-out subjects
         W, ok = solve_info(np.broadcast_to(total_xx - XtX[s], (G, *total_xx.shape)),
                   np.broadcast_to(total_xy - XtY[s], (G, *total_xy.shape)), alpha=grid["alpha"].to_numpy(),
-                  l1_ratio=grid["l1_ratio"].to_numpy(), n_state=n, stability=stability)
+                  l1_ratio=grid["l1_ratio"].to_numpy(), n_state=n, stability=stability, start=start)
         unconverged += ~ok
         one = ts.subset_subjects([name])
         obs = one.relative.to_numpy()
