@@ -76,13 +76,14 @@ def ibd():
 
     from gutlink.datasets import franzosa2019
     from gutlink.link import link
-    from gutlink.report.plotdata import figure_data
+    from gutlink.plotdata import figure_data
 
     cohort = franzosa2019()
     res = link(cohort, group="Diagnosis", case=["CD", "UC"], control="Control", n_permutations=99,
                metrics=("braycurtis",), guilds=False, literature=False, rng=0)
+    assert set(res.extra) == {"levels", "top_abundance"}  # link keeps the figure data itself
     data = figure_data(cohort, group="Diagnosis", differential=res.differential)
-    return cohort, res, dataclasses.replace(res, extra={**res.extra, **data})
+    return cohort, dataclasses.replace(res, extra={}), dataclasses.replace(res, extra={**res.extra, **data})
 
 
 def test_composition_table_is_the_per_genus_sum_of_the_group_means(ibd) -> None:

@@ -56,6 +56,7 @@ from .formula import quote
 from .guilds import GuildTestResult, MarkerResult, guild_test, marker_association
 from .literature import ConcordanceResult, concordance, resolve
 from .multitest import bh
+from .plotdata import figure_data
 from .predict import cross_validate
 from .results import TEST_COLUMNS, Result
 from .run import software_versions
@@ -105,7 +106,7 @@ class LinkResult(Result):
     verdict: dict[str, Any]
     versions: dict[str, str]
     seed: int | None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, metadata={"json": False})  # figure data (gutlink.plotdata)
     differential: DifferentialResult | None = None
     prediction: Any = None
     structure: dict[str, Any] = field(default_factory=dict)
@@ -439,7 +440,8 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
                       dysbiosis=dys, tests=tests, verdict=verdict, versions=software_versions(),
                       seed=rng if isinstance(rng, int) else None, differential=diff, prediction=prediction,
                       structure=structure, design_checks=checks, guilds=guild_res, markers=marker_res,
-                      literature=lit_res, literature_info=lit_info)
+                      literature=lit_res, literature_info=lit_info,
+                      extra=figure_data(c, group=group, differential=diff))
 
 
 def _checks(cohort: Cohort, design: Design) -> DesignChecks:

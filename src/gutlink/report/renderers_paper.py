@@ -2,7 +2,7 @@
 by every level of the group column (community layer), and the abundance of the top taxa per sample (taxa layer).
 
 The composition comes from the differential table's per-group mean abundances; the per-level PCoA and the
-per-taxon plots need the per-sample numbers of :func:`gutlink.report.plotdata.figure_data` in
+per-taxon plots need the per-sample numbers of :func:`gutlink.plotdata.figure_data` in
 ``LinkResult.extra`` and are left out (with nothing claimed) when they are not there.
 """
 
@@ -16,12 +16,12 @@ from markupsafe import Markup
 
 from ..differential import DifferentialResult
 from ..link import LinkResult
+from ..plotdata import LEVELS, TOP_ABUNDANCE
 from .context import Context, Section
 from .figures import GroupStyle, pcoa_figure
 from .figures_differential import taxon_name
 from .figures_paper import TOP_GENERA, abundance_figure, composition_figure, composition_table
 from .fmt import fmt_name, fmt_p
-from .plotdata import LEVELS, TOP_ABUNDANCE
 
 __all__ = ["composition_block", "levels_pcoa_block", "top_taxa_section"]
 

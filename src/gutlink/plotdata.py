@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..cohort import Cohort
+from .cohort import Cohort
 
 __all__ = ["LEVELS", "TOP_ABUNDANCE", "TOP_TAXA", "figure_data", "top_features"]
 
