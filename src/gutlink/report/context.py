@@ -23,6 +23,8 @@ from .fmt import FILTERS, fmt_ci, is_missing
 __all__ = ["Context", "Section", "environment", "css", "slug"]
 
 
+_FIGURE = """<figure id="{{ id }}">{{ svg }}<figcaption>{{ caption }}</figcaption></figure>"""
+
 @dataclass(frozen=True)
 class Section:
     """One part of the page: a heading, its HTML body, and the ids of the figures it holds."""
@@ -56,6 +58,11 @@ class Context:
     def render(self, template: str, **values: object) -> Markup:
         """Render a template fragment (autoescaped) with this context available as ``ctx``."""
         return Markup(self.env.get_template(template).render(ctx=self, **values))
+
+    def figure(self, fig_id: str, svg: Markup, caption: str) -> Markup:
+        """*svg* inside ``<figure id=fig_id>`` with an (escaped) caption: what the browser tests and the first
+        screen's links look for."""
+        return Markup(self.env.from_string(_FIGURE).render(id=fig_id, svg=svg, caption=caption))
 
     def test(self, analysis: str, metric: str, test: str | None = None) -> dict[str, object] | None:
         """The run-wide row of one test (with its q-value across the whole run), or ``None``."""

@@ -36,10 +36,15 @@ def _section(ctx: Context, scores: GuildScoresResult, test: GuildTestResult | No
     svg, figs = "", tuple[str, ...]()
     if ctx.labels is not None:
         labels = ctx.labels.reindex(bal.index).fillna("samples")
-        svg = box_strip_figure(bal, labels, ctx.groups, fig_id="fig-barrier", title="Barrier balance per sample",
-                               ylabel="butyrate producers vs eroding guilds (ilr)")
-        svg += guild_panels_figure(scores.wide("load").reindex(bal.index), labels, ctx.groups,
-                                   fig_id="fig-guild-loads", title="Guild loads per sample, by group")
+        svg = ctx.figure("fig-barrier", box_strip_figure(bal, labels, ctx.groups, fig_id="fig-barrier",
+                                                          title="Barrier balance per sample",
+                                                          ylabel="butyrate producers vs eroding guilds (ilr)"),
+                         "Barrier balance (butyrate producers against LPS, mucin and H2S producers, isometric "
+                         "log-ratio) of each sample, by group.")
+        svg += ctx.figure("fig-guild-loads",
+                          guild_panels_figure(scores.wide("load").reindex(bal.index), labels, ctx.groups,
+                                              fig_id="fig-guild-loads", title="Guild loads per sample, by group"),
+                          "Share of each sample's abundance in each guild, by group.")
         figs = ("fig-barrier", "fig-guild-loads")
     shuffle = test.shuffle if test is not None else pd.DataFrame()
     body = ctx.render("guilds.html.j2", scores=scores, n_guilds=int(scores.coverage.shape[0]), svg=svg,
