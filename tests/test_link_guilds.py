@@ -103,3 +103,17 @@ def test_cli_repeated_metadata_ids_exit_2_and_collapse_is_recorded(shared_data, 
     assert main([*args, "--out", str(tmp_path / "a")]) == 2 and not (tmp_path / "a").exists()
     assert "--duplicate-ids collapse" in capsys.readouterr().err
     assert main([*args, "--duplicate-ids", "collapse", "--out", str(tmp_path / "b")]) == 0
+
+
+def test_marker_direction_taxon_runs_the_maaslin_direction_inside_link(prism):
+    taxon = link(franzosa2019(), covariates=["Age"], markers=["Fecal.Calprotectin"], marker_direction="taxon",
+                 **FAST)
+    assert taxon.markers.direction == "taxon" and prism.markers.direction == "marker"
+    a = prism.markers.table.set_index("predictor")
+    b = taxon.markers.table.set_index("predictor")
+    shared = a.index.intersection(b.index)
+    assert len(shared) > 5
+    # the two directions agree in sign for every pair both test (same partial correlation, other scale)
+    both = shared[(a.loc[shared, "q_value"] < 0.5).to_numpy()]
+    assert (np.sign(a.loc[both, "effect"]) == np.sign(b.loc[both, "effect"])).all()
+    assert "per unit of the transformed marker" in " ".join(render_html(taxon).split())

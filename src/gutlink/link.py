@@ -263,7 +263,8 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
          by: Literal["margin", "terms"] = "margin", rarefy: int | None = None, block: str | None = None,
          one_per_subject: str | None = None, guilds: bool = True,
          markers: Sequence[str] | pd.DataFrame | None = None, guild_shuffles: int = GUILD_SHUFFLES,
-         marker_model: Literal["random", "within"] = "random", literature: bool = True,
+         marker_model: Literal["random", "within"] = "random",
+         marker_direction: Literal["marker", "taxon"] = "marker", literature: bool = True,
          condition: str | None = None) -> LinkResult:
     """Test whether the community differs between *case* and *control* samples of column *group*.
 
@@ -333,6 +334,9 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
         sample ID. Each marker against each guild and prevalent taxon, adjusted for *covariates*, with a random
         intercept per *subject* when subjects repeat (else per *block*; ``marker_model="within"``: fixed
         intercepts, within-subject association only); BH over the whole grid. Sentences only.
+    marker_direction
+        ``"marker"``: marker ~ guild / taxon; ``"taxon"``: guild / taxon CLR ~ marker, the MaAsLin direction
+        (:func:`gutlink.guilds.marker_association`).
     guild_shuffles
         Label shuffles of the guild layer's negative control (0: none).
     literature, condition
@@ -413,7 +417,7 @@ def link(cohort: Cohort, *, group: str, case: Sequence[str] | str, control: str 
     if markers is not None:
         step("host markers × guilds and taxa")
         marker_res = _markers(every, markers, covariates=covariates, subject=subject, block=block,
-                              repeated=marker_model)
+                              repeated=marker_model, direction=marker_direction)
     lit_res, lit_info = None, dict(cond_source)
     if literature:
         step("literature concordance (BugSigDB)")
@@ -566,14 +570,15 @@ def _guilds(cohort: Cohort, *, covariates: Sequence[str], subject: str | None, s
 
 
 def _markers(cohort: Cohort, markers: Sequence[str] | pd.DataFrame, *, covariates: Sequence[str],
-             subject: str | None, block: str | None, repeated: Literal["random", "within"]) -> MarkerResult:
+             subject: str | None, block: str | None, repeated: Literal["random", "within"],
+             direction: Literal["marker", "taxon"] = "marker") -> MarkerResult:
     """Each host marker against each guild and prevalent taxon, with a random intercept per subject (repeated
     samples) or, without one, per block."""
     if isinstance(markers, str):
         markers = [markers]
     return marker_association(cohort, markers=markers, covariates=covariates,
                               subject=subject if _repeated(cohort, subject) else None, block=block,
-                              repeated=repeated)
+                              repeated=repeated, direction=direction)
 
 
 def _guild_name(metric: str) -> str:

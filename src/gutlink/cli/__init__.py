@@ -204,6 +204,8 @@ def _add_link_layers(p: argparse.ArgumentParser) -> None:
     p.add_argument("--marker-model", choices=("random", "within"), default="random",
                    help="with --markers and repeated --subject: a random intercept per subject, or fixed "
                         "intercepts (within-subject association only)")
+    p.add_argument("--marker-direction", choices=("marker", "taxon"), default="marker",
+                   help="with --markers: marker ~ guild/taxon, or guild/taxon CLR ~ marker (the MaAsLin direction)")
     p.add_argument("--condition", default=None, metavar="NAME",
                    help="condition of the literature layer (RA, MS, T1D, CD, UC, IBD, AS, SLE, … or a BugSigDB "
                         "label); default: inferred from the case label, else the layer is not assessable")
@@ -333,6 +335,7 @@ def _run_link(args: argparse.Namespace, cohort: Any, inputs: dict[str, Any]) -> 
                       one_per_subject=getattr(args, "one_per_subject", None),
                       guilds=not getattr(args, "no_guilds", False), guild_shuffles=getattr(args, "guild_shuffles", 100),
                       markers=_link_markers(args, inputs), marker_model=getattr(args, "marker_model", "random"),
+                      marker_direction=getattr(args, "marker_direction", "marker"),
                       literature=not getattr(args, "no_literature", False), condition=getattr(args, "condition", None))
     bundle = Run(subcommand="link", results=(result,), inputs=tuple(inputs["files"]), command=inputs["command"],
                  seed=args.seed, design=design, checks=checks)
