@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..errors import DesignError
 from ..results import Result
@@ -276,20 +277,22 @@ def fit(ts: TimeSeries, *, model: Literal["glv", "clv"] = "glv", alphas: Sequenc
                           "give one alpha and one l1_ratio.")
     names, XtX, XtY = _grams(d["X"], d["Y"], d["subject"])
     n = d["Y"].shape[1]
-    if len(grid) == 1:
-        cv = grid.assign(cv_error=np.nan, n_failed=0, n_unconverged=0)
-    elif select == "forecast":
-        cv = _forecast_cv(ts, d, names, XtX, XtY, grid, n, stability, model)
-    else:
-        cv = _one_step_cv(d, names, XtX, XtY, grid, n, stability)
-    best = cv.sort_values(["n_failed", "cv_error"], kind="stable").index[0] if len(grid) > 1 else 0
-    alpha, rho = float(cv.loc[best, "alpha"]), float(cv.loc[best, "l1_ratio"])
-    kw = {"n_state": n, "stability": stability}
-    W0 = solve(XtX.sum(axis=0), XtY.sum(axis=0), alpha=alpha, l1_ratio=rho, stability="none" if stability ==
-               "none" else "diagonal", n_state=n)
-    W, converged = solve_info(XtX.sum(axis=0), XtY.sum(axis=0), alpha=alpha, l1_ratio=rho,
-                              **kw)  # type: ignore[arg-type]
-    boot = _bootstrap(XtX, XtY, alpha, rho, kw, n_boot, rng)
+    # batches of small matrices (candidates × taxa): one BLAS thread beats a contended pool by far
+    with threadpool_limits(limits=1, user_api="blas"):
+        if len(grid) == 1:
+            cv = grid.assign(cv_error=np.nan, n_failed=0, n_unconverged=0)
+        elif select == "forecast":
+            cv = _forecast_cv(ts, d, names, XtX, XtY, grid, n, stability, model)
+        else:
+            cv = _one_step_cv(d, names, XtX, XtY, grid, n, stability)
+        best = cv.sort_values(["n_failed", "cv_error"], kind="stable").index[0] if len(grid) > 1 else 0
+        alpha, rho = float(cv.loc[best, "alpha"]), float(cv.loc[best, "l1_ratio"])
+        kw = {"n_state": n, "stability": stability}
+        W0 = solve(XtX.sum(axis=0), XtY.sum(axis=0), alpha=alpha, l1_ratio=rho, stability="none" if stability ==
+                   "none" else "diagonal", n_state=n)
+        W, converged = solve_info(XtX.sum(axis=0), XtY.sum(axis=0), alpha=alpha, l1_ratio=rho,
+                                  **kw)  # type: ignore[arg-type]
+        boot = _bootstrap(XtX, XtY, alpha, rho, kw, n_boot, rng)
     sc = d["scale"]
     return DynamicsModel(model=model, taxa=tuple(ts.taxa), perturbations=tuple(str(c) for c in ts.perturbations.columns),
                          growth=W[0], interactions=W[1:1 + n].T / sc, effects=W[1 + n:].T, alpha=alpha,
