@@ -253,3 +253,15 @@ def test_solver_converges_on_a_collinear_problem_and_matches_the_exact_optimum()
     W2, ok2 = solve_info(X.T @ X, X.T @ Y, alpha=1e-2, l1_ratio=0.9, n_state=3, stability="diagonal",
                          start=np.zeros((5, 3)))
     assert bool(ok2) and np.allclose(W2, _exact_by_enumeration(X.T @ X, X.T @ Y, 1e-2, 0.9, 3), atol=1e-6)
+
+
+def test_selection_prefers_a_converged_candidate_over_a_lower_error_unconverged_one():
+    import pandas as pd
+
+    from gutlink.dynamics.models import choose_candidate
+
+    cv = pd.DataFrame({"alpha": [1e-4, 1e-3, 1e-2], "n_failed": [0, 0, 1], "n_unconverged": [3, 0, 0],
+                       "cv_error": [0.05, 0.08, 0.01]})
+    assert choose_candidate(cv) == 1  # the failed forecast first, then the unconverged one, lose
+    assert choose_candidate(cv.assign(n_unconverged=[3, 1, 0], n_failed=0)) == 2
+    assert choose_candidate(cv.assign(n_unconverged=3, n_failed=0)) == 2  # all short: the error decides

@@ -47,7 +47,7 @@ from .batch import integrate_clv_batch, integrate_glv_batch
 from .estimate import Stability, solve, solve_info
 from .series import TimeSeries
 
-__all__ = ["DynamicsModel", "fit", "design_matrices"]
+__all__ = ["DynamicsModel", "choose_candidate", "fit", "design_matrices"]
 
 DEFAULT_ALPHAS = tuple(np.logspace(-4, 2, 13))
 DEFAULT_L1_RATIOS = (0.0, 0.5, 0.9)
@@ -76,7 +76,8 @@ class DynamicsModel(Result):
     selection
         ``"forecast"`` (held-out forecast RMSE) or ``"one-step"`` (held-out log-difference error).
     cv
-        Table ``alpha, l1_ratio, cv_error, n_failed, n_unconverged`` (``cv_error``: mean held-out forecast RMSE
+        Table ``alpha, l1_ratio, cv_error, n_failed, n_unconverged`` (the chosen row: fewest failed forecasts,
+        then every fold converged, then the smallest ``cv_error``; ``cv_error``: mean held-out forecast RMSE
         of relative abundance, or mean squared one-step error; ``n_failed``: held-out forecasts that blew up or
         failed; ``n_unconverged``: folds whose solver stopped at its iteration limit).
     converged
@@ -223,6 +224,21 @@ def _candidates(alphas: Sequence[float] | None, l1_ratios: Sequence[float] | Non
     return pd.DataFrame([(x, y) for y in r for x in a], columns=["alpha", "l1_ratio"])
 
 
+
+def choose_candidate(cv: pd.DataFrame) -> Any:
+    """The index of the chosen penalty in a CV table: fewest failed forecasts, then a candidate whose every fold
+    reached the optimum (an unconverged solve is not the estimator it names), then the smallest ``cv_error``.
+
+    Examples
+    --------
+    >>> cv = pd.DataFrame({"n_failed": [0, 0], "n_unconverged": [2, 0], "cv_error": [0.1, 0.2]})
+    >>> int(choose_candidate(cv))
+    1
+    """
+    order = cv.assign(_short=cv["n_unconverged"] > 0)
+    return order.sort_values(["n_failed", "_short", "cv_error"], kind="stable").index[0]
+
+
 def fit(ts: TimeSeries, *, model: Literal["glv", "clv"] = "glv", alphas: Sequence[float] | None = None,
         l1_ratios: Sequence[float] | None = None, stability: Stability = "negdef",
         select: Literal["forecast", "one-step"] = "forecast", pseudo: float = 1e-5, reference: str | None = None,
@@ -285,7 +301,7 @@ def fit(ts: TimeSeries, *, model: Literal["glv", "clv"] = "glv", alphas: Sequenc
             cv = _forecast_cv(ts, d, names, XtX, XtY, grid, n, stability, model)
         else:
             cv = _one_step_cv(d, names, XtX, XtY, grid, n, stability)
-        best = cv.sort_values(["n_failed", "cv_error"], kind="stable").index[0] if len(grid) > 1 else 0
+        best = choose_candidate(cv) if len(grid) > 1 else 0
         alpha, rho = float(cv.loc[best, "alpha"]), float(cv.loc[best, "l1_ratio"])
         kw = {"n_state": n, "stability": stability}
         W0 = solve(XtX.sum(axis=0), XtY.sum(axis=0), alpha=alpha, l1_ratio=rho, stability="none" if stability ==
