@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from _figures import layer_figures
 
 from gutlink import report
 from gutlink.datasets import franzosa2019
@@ -53,7 +54,7 @@ def _expected_figures(res: LinkResult) -> list[str]:
     diff += [] if res.prediction is None else ["fig-roc", "fig-calibration", "fig-importance"]
     lit = res.literature
     diff += ["fig-literature-studies"] if lit is not None and lit.verdict != "not assessable" and len(lit.studies) else []
-    return alpha + [f"fig-pcoa-{m}" for m in res.ordinations] + ["fig-dysbiosis"] + diff
+    return alpha + [f"fig-pcoa-{m}" for m in res.ordinations] + ["fig-dysbiosis"] + diff + layer_figures(res)
 
 
 def _visit(page_path: Path, screenshot: Path) -> dict[str, object]:

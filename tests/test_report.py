@@ -12,6 +12,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from _figures import layer_figures
 from _html import Page
 
 from gutlink import report
@@ -93,7 +94,8 @@ def _expected_figures(res: LinkResult) -> set[str]:
     diff |= set() if res.prediction is None else {"fig-roc", "fig-calibration", "fig-importance"}
     lit = res.literature
     diff |= {"fig-literature-studies"} if lit is not None and lit.verdict != "not assessable" and len(lit.studies) else set()
-    return alpha | {f"fig-pcoa-{m}" for m in res.ordinations} | {"fig-dysbiosis"} | diff
+    return alpha | {f"fig-pcoa-{m}" for m in res.ordinations} | {"fig-dysbiosis"} | diff | set(layer_figures(res))
+
 
 
 # ----------------------------------------------------------------------------- output folder
