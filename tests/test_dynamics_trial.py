@@ -157,3 +157,11 @@ def test_cli_trial_period_flag_writes_the_crossover_tests(tmp_path):
                  "--post", "1:2", "--min-prevalence", "0", "--no-guilds", "--out", str(out)]) == 0
     html = (out / "report.html").read_text()
     assert "Crossover: carry-over and period" in html and "never medical advice" in html
+
+
+def test_windows_that_no_subject_spans_are_an_error_not_an_empty_result():
+    meta = pd.DataFrame({"subject": np.repeat([f"p{i}" for i in range(6)], 2), "day": np.tile([30.0, 40.0], 6)},
+                        index=[f"s{i}" for i in range(12)])
+    c = Cohort(np.random.default_rng(0).poisson(50, (12, 3)).astype(float), meta)
+    with pytest.raises(DesignError, match=r"no subject of 'subject' has samples in both.*from 30 to 40"):
+        trial(c, subject="subject", time="day", pre=(-4, -1), post=(1, 4), rank=None, guilds=False)

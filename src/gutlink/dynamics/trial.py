@@ -177,6 +177,14 @@ def trial(cohort: Cohort, *, subject: str, time: str, pre: tuple[float, float], 
     if not (pre[1] >= pre[0] and post[1] >= post[0] and post[0] > pre[1]):
         raise DesignError(f"windows must be ordered (start ≤ end) and the post window {post} must start after the "
                           f"pre window {pre} ends.")
+    t = pd.to_numeric(meta[time], errors="coerce")
+    subjects = meta[subject].astype(str)
+    in_pre, in_post = set(subjects[(t >= pre[0]) & (t <= pre[1])]), set(subjects[(t >= post[0]) & (t <= post[1])])
+    if not in_pre & in_post:
+        span = f"from {t.min():g} to {t.max():g}" if t.notna().any() else "not numeric"
+        raise DesignError(f"no subject of {subject!r} has samples in both the pre window {pre} and the post window "
+                          f"{post} of {time!r} (its values run {span}; {len(in_pre)} subject(s) in the pre window, "
+                          f"{len(in_post)} in the post window): nothing can be tested. Check --time, --pre and --post.")
     labels = meta[arm].astype(str) if arm else pd.Series("all", index=meta.index)
     names = list(arms) if arms is not None else list(dict.fromkeys(labels[meta[arm].notna()] if arm else labels))
     layers = _layers(cohort, rank, min_prevalence, guilds)

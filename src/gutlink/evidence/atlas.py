@@ -132,13 +132,7 @@ def read_config(path: str | Path) -> dict[str, Any]:
     out = []
     for i, c in enumerate(cohorts, start=1):
         where = f"[[cohort]] number {i}"
-        unknown = set(c) - _COHORT_KEYS
-        if unknown:
-            raise _bad(p, f"{where} has unknown key(s) {sorted(unknown)}.", f"Known keys: {sorted(_COHORT_KEYS)}.")
-        missing = [k for k in ("table", "group", "case", "control", "condition") if k not in c]
-        if missing:
-            raise _bad(p, f"{where} lacks {', '.join(missing)}.", "Each cohort needs table, group, case, control and "
-                       "condition.")
+        _check_keys(p, where, c, _COHORT_KEYS, ("table", "group", "case", "control", "condition"))
         opts = dict(c.get("options", {}))
         bad = set(opts) - _OPTION_KEYS
         if bad:
@@ -158,6 +152,19 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return {"atlas": run, "cohort": out, "layer": _layer_entries(p, data.get("layer", [])), "path": str(p)}
 
 
+def _check_keys(p: Path, where: str, table: Mapping[str, Any], known: set[str], required: tuple[str, ...]) -> None:
+    """One configuration table's keys: none unknown, every required one present (an error naming the table)."""
+    if not isinstance(table, Mapping):
+        raise _bad(p, f"{where} is not a table.", "Write it as a [[...]] table of key = value lines.")
+    unknown = set(table) - known
+    if unknown:
+        raise _bad(p, f"{where} has unknown key(s) {sorted(unknown)}.", f"Known keys: {sorted(known)}.")
+    missing = [k for k in required if k not in table]
+    if missing:
+        raise _bad(p, f"{where} lacks {', '.join(missing)}.", f"Each {where.split(' number')[0]} needs "
+                   f"{', '.join(required)}.")
+
+
 def _layer_entries(p: Path, layers: Any) -> list[dict[str, Any]]:
     """The ``[[layer]]`` tables: results of ``gutlink mimicry`` / ``gutlink trial`` runs, read as layer rows."""
     if not isinstance(layers, list):
@@ -165,12 +172,7 @@ def _layer_entries(p: Path, layers: Any) -> list[dict[str, Any]]:
     out = []
     for i, entry in enumerate(layers, start=1):
         where = f"[[layer]] number {i}"
-        unknown = set(entry) - _LAYER_KEYS
-        if unknown:
-            raise _bad(p, f"{where} has unknown key(s) {sorted(unknown)}.", f"Known keys: {sorted(_LAYER_KEYS)}.")
-        missing = [k for k in ("kind", "results", "condition") if k not in entry]
-        if missing:
-            raise _bad(p, f"{where} lacks {', '.join(missing)}.", "Each layer needs kind, results and condition.")
+        _check_keys(p, where, entry, _LAYER_KEYS, ("kind", "results", "condition"))
         if entry["kind"] not in KINDS:
             raise _bad(p, f"{where}: unknown kind {entry['kind']!r}.", f"Known kinds: {sorted(KINDS)}.")
         resolve(str(entry["condition"]))
